@@ -1,0 +1,4 @@
+"""Seeded, deterministic store simulator (ground truth for tests and benchmarks).
+
+The fusion engine never imports this package.
+"""
