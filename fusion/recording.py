@@ -46,12 +46,16 @@ from fusion.types import (
 StreamItem = np.ndarray | VisionFrame | GateTap
 
 
-def _open_text(path: Path) -> TextIO:
-    """Open a plain or gzipped text file for reading (UTF-8, universal newlines)."""
+def _open_text(path: Path, raw_out: list | None = None) -> TextIO:
+    """Open a plain or gzipped text file for reading (UTF-8, universal newlines).
+
+    ``raw_out``, if given, receives the underlying binary file (for progress).
+    """
     try:
-        if path.suffix == ".gz":
-            return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", newline="")
-        return open(path, encoding="utf-8", newline="")
+        stream = gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")
+        if raw_out is not None:  # the file object whose position is bytes on disk
+            raw_out.append(stream.fileobj if path.suffix == ".gz" else stream)
+        return io.TextIOWrapper(stream, encoding="utf-8", newline="")
     except OSError as e:
         raise RecordingError(str(path), 0, "", f"cannot open: {e.strerror or e}") from None
 
@@ -82,7 +86,9 @@ class _CsvRows:
 
     def __init__(self, path: Path, required: Sequence[str]):
         self.path = path
-        self.file = _open_text(path)
+        self._raw: list = []
+        self.file = _open_text(path, self._raw)
+        self.size = max(1, path.stat().st_size)
         self.reader = csv.reader(self.file)
         try:
             header = next(self.reader, None)
@@ -114,6 +120,13 @@ class _CsvRows:
             raise RecordingError(str(self.path), self.reader.line_num + 1, "",
                                  f"unreadable: {e}") from None
 
+    def fraction(self) -> float:
+        """Share of the file's bytes read so far, 0..1."""
+        try:
+            return min(1.0, self._raw[0].tell() / self.size)
+        except (ValueError, OSError):
+            return 1.0
+
     def close(self) -> None:
         self.file.close()
 
@@ -140,6 +153,11 @@ class Recording:
         self.truth_path = _find(self.folder, "truth.json", required=False)
         self.store: Store = load_store(self.store_path)
         self._cell_index = self.store.cell_index()
+        self._weights_src: _CsvRows | None = None
+
+    def progress(self) -> float:
+        """Share of ``weights.csv`` read by the running :meth:`iter_weights`, 0..1."""
+        return self._weights_src.fraction() if self._weights_src is not None else 0.0
 
     # ----------------------------------------------------------- weights
     def iter_weights(self, chunk_rows: int = 16384) -> Iterator[np.ndarray]:
@@ -151,6 +169,7 @@ class Recording:
         if chunk_rows < 1:
             raise ValueError(f"chunk_rows must be >= 1, got {chunk_rows}")
         src = _CsvRows(self.weights_path, ("t", "cell", "grams"))
+        self._weights_src = src
         it, ic, ig = src.col["t"], src.col["cell"], src.col["grams"]
         need = max(it, ic, ig) + 1
         last_t = 0.0

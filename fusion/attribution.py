@@ -1,0 +1,169 @@
+"""Who made a shelf event: hand (else body) proximity to the plate, as a probability.
+
+For every track seen during the event window we measure how close its hands
+came to the front edges of the event's plates (3-D point-to-segment distance),
+or, when a track has no hand points in the window, how close its body came on
+the floor. Each track gets a likelihood; tracks of one account are summed, and
+a constant "somebody we do not see" term keeps the probabilities honest when
+nobody was near.
+
+All distances in metres, times in seconds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from fusion.types import ShelfEvent, Store
+
+UNKNOWN = "?"  #: account key for "a person we cannot name" (unbound track or unseen)
+
+
+@dataclass(frozen=True, slots=True)
+class AttributionConfig:
+    """Tunables of :func:`attribute` (defaults justified in docs/architecture.md).
+
+    Attributes:
+        pre_s: look this long before the event's start for hands (s).
+        post_s: and this long after its end (s).
+        hand_sd_m: spread of a reaching hand's distance to the edge (m):
+            hand-point noise (3-8 cm) plus where on the edge the hand goes in.
+        hand_points: how many of the closest hand points are averaged.
+        body_reach_m: how far a body stands from the edge it reaches (m).
+        body_sd_m: spread of that distance (m).
+        body_weight: likelihood factor of body-only evidence vs. hand evidence.
+        body_when_hands: further factor on body evidence for a track whose
+            hands were seen elsewhere during the window.
+        unseen_likelihood: likelihood of "someone we do not see" (relative to
+            a hand right on the edge, which is 1).
+    """
+
+    pre_s: float = 1.0
+    post_s: float = 0.6
+    hand_sd_m: float = 0.08
+    hand_points: int = 3
+    body_reach_m: float = 0.55
+    body_sd_m: float = 0.25
+    body_weight: float = 0.15
+    body_when_hands: float = 0.02
+    unseen_likelihood: float = 1e-4
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """One account's share of an event.
+
+    Attributes:
+        account: account id, or :data:`UNKNOWN`.
+        probability: posterior probability, 0..1.
+        identity_conf: confidence that the track really carries this account.
+        distance_m: closest evidence distance (hand or body) to the plates (m).
+        holding: SKU -> best 'holding' probability seen on its hands after the event.
+        track_ids: the tracks that contributed.
+    """
+
+    account: str
+    probability: float
+    identity_conf: float
+    distance_m: float
+    holding: dict[str, float]
+    track_ids: tuple[int, ...]
+
+
+def segment_distance(points: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Distance from each point to the segment a-b.
+
+    Args:
+        points: (N, D) points (m).
+        a, b: (D,) segment ends (m).
+
+    Returns:
+        (N,) distances (m).
+    """
+    ab = b - a
+    denom = float(ab @ ab)
+    s = np.clip(((points - a) @ ab) / denom, 0.0, 1.0) if denom > 0 else np.zeros(len(points))
+    return np.linalg.norm(points - (a + s[:, None] * ab), axis=1)
+
+
+def edges_distance(points: np.ndarray, fronts: Sequence[np.ndarray], dims: int = 3) -> np.ndarray:
+    """(N,) distance from each point to the nearest of several front edges (m)."""
+    if len(points) == 0:
+        return np.zeros(0)
+    return np.min([segment_distance(points[:, :dims], f[0, :dims], f[1, :dims]) for f in fronts], axis=0)
+
+
+def attribute(event: ShelfEvent, store: Store, windows: Sequence, config: AttributionConfig | None = None,
+              ) -> list[Candidate]:
+    """Probabilities over accounts for who made ``event``.
+
+    Args:
+        event: the shelf event.
+        store: the layout (plate front edges).
+        windows: ``TrackWindow`` objects (see :mod:`fusion.tracking`) covering
+            the event window.
+        config: tunables.
+
+    Returns:
+        Candidates sorted by probability (descending); probabilities sum to 1
+        and include :data:`UNKNOWN`.
+    """
+    cfg = config or AttributionConfig()
+    fronts = [store.cells[c].front for c in event.cells]
+    t0, t1 = event.t_start - cfg.pre_s, event.t_end + cfg.post_s
+    per_account: dict[str, list] = {}
+    for w in windows:
+        lik, dist, hold = _track_likelihood(w, fronts, t0, t1, event.t_end, cfg)
+        if lik <= 0:
+            continue
+        key = w.account if w.account is not None else UNKNOWN
+        per_account.setdefault(key, []).append((lik, dist, hold, w))
+    total = cfg.unseen_likelihood
+    rows = []
+    for account, items in per_account.items():
+        lik = sum(i[0] for i in items)
+        total += lik
+        best = max(items, key=lambda i: i[0])
+        holding: dict[str, float] = {}
+        for _, _, hold, _ in items:
+            for sku, p in hold.items():
+                holding[sku] = max(holding.get(sku, 0.0), p)
+        ident = float(sum(i[0] * i[3].identity_conf for i in items) / lik) if account != UNKNOWN else 0.0
+        rows.append((account, lik, ident, best[1], holding, tuple(i[3].track_id for i in items)))
+    out = [Candidate(a, lik / total, ident, d, h, ids) for a, lik, ident, d, h, ids in rows]
+    unseen = cfg.unseen_likelihood / total
+    known = [c for c in out if c.account != UNKNOWN]
+    unknown_p = unseen + sum(c.probability for c in out if c.account == UNKNOWN)
+    known.append(Candidate(UNKNOWN, unknown_p, 0.0, float("inf"), {}, ()))
+    return sorted(known, key=lambda c: -c.probability)
+
+
+def _track_likelihood(w, fronts, t0: float, t1: float, t_end: float, cfg: AttributionConfig):
+    """(likelihood, distance_m, holding) of one track window."""
+    hand_mask = (w.hands_t >= t0) & (w.hands_t <= t1)
+    holding: dict[str, float] = {}
+    if hand_mask.any():
+        d = edges_distance(w.hands_p[hand_mask], fronts)
+        k = min(cfg.hand_points, len(d))
+        closest = np.partition(d, k - 1)[:k]
+        score = float(closest.mean())
+        lik = float(np.exp(-0.5 * (score / cfg.hand_sd_m) ** 2))
+        for i in np.flatnonzero(hand_mask & (w.hands_t >= t_end - 0.3)):
+            for sku, p in w.hands_holding[i].items():
+                holding[sku] = max(holding.get(sku, 0.0), float(p))
+        # body evidence still counts a little: a hand can be missed or mis-associated
+        lik = max(lik, cfg.body_when_hands * _body_likelihood(w, fronts, t0, t1, cfg)[0])
+        return lik, float(closest.min()), holding
+    return (*_body_likelihood(w, fronts, t0, t1, cfg), holding)
+
+
+def _body_likelihood(w, fronts, t0: float, t1: float, cfg: AttributionConfig) -> tuple[float, float]:
+    mask = (w.t >= t0) & (w.t <= t1)
+    if not mask.any():
+        return 0.0, float("inf")
+    d = float(edges_distance(w.xy[mask], fronts, dims=2).min())
+    excess = max(0.0, d - cfg.body_reach_m)
+    return cfg.body_weight * float(np.exp(-0.5 * (excess / cfg.body_sd_m) ** 2)), d

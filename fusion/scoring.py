@@ -1,0 +1,135 @@
+"""The spec's scorecard, plus diagnostics, comparing receipts with truth.
+
+* A *sale* is a shopper whose true or charged basket is non-empty.
+* reviews per 1,000 sales = 1000 x receipts with ``review`` / sales.
+* wrong charges per 1,000 sales = 1000 x unreviewed receipts whose items
+  differ from the truth / sales. A shopper of the truth with no receipt at all
+  counts as a wrong charge when their true basket is non-empty.
+* item precision / recall / F1 over (shopper, sku) counts.
+
+Diagnostics (ignoring review flags): receipt lines matched one-to-one, per
+unit item, to true events of the same SKU and sign within ``match_s`` seconds
+(``unit_recall``/``unit_precision``, whoever was charged), and of those the
+share charged to the right account (``attribution_accuracy``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+from fusion.types import Receipt, Truth
+
+
+@dataclass(frozen=True, slots=True)
+class Scorecard:
+    """Scores of one replay (see module docstring)."""
+
+    shoppers: int
+    sales: int
+    reviews: int
+    wrong: int
+    missing_receipts: int
+    reviews_per_1000: float
+    wrong_per_1000: float
+    item_precision: float
+    item_recall: float
+    item_f1: float
+    unit_recall: float
+    unit_precision: float
+    attribution_accuracy: float
+    wrong_accounts: tuple[str, ...] = ()
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    def lines(self) -> list[str]:
+        """Human-readable summary lines."""
+        return [
+            f"shoppers {self.shoppers}  sales {self.sales}  reviews {self.reviews}  wrong {self.wrong}"
+            + (f"  missing receipts {self.missing_receipts}" if self.missing_receipts else ""),
+            f"reviews per 1,000 sales: {self.reviews_per_1000:.1f}",
+            f"wrong charges per 1,000 sales: {self.wrong_per_1000:.1f}",
+            f"items: precision {self.item_precision:.4f}  recall {self.item_recall:.4f}  F1 {self.item_f1:.4f}",
+            f"lines vs true events: unit recall {self.unit_recall:.4f}  unit precision {self.unit_precision:.4f}"
+            f"  attribution accuracy {self.attribution_accuracy:.4f}",
+        ]
+
+
+def _ratio(a: float, b: float) -> float:
+    return a / b if b else 1.0
+
+
+def score(receipts: Sequence[Receipt], truth: Truth, match_s: float = 2.0) -> Scorecard:
+    """Score ``receipts`` against ``truth``."""
+    by_account = {r.shopper: r for r in receipts}
+    accounts = set(truth.shoppers) | set(by_account)
+    sales = reviews = wrong = missing = 0
+    tp = charged_n = true_n = 0
+    wrong_accounts = []
+    for a in sorted(accounts):
+        true_items = dict(truth.shoppers[a].items) if a in truth.shoppers else {}
+        r = by_account.get(a)
+        charged = dict(r.items) if r else {}
+        if not true_items and not charged:
+            if r and r.review:
+                reviews += 0  # not a sale: does not count
+            continue
+        sales += 1
+        if r is None:
+            missing += 1
+            wrong += 1
+            wrong_accounts.append(a)
+        elif r.review:
+            reviews += 1
+        elif charged != true_items:
+            wrong += 1
+            wrong_accounts.append(a)
+        for sku in set(true_items) | set(charged):
+            tp += min(true_items.get(sku, 0), charged.get(sku, 0))
+        charged_n += sum(charged.values())
+        true_n += sum(true_items.values())
+    precision, recall = _ratio(tp, charged_n), _ratio(tp, true_n)
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    u_rec, u_prec, attr = _line_diagnostics(receipts, truth, match_s)
+    return Scorecard(
+        shoppers=len(accounts), sales=sales, reviews=reviews, wrong=wrong, missing_receipts=missing,
+        reviews_per_1000=1000.0 * _ratio(reviews, sales) if sales else 0.0,
+        wrong_per_1000=1000.0 * _ratio(wrong, sales) if sales else 0.0,
+        item_precision=precision, item_recall=recall, item_f1=f1,
+        unit_recall=u_rec, unit_precision=u_prec, attribution_accuracy=attr,
+        wrong_accounts=tuple(wrong_accounts))
+
+
+def _line_diagnostics(receipts: Sequence[Receipt], truth: Truth, match_s: float) -> tuple[float, float, float]:
+    """Unit recall, unit precision and attribution accuracy of receipt lines."""
+    true_units = []  # (t, sku, sign, shopper)
+    for e in truth.events:
+        true_units += [(e.t, e.sku, 1 if e.qty > 0 else -1, e.shopper)] * abs(e.qty)
+    line_units = []
+    for r in receipts:
+        for ln in r.lines:
+            line_units += [(ln.t, ln.sku, 1 if ln.qty > 0 else -1, r.shopper)] * abs(ln.qty)
+    true_units.sort()
+    line_units.sort()
+    used = [False] * len(true_units)
+    matched = right = 0
+    lo = 0
+    for t, sku, sign, who in line_units:
+        while lo < len(true_units) and true_units[lo][0] < t - match_s:
+            lo += 1
+        best, best_dt = -1, None
+        for j in range(lo, len(true_units)):
+            tt, tsku, tsign, twho = true_units[j]
+            if tt > t + match_s:
+                break
+            if used[j] or tsku != sku or tsign != sign:
+                continue
+            dt = abs(tt - t) - (0.5 * match_s if twho == who else 0.0)
+            if best_dt is None or dt < best_dt:
+                best, best_dt = j, dt
+        if best >= 0:
+            used[best] = True
+            matched += 1
+            right += true_units[best][3] == who
+    return (_ratio(matched, len(true_units)), _ratio(matched, len(line_units)), _ratio(right, matched))

@@ -1,0 +1,57 @@
+import numpy as np
+import pytest
+
+from fusion.attribution import UNKNOWN, attribute, segment_distance
+from fusion.store import parse_store
+from fusion.tracking import TrackWindow
+from fusion.types import ShelfEvent
+
+STORE = parse_store({
+    "sku": [{"id": "cola", "weight_g": 352.0, "weight_sd_g": 2.0}],
+    "cell": [{"id": "K1", "front": [[0.0, 2.0, 1.2], [0.4, 2.0, 1.2]], "skus": ["cola"]},
+             {"id": "K2", "front": [[0.4, 2.0, 1.2], [0.8, 2.0, 1.2]], "skus": ["cola"]}],
+    "gate": [{"id": "G", "zone": [[0, 0], [1, 0], [1, 1]], "kind": "both"}]})
+
+EVENT = ShelfEvent(t_start=10.0, t_end=10.8, t_final=11.2, cells=(0,), delta_g=(-352.0,), sd_g=(1.0,))
+
+
+def window(tid, account, hands, body=(0.2, 1.5), ident=1.0, t=(9.5, 10.0, 10.5, 11.0)):
+    ts = np.asarray(t, float)
+    hp = np.asarray(hands, float).reshape(-1, 3)
+    return TrackWindow(track_id=tid, account=account, identity_conf=ident, t=ts,
+                       xy=np.tile(body, (len(ts), 1)), hands_t=np.linspace(9.8, 10.6, len(hp)),
+                       hands_p=hp, hands_holding=tuple({} for _ in hp))
+
+
+def test_segment_distance():
+    d = segment_distance(np.array([[0.2, 2.0, 1.2], [0.2, 2.1, 1.2], [-0.3, 2.0, 1.2]]),
+                         np.array([0.0, 2.0, 1.2]), np.array([0.4, 2.0, 1.2]))
+    np.testing.assert_allclose(d, [0.0, 0.1, 0.3])
+
+
+def test_hand_at_plate_wins_over_neighbour_reaching_next_plate():
+    a = window(1, "A", [[0.2, 2.02, 1.2], [0.22, 2.0, 1.21], [0.19, 1.99, 1.2]])
+    b = window(2, "B", [[0.65, 2.0, 1.2], [0.62, 2.02, 1.2], [0.66, 1.98, 1.2]], body=(0.6, 1.5))
+    cands = attribute(EVENT, STORE, [a, b])
+    assert cands[0].account == "A" and cands[0].probability > 0.98
+    assert sum(c.probability for c in cands) == pytest.approx(1.0)
+
+
+def test_nobody_near_gives_unknown():
+    far = window(1, "A", [[3.0, 0.5, 1.0]], body=(3.0, 0.5))
+    cands = attribute(EVENT, STORE, [far])
+    assert cands[0].account == UNKNOWN and cands[0].probability > 0.9
+
+
+def test_body_only_evidence_and_party_sum():
+    # two tracks of one party near the plate without hands beat nobody
+    a1 = window(1, "P", np.zeros((0, 3)), body=(0.2, 1.5))
+    a2 = window(2, "P", np.zeros((0, 3)), body=(0.3, 1.4))
+    cands = attribute(EVENT, STORE, [a1, a2])
+    assert cands[0].account == "P" and cands[0].track_ids == (1, 2)
+
+
+def test_unbound_track_counts_as_unknown():
+    a = window(1, None, [[0.2, 2.0, 1.2]])
+    cands = attribute(EVENT, STORE, [a])
+    assert cands[0].account == UNKNOWN
