@@ -1,0 +1,20 @@
+"""Shopper tracking on the floor plane.
+
+:class:`ShopperTracker` (floor + identity layer) runs on the generic
+constant-velocity Kalman/assignment core :class:`TrackCore`, which can also
+track other measurements (e.g. image boxes). See docs/tracking.md.
+"""
+
+from fusion.tracking.config import ExitEvent, TrackerConfig, TrackWindow
+from fusion.tracking.kalman_core import CoreConfig, KalmanTrack, TrackCore
+from fusion.tracking.shopper import ShopperTracker
+
+__all__ = [
+    "CoreConfig",
+    "ExitEvent",
+    "KalmanTrack",
+    "ShopperTracker",
+    "TrackCore",
+    "TrackWindow",
+    "TrackerConfig",
+]

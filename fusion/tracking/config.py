@@ -1,0 +1,141 @@
+"""Configuration and public value types of the shopper tracker."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from fusion.tracking.kalman_core import CoreConfig
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TrackerConfig:
+    """Parameters of :class:`fusion.tracking.ShopperTracker` (metres, seconds).
+
+    Motion / assignment (see :class:`fusion.tracking.kalman_core.CoreConfig`):
+        meas_sd_m: detection noise per axis, incl. camera clock offsets (m).
+        accel_sd_mps2: white-noise acceleration of a walking person (m/s^2).
+        gate_chi2: Mahalanobis gate (squared, 2 dof).
+        max_gate_m: hard distance gate (m).
+        confirm_hits: detections that confirm a track.
+        tentative_timeout_s: unconfirmed track dropped when unseen this long (s).
+        coast_s: confirmed track coasts this long, then is *lost* (s).
+        max_speed_mps: plausible walking speed, caps coasting and re-link (m/s).
+    Detections:
+        min_conf: detections below this confidence are ignored.
+        duplicate_radius_m: an unmatched detection this close to a track matched
+            in the same frame is a duplicate of it (its hands go to that track).
+        birth_merge_m: unmatched detections of one frame this close start one
+            track, not two (m).
+    Re-link:
+        relink_window_s: lost tracks stay re-linkable this long (s).
+        relink_min_gap_s: a coasting track unseen this long is a re-link candidate (s).
+        relink_sd_m: position uncertainty of a re-link at zero gap (m).
+        relink_speed_sd_mps: growth of that uncertainty per second of gap (m/s).
+    Identity:
+        entry_radius_m: a track born within this distance of an entry zone is
+            an entering person (tap candidate) (m).
+        bind_before_s / bind_after_s: a person may arrive this long before /
+            after their tap (s).
+        bind_settle_s: a tap is decided this long after it, so people arriving
+            close together are ordered by arrival (s).
+        party_spread_s: further party members arrive within this of the first (s).
+        close_m: two bound tracks of different accounts closer than this lower
+            their identity confidence (m).
+        close_conf_floor: confidence factor of an encounter at zero distance.
+    Exits and memory:
+        exit_radius_m: last seen within this of an exit/both zone counts as leaving (m).
+        exit_timeout_s: ... and then unseen this long decides the exit (s).
+        party_stale_s: a party member lost elsewhere and unseen this long does
+            not keep the account inside once the others left (s).
+        history_s: positions/hands kept per track for :meth:`window` (s).
+    """
+
+    meas_sd_m: float = 0.12
+    accel_sd_mps2: float = 2.0
+    gate_chi2: float = 11.8
+    max_gate_m: float = 1.5
+    confirm_hits: int = 5
+    tentative_timeout_s: float = 0.5
+    coast_s: float = 1.0
+    max_speed_mps: float = 2.0
+    min_conf: float = 0.2
+    duplicate_radius_m: float = 0.3
+    birth_merge_m: float = 0.6
+    relink_window_s: float = 10.0
+    relink_min_gap_s: float = 0.3
+    relink_sd_m: float = 0.3
+    relink_speed_sd_mps: float = 0.7
+    entry_radius_m: float = 0.8
+    bind_before_s: float = 3.0
+    bind_after_s: float = 3.0
+    bind_settle_s: float = 1.0
+    party_spread_s: float = 2.0
+    close_m: float = 0.6
+    close_conf_floor: float = 0.5
+    exit_radius_m: float = 0.5
+    exit_timeout_s: float = 1.5
+    party_stale_s: float = 10.0
+    history_s: float = 60.0
+
+    def __post_init__(self) -> None:
+        for name in self.__slots__:
+            v = getattr(self, name)
+            if name in ("min_conf", "close_conf_floor"):
+                if not 0.0 <= v <= 1.0:
+                    raise ValueError(f"TrackerConfig.{name} must be in [0, 1], got {v!r}")
+            elif not v > 0:
+                raise ValueError(f"TrackerConfig.{name} must be > 0, got {v!r}")
+        if self.exit_timeout_s < self.coast_s:
+            raise ValueError("TrackerConfig.exit_timeout_s must be >= coast_s "
+                             f"({self.exit_timeout_s} < {self.coast_s})")
+
+    def core(self) -> CoreConfig:
+        """The :class:`CoreConfig` for floor positions (d = 2, metres)."""
+        return CoreConfig(dim=2, meas_sd=self.meas_sd_m, accel_sd=self.accel_sd_mps2,
+                          gate_chi2=self.gate_chi2, max_gate=self.max_gate_m,
+                          confirm_hits=self.confirm_hits,
+                          tentative_timeout_s=self.tentative_timeout_s,
+                          coast_s=self.coast_s, max_coast_speed=self.max_speed_mps)
+
+
+@dataclass(frozen=True, slots=True)
+class TrackWindow:
+    """One track's observations within a time window.
+
+    Attributes:
+        track_id: tracker-unique id.
+        account: the bound account, or ``None`` (never bound).
+        identity_conf: confidence that ``account`` is right, 0..1 (0 when unbound).
+        t: (K,) observation times (s).
+        xy: (K, 2) filtered floor positions at ``t`` (m).
+        hands_t: (H,) times of the hand points (s).
+        hands_p: (H, 3) hand points (m).
+        hands_holding: H mappings SKU -> probability (empty when no guess).
+    """
+
+    track_id: int
+    account: str | None
+    identity_conf: float
+    t: np.ndarray
+    xy: np.ndarray
+    hands_t: np.ndarray
+    hands_p: np.ndarray
+    hands_holding: tuple[Mapping[str, float], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ExitEvent:
+    """An account whose tracks have all left.
+
+    Attributes:
+        account: the account id.
+        exit_t: when its (last) track was last seen at an exit zone (s).
+        decided_t: stream time at which the exit could be decided (s).
+    """
+
+    account: str
+    exit_t: float
+    decided_t: float

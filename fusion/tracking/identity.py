@@ -1,0 +1,209 @@
+"""Identity layer: per-track shopper state, tap binding, re-link and encounters.
+
+Rules (see docs/tracking.md):
+
+* A track *born* within ``entry_radius_m`` of an entry/both gate zone is an
+  entering person of that gate, with ``arrival_t`` = its first detection.
+* Taps of one gate are served first-in first-out; each tap has ``party``
+  slots. Entering tracks of that gate are taken in order of arrival. A tap is
+  decided ``bind_settle_s`` after it; its first slot takes the earliest
+  entering track that arrived in ``[tap.t - bind_before_s, tap.t +
+  bind_after_s]``, further slots take tracks arriving within
+  ``party_spread_s`` of the first member. A slot with nobody yet blocks the
+  taps after it (keeps the order) until its window has passed.
+* A confirmed track that is not an entering person (or an entering one no tap
+  claimed) is re-linked to the most likely lost track (Gaussian in distance
+  with a spread growing with the gap); its confidence is multiplied by the
+  posterior of that choice.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from fusion.tracking.config import TrackerConfig
+from fusion.tracking.history import TrackHistory
+from fusion.tracking.kalman_core import KalmanTrack
+from fusion.types import GateTap
+
+
+@dataclass(slots=True)
+class ShopperState:
+    """Mutable floor/identity state attached to a core track (``KalmanTrack.data``).
+
+    Attributes:
+        history: positions and hands.
+        born_xy: (2,) first detected position (m).
+        entry_gate: id of the entry gate it was born at, or ``None``.
+        account: bound account or ``None``.
+        identity_conf: confidence in ``account``, 0..1.
+        bind_done: True once tap binding no longer applies (bound, or given up).
+        exited: True once it left through an exit zone.
+        hint: the external tracker's last ``track`` hint, if any.
+    """
+
+    history: TrackHistory = field(default_factory=TrackHistory)
+    born_xy: np.ndarray | None = None
+    entry_gate: str | None = None
+    account: str | None = None
+    identity_conf: float = 0.0
+    bind_done: bool = False
+    exited: bool = False
+    hint: str | None = None
+
+
+def state(tr: KalmanTrack) -> ShopperState:
+    """The :class:`ShopperState` of a track."""
+    return tr.data  # type: ignore[return-value]
+
+
+@dataclass(slots=True)
+class PendingTap:
+    """A tap with slots still to bind."""
+
+    tap: GateTap
+    slots_left: int
+    first_arrival_t: float | None = None
+
+
+def bind_gate(pending: list[PendingTap], entering: list[KalmanTrack], now: float,
+              cfg: TrackerConfig) -> list[tuple[KalmanTrack, str]]:
+    """Decide the taps of one gate at stream time ``now`` (s).
+
+    Args:
+        pending: the gate's pending taps in tap order; consumed/expired ones are
+            removed in place.
+        entering: unbound, confirmed entering tracks of the gate.
+        now: stream time (s).
+        cfg: tracker config.
+
+    Returns:
+        (track, account) bindings made, in order.
+    """
+    cands = sorted(entering, key=lambda tr: tr.t_first)
+    out: list[tuple[KalmanTrack, str]] = []
+    ci = 0
+    while pending:
+        p = pending[0]
+        tap = p.tap
+        if now < tap.t + cfg.bind_settle_s:
+            break
+        if p.first_arrival_t is None:
+            lo, hi = tap.t - cfg.bind_before_s, tap.t + cfg.bind_after_s
+        else:
+            lo = p.first_arrival_t - cfg.party_spread_s
+            hi = p.first_arrival_t + cfg.party_spread_s
+        while ci < len(cands) and cands[ci].t_first < lo:
+            ci += 1  # arrived too early for this tap: not its person
+        if ci < len(cands) and cands[ci].t_first <= hi:
+            tr = cands[ci]
+            ci += 1
+            out.append((tr, tap.shopper))
+            if p.first_arrival_t is None:
+                p.first_arrival_t = tr.t_first
+            p.slots_left -= 1
+            if p.slots_left == 0:
+                pending.pop(0)
+        elif now >= hi + cfg.bind_settle_s:
+            pending.pop(0)  # nobody came for the remaining slots
+        else:
+            break  # wait, keeping the order of taps
+    return out
+
+
+def relink_choice(new: KalmanTrack, candidates: list[KalmanTrack],
+                  cfg: TrackerConfig) -> tuple[KalmanTrack | None, float]:
+    """Pick the lost track most likely to continue as ``new``.
+
+    Args:
+        new: a newly confirmed track.
+        candidates: lost (or long-coasting) confirmed tracks.
+        cfg: tracker config.
+
+    Returns:
+        (best candidate or None, confidence factor 0..1 for its identity).
+    """
+    born = state(new).born_xy
+    hint = state(new).hint
+    best, best_l, total = None, 0.0, 0.0
+    best_feasible = False
+    for c in candidates:
+        gap = new.t_first - c.t_last
+        if gap < -0.1:
+            continue  # seen while ``new`` already existed: another person
+        gap = max(gap, 0.0)
+        d = float(np.hypot(*(born - c.position)))
+        sd = cfg.relink_sd_m + cfg.relink_speed_sd_mps * gap
+        lik = math.exp(-0.5 * (d / sd) ** 2) / sd**2 + 1e-300
+        if hint is not None and hint == state(c).hint:
+            lik *= 10.0
+        total += lik
+        if lik > best_l:
+            best, best_l = c, lik
+            best_feasible = d <= cfg.max_speed_mps * gap + 2 * cfg.relink_sd_m
+    if best is None:
+        return None, 0.0
+    factor = best_l / total
+    if not best_feasible:
+        factor *= 0.5
+    return best, factor
+
+
+def encounter_factor(d_m: float, cfg: TrackerConfig) -> float:
+    """Identity confidence factor for an encounter at closest distance ``d_m`` (m)."""
+    u = min(max(d_m / cfg.close_m, 0.0), 1.0)
+    smooth = u * u * (3 - 2 * u)
+    return cfg.close_conf_floor + (1.0 - cfg.close_conf_floor) * smooth
+
+
+class EncounterMonitor:
+    """Lowers identity confidence when bound tracks of different accounts meet.
+
+    Each pair closer than ``close_m`` is an encounter; while it lasts, the
+    confidences of both tracks are multiplied down to
+    ``encounter_factor(closest distance)``. An encounter ends when the pair is
+    more than ``1.25 * close_m`` apart; the lowered confidence stays.
+    """
+
+    def __init__(self, cfg: TrackerConfig):
+        self.cfg = cfg
+        self._pairs: dict[tuple[int, int], float] = {}
+
+    def update(self, tracks: list[KalmanTrack], now: float) -> None:
+        """Check bound, recently seen tracks at stream time ``now`` (s)."""
+        cfg = self.cfg
+        bound = [tr for tr in tracks if state(tr).account is not None
+                 and now - tr.t_last < cfg.relink_min_gap_s]
+        if len(bound) < 2 and not self._pairs:
+            return
+        xy = np.array([tr.kf.x[:2] for tr in bound]).reshape(-1, 2)
+        d = np.sqrt(((xy[:, None, :] - xy[None, :, :]) ** 2).sum(-1))
+        ii, jj = np.nonzero(np.triu(d < cfg.close_m * 1.25, 1))
+        live: dict[tuple[int, int], float] = {}
+        for i, j in zip(ii.tolist(), jj.tolist(), strict=True):
+            a, b = bound[i], bound[j]
+            if state(a).account == state(b).account:
+                continue
+            key = (min(a.id, b.id), max(a.id, b.id))
+            old = self._pairs.get(key)
+            dij = float(d[i, j])
+            if old is None and dij >= cfg.close_m:
+                continue
+            prev_f = 1.0 if old is None else encounter_factor(old, cfg)
+            dmin = dij if old is None else min(old, dij)
+            f = encounter_factor(dmin, cfg)
+            if f < prev_f:
+                for tr in (a, b):
+                    state(tr).identity_conf *= f / prev_f
+            live[key] = dmin
+        # pairs not evaluated now (one side coasting) persist while both tracks live
+        bound_ids = {tr.id for tr in bound}
+        alive = {tr.id for tr in tracks}
+        for key, dmin in self._pairs.items():
+            if key not in live and key[0] in alive and key[1] in alive and not (
+                    key[0] in bound_ids and key[1] in bound_ids):
+                live[key] = dmin
+        self._pairs = live

@@ -1,0 +1,327 @@
+"""Generic multi-target tracking core: constant-velocity Kalman tracks + assignment.
+
+Knows nothing about floors, gates or shoppers: a measurement is a ``d``-vector
+(``d = 2`` for floor xy in metres, ``d = 4`` for an image box ``cx, cy, w, h``
+in pixels, ...) and each track is a :class:`filterpy.kalman.KalmanFilter` with
+the state layout ``[p_0 .. p_{d-1}, v_0 .. v_{d-1}]`` (positions, then
+velocities, in the measurement's unit and unit/s).
+
+One call of :meth:`TrackCore.assign` takes the measurements of one sensor frame
+at time ``t`` (s): it predicts every active track to ``t`` (vectorised; tracks
+keep their own last-update time, so coasting uncertainty grows with the gap),
+gates pairs by Mahalanobis distance, solves the assignment with
+:func:`scipy.optimize.linear_sum_assignment` on the negative log-likelihood
+``d_M^2 + ln|S|`` and updates the matched tracks. Unmatched measurements are
+returned; the caller decides which of them start tentative tracks
+(:meth:`TrackCore.birth`). :meth:`TrackCore.expire` retires tracks by time.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+from filterpy.common import Q_discrete_white_noise
+from filterpy.kalman import KalmanFilter
+from scipy.optimize import linear_sum_assignment
+
+log = logging.getLogger(__name__)
+
+_BIG = 1e9
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CoreConfig:
+    """Parameters of the Kalman/assignment core (units of the measurement, u).
+
+    Attributes:
+        dim: measurement dimension d (>= 1).
+        meas_sd: measurement noise standard deviation per axis (u).
+        accel_sd: white-noise acceleration standard deviation (u/s^2).
+        init_speed_sd: prior speed standard deviation of a new track (u/s).
+        gate_chi2: Mahalanobis gate (squared), e.g. 11.8 = 99.7 % for d = 2.
+        max_gate: hard Euclidean gate on the predicted position (u).
+        confirm_hits: cumulative hits that confirm a tentative track.
+        tentative_timeout_s: a tentative track unseen this long is dropped (s).
+        coast_s: a confirmed track unseen this long stops coasting and is lost (s).
+        max_coast_speed: cap of the velocity used while coasting (u/s), so a
+            stale velocity does not carry a prediction away.
+    """
+
+    dim: int = 2
+    meas_sd: float = 0.12
+    accel_sd: float = 2.0
+    init_speed_sd: float = 1.0
+    gate_chi2: float = 11.8
+    max_gate: float = 1.5
+    confirm_hits: int = 5
+    tentative_timeout_s: float = 0.5
+    coast_s: float = 1.0
+    max_coast_speed: float = 2.0
+
+    def __post_init__(self) -> None:
+        for name in ("meas_sd", "accel_sd", "init_speed_sd", "gate_chi2", "max_gate",
+                     "tentative_timeout_s", "coast_s", "max_coast_speed"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"CoreConfig.{name} must be > 0, got {getattr(self, name)!r}")
+        if self.dim < 1 or self.confirm_hits < 1:
+            raise ValueError("CoreConfig.dim and confirm_hits must be >= 1")
+
+
+class KalmanTrack:
+    """One track: a constant-velocity KalmanFilter plus bookkeeping.
+
+    Attributes:
+        id: unique id within its :class:`TrackCore` (>= 1).
+        kf: the filter; ``kf.x`` is (2d,) ``[positions, velocities]``, ``kf.P`` (2d, 2d).
+        t_first: time of the first measurement (s).
+        t_last: time of the last measurement, the time ``kf.x`` refers to (s).
+        hits: cumulative number of measurements.
+        confirmed: True once ``hits >= confirm_hits``.
+        data: free slot for the layer above (e.g. the floor tracker's state).
+    """
+
+    __slots__ = ("id", "kf", "t_first", "t_last", "hits", "confirmed", "data")
+
+    def __init__(self, track_id: int, kf: KalmanFilter, t: float):
+        self.id = track_id
+        self.kf = kf
+        self.t_first = t
+        self.t_last = t
+        self.hits = 1
+        self.confirmed = False
+        self.data: object = None
+
+    @property
+    def position(self) -> np.ndarray:
+        """(d,) filtered position at :attr:`t_last`."""
+        d = self.kf.dim_z
+        return self.kf.x[:d]
+
+    @property
+    def velocity(self) -> np.ndarray:
+        """(d,) filtered velocity at :attr:`t_last` (u/s)."""
+        d = self.kf.dim_z
+        return self.kf.x[d:]
+
+
+def transition(dim: int, dt_s: float) -> np.ndarray:
+    """(2d, 2d) constant-velocity transition matrix F for a step of ``dt_s``."""
+    f = np.eye(2 * dim)
+    f[:dim, dim:] = np.eye(dim) * dt_s
+    return f
+
+
+def process_noise(dim: int, dt_s: float, accel_var: float) -> np.ndarray:
+    """(2d, 2d) process noise Q (white-noise acceleration) for the layout [p.., v..]."""
+    return Q_discrete_white_noise(dim=2, dt=dt_s, var=accel_var, block_size=dim,
+                                  order_by_dim=False)
+
+
+class TrackCore:
+    """A set of constant-velocity Kalman tracks updated frame by frame.
+
+    Args:
+        config: the core parameters.
+    """
+
+    def __init__(self, config: CoreConfig | None = None):
+        self.config = config or CoreConfig()
+        c = self.config
+        self.active: list[KalmanTrack] = []
+        self._next_id = 1
+        d = c.dim
+        self._h = np.hstack([np.eye(d), np.zeros((d, d))])
+        self._r = np.eye(d) * c.meas_sd**2
+        self._accel_var = c.accel_sd**2
+
+    # ------------------------------------------------------------- tracks
+    def new_id(self) -> int:
+        """Reserve and return a fresh track id."""
+        self._next_id += 1
+        return self._next_id - 1
+
+    def birth(self, t: float, z: np.ndarray) -> KalmanTrack:
+        """Start a tentative track at measurement ``z`` (d,) observed at ``t`` (s)."""
+        c = self.config
+        d = c.dim
+        kf = KalmanFilter(dim_x=2 * d, dim_z=d)
+        kf.x = np.concatenate([np.asarray(z, dtype=float), np.zeros(d)])
+        kf.P = np.diag([c.meas_sd**2] * d + [c.init_speed_sd**2] * d)
+        kf.F = transition(d, 0.0)
+        kf.H = self._h.copy()
+        kf.R = self._r.copy()
+        kf.Q = process_noise(d, 0.0, self._accel_var)
+        track = KalmanTrack(self.new_id(), kf, float(t))
+        track.confirmed = c.confirm_hits <= 1
+        self.active.append(track)
+        return track
+
+    def predicted(self, tracks: list[KalmanTrack], t: float) -> tuple[np.ndarray, np.ndarray]:
+        """Predict tracks to ``t`` (s) without changing them.
+
+        Returns:
+            (x, P): (n, 2d) states and (n, 2d, 2d) covariances at ``t``.
+        """
+        d = self.config.dim
+        n = len(tracks)
+        x = np.empty((n, 2 * d))
+        p = np.empty((n, 2 * d, 2 * d))
+        dt = np.empty(n)
+        for i, tr in enumerate(tracks):
+            x[i] = tr.kf.x
+            p[i] = tr.kf.P
+            dt[i] = t - tr.t_last
+        dt = np.maximum(dt, 0.0)
+        speed = np.sqrt(np.einsum("ni,ni->n", x[:, d:], x[:, d:]))
+        cap = self.config.max_coast_speed
+        x[:, d:] *= np.where(speed > cap, cap / np.maximum(speed, 1e-12), 1.0)[:, None]
+        xp = x.copy()
+        xp[:, :d] += x[:, d:] * dt[:, None]
+        # P' = F P F^T + Q with F = [[I, dt I], [0, I]], written out blockwise.
+        pp = p.copy()
+        a, b, c_, e = p[:, :d, :d], p[:, :d, d:], p[:, d:, :d], p[:, d:, d:]
+        dtt = dt[:, None, None]
+        pp[:, :d, :d] = a + dtt * (b + c_) + dtt**2 * e
+        pp[:, :d, d:] = b + dtt * e
+        pp[:, d:, :d] = c_ + dtt * e
+        q = self._accel_var
+        idx = np.arange(d)
+        pp[:, idx, idx] += q * dt[:, None] ** 4 / 4
+        pp[:, idx, idx + d] += q * dt[:, None] ** 3 / 2
+        pp[:, idx + d, idx] += q * dt[:, None] ** 3 / 2
+        pp[:, idx + d, idx + d] += q * dt[:, None] ** 2
+        return xp, pp
+
+    # --------------------------------------------------------- assignment
+    def assign(self, t: float, z: np.ndarray, duplicate_radius: float = 0.0
+               ) -> tuple[list[tuple[int, KalmanTrack]], list[tuple[int, KalmanTrack]],
+                          np.ndarray]:
+        """Match measurements of one frame at ``t`` (s) to active tracks and update them.
+
+        Confirmed tracks are matched first. Left-over measurements within
+        ``duplicate_radius`` (u) of a confirmed track matched in this frame are
+        duplicates of it (a detector firing twice on one target). Tentative
+        tracks only get what is left after that, so a young (possibly false)
+        track can neither steal an established one's measurements nor feed on
+        its duplicates.
+
+        Args:
+            t: frame time (s).
+            z: (m, d) measurements.
+            duplicate_radius: see above (u); 0 disables duplicate detection.
+
+        Returns:
+            (matches, duplicates, unmatched): lists of (measurement index,
+            track), and (k,) int indices of measurements left over.
+        """
+        z = np.asarray(z, dtype=float).reshape(-1, self.config.dim)
+        free = np.arange(len(z))
+        matches: list[tuple[int, KalmanTrack]] = []
+        dups: list[tuple[int, KalmanTrack]] = []
+        dt_cache: dict[float, tuple[np.ndarray, np.ndarray]] = {}
+        for confirmed in (True, False):
+            tracks = [tr for tr in self.active if tr.confirmed is confirmed]
+            if not tracks or not len(free):
+                continue
+            cost = self.cost_matrix(tracks, t, z[free])
+            rows, cols = linear_sum_assignment(cost)
+            ok = cost[rows, cols] < _BIG
+            new = [(int(free[j]), tracks[i]) for i, j in zip(rows[ok], cols[ok], strict=True)]
+            keep = np.ones(len(free), dtype=bool)
+            keep[cols[ok]] = False
+            free = free[keep]
+            for j, tr in new:
+                self.update(tr, t, z[j], dt_cache)
+            matches += new
+            if confirmed and new and duplicate_radius > 0 and len(free):
+                free = self._split_duplicates(z, free, new, duplicate_radius, dups)
+        return matches, dups, free
+
+    @staticmethod
+    def _split_duplicates(z: np.ndarray, free: np.ndarray, matched: list[tuple[int, KalmanTrack]],
+                          radius: float, dups: list[tuple[int, KalmanTrack]]) -> np.ndarray:
+        d = len(z[0])
+        pos = np.array([tr.kf.x[:d] for _, tr in matched])
+        dist = np.sqrt(((z[free][:, None, :] - pos[None, :, :]) ** 2).sum(-1))
+        near = dist.argmin(axis=1)
+        is_dup = dist[np.arange(len(free)), near] < radius
+        dups += [(int(free[k]), matched[near[k]][1]) for k in np.flatnonzero(is_dup)]
+        return free[~is_dup]
+
+    def cost_matrix(self, tracks: list[KalmanTrack], t: float, z: np.ndarray) -> np.ndarray:
+        """(n, m) assignment cost ``d_M^2 + ln|S|``; gated-out pairs get a huge cost."""
+        c = self.config
+        d = c.dim
+        xp, pp = self.predicted(tracks, t)
+        s = pp[:, :d, :d] + self._r  # (n, d, d) innovation covariance
+        s_inv = np.linalg.inv(s)
+        resid = z[None, :, :] - xp[:, None, :d]  # (n, m, d)
+        maha = np.einsum("nmi,nij,nmj->nm", resid, s_inv, resid)
+        logdet = np.linalg.slogdet(s)[1]
+        dist2 = np.einsum("nmi,nmi->nm", resid, resid)
+        cost = maha + logdet[:, None]
+        cost[(maha > c.gate_chi2) | (dist2 > c.max_gate**2)] = _BIG
+        return cost
+
+    def update(self, tr: KalmanTrack, t: float, z: np.ndarray,
+               dt_cache: dict[float, tuple[np.ndarray, np.ndarray]] | None = None) -> None:
+        """Predict ``tr`` to ``t`` (s) and update it with measurement ``z`` (d,)."""
+        dt = max(t - tr.t_last, 0.0)
+        cache = dt_cache if dt_cache is not None else {}
+        fq = cache.get(dt)
+        if fq is None:
+            fq = (transition(self.config.dim, dt),
+                  process_noise(self.config.dim, dt, self._accel_var))
+            cache[dt] = fq
+        self._cap_speed(tr)
+        tr.kf.predict(F=fq[0], Q=fq[1])
+        tr.kf.update(z)
+        tr.t_last = max(tr.t_last, t)
+        tr.hits += 1
+        if not tr.confirmed and tr.hits >= self.config.confirm_hits:
+            tr.confirmed = True
+
+    def _cap_speed(self, tr: KalmanTrack) -> None:
+        d = self.config.dim
+        v = tr.kf.x[d:]
+        speed = float(np.sqrt(v @ v))
+        if speed > self.config.max_coast_speed:
+            tr.kf.x[d:] = v * (self.config.max_coast_speed / speed)
+
+    # ------------------------------------------------------------ expiry
+    def expire(self, t: float) -> tuple[list[KalmanTrack], list[KalmanTrack]]:
+        """Retire tracks unseen for too long at time ``t`` (s).
+
+        Returns:
+            (lost, dropped): confirmed tracks unseen for ``coast_s`` and
+            tentative tracks unseen for ``tentative_timeout_s``; both are
+            removed from :attr:`active`.
+        """
+        c = self.config
+        lost: list[KalmanTrack] = []
+        dropped: list[KalmanTrack] = []
+        keep: list[KalmanTrack] = []
+        for tr in self.active:
+            age = t - tr.t_last
+            if tr.confirmed and age > c.coast_s:
+                lost.append(tr)
+            elif not tr.confirmed and age > c.tentative_timeout_s:
+                dropped.append(tr)
+            else:
+                keep.append(tr)
+        self.active = keep
+        return lost, dropped
+
+    def remove(self, tr: KalmanTrack) -> None:
+        """Remove ``tr`` from the active set (no-op if absent)."""
+        try:
+            self.active.remove(tr)
+        except ValueError:
+            pass
+
+    def revive(self, tr: KalmanTrack) -> None:
+        """Put a lost track back into the active set."""
+        if tr not in self.active:
+            self.active.append(tr)

@@ -1,0 +1,295 @@
+"""Floor-plane shopper tracker: tracks, hands, identities (entry taps) and exits.
+
+Built on the generic :mod:`fusion.tracking.kalman_core`; the identity rules
+live in :mod:`fusion.tracking.identity`. See docs/tracking.md.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from fusion.tracking.config import ExitEvent, TrackerConfig, TrackWindow
+from fusion.tracking.geometry import distance_to_polygon
+from fusion.tracking.identity import (
+    EncounterMonitor,
+    PendingTap,
+    ShopperState,
+    bind_gate,
+    relink_choice,
+    state,
+)
+from fusion.tracking.kalman_core import KalmanTrack, TrackCore
+from fusion.types import GateTap, PersonDetection, Store, VisionFrame
+
+log = logging.getLogger(__name__)
+
+_TRIM_EVERY_S = 1.0
+
+
+@dataclass(slots=True)
+class _Account:
+    status: str = "inside"
+    tracks: list[KalmanTrack] = field(default_factory=list)
+
+
+class ShopperTracker:
+    """Tracks anonymous people on the floor and binds them to tapped accounts.
+
+    Feed taps and camera frames in stream-time order; query windows and exits
+    at any time. Online: nothing uses data later than the last input.
+
+    Args:
+        store: the store (gate zones and kinds are used).
+        config: parameters; defaults when ``None``.
+    """
+
+    def __init__(self, store: Store, config: TrackerConfig | None = None):
+        self.store = store
+        self.config = config or TrackerConfig()
+        self._core = TrackCore(self.config.core())
+        self._gates = {g.id: g for g in store.gates}
+        self._exit_zones = [np.asarray(g.zone, float) for g in store.gates if g.is_exit]
+        self._lost: list[KalmanTrack] = []  # confirmed, unseen > coast_s, re-linkable
+        self._done: list[KalmanTrack] = []  # exited or expired; kept for window()
+        self._pending: dict[str, list[PendingTap]] = {}
+        self._accounts: dict[str, _Account] = {}
+        self._exit_watch: set[str] = set()
+        self._exits: list[ExitEvent] = []
+        self._encounters = EncounterMonitor(self.config)
+        self._now = -math.inf
+        self._last_trim = -math.inf
+
+    # ------------------------------------------------------------ inputs
+    def tap(self, tap: GateTap) -> None:
+        """Register an entry tap (in stream-time order with the frames)."""
+        if tap.gate not in self._gates:
+            raise ValueError(f"tap at t={tap.t}: unknown gate {tap.gate!r}; "
+                             f"store gates are {sorted(self._gates)}")
+        if tap.party < 1:
+            raise ValueError(f"tap at t={tap.t} gate {tap.gate}: party must be >= 1, "
+                             f"got {tap.party}")
+        self._advance(tap.t)
+        acct = self._accounts.get(tap.shopper)
+        if acct is None or acct.status == "exited":
+            self._accounts[tap.shopper] = _Account()
+        self._pending.setdefault(tap.gate, []).append(PendingTap(tap, tap.party))
+        self._bind(self._now)
+
+    def update(self, frame: VisionFrame) -> None:
+        """Process one camera frame (a measurement set at ``frame.t``)."""
+        self._advance(frame.t)
+        t = self._now
+        dets = [p for p in frame.people if p.conf >= self.config.min_conf]
+        if dets:
+            self._ingest(t, dets)
+        self._bind(t)
+        self._encounters.update(self._core.active, t)
+
+    # ----------------------------------------------------------- queries
+    def pop_exits(self, t: float) -> list[ExitEvent]:
+        """Exits decided by stream time ``t`` (s), each returned once."""
+        if t > self._now:
+            self._advance(t)
+        out = [e for e in self._exits if e.decided_t <= t]
+        self._exits = [e for e in self._exits if e.decided_t > t]
+        return sorted(out, key=lambda e: e.decided_t)
+
+    def window(self, t0: float, t1: float) -> list[TrackWindow]:
+        """Every confirmed track observed in [t0, t1] (s), by track id."""
+        if not t0 <= t1:
+            raise ValueError(f"window: t0 must be <= t1, got {t0} > {t1}")
+        out = []
+        tracks = [tr for tr in self._core.active if tr.confirmed] + self._lost + self._done
+        for tr in sorted(tracks, key=lambda tr: tr.id):
+            st = state(tr)
+            t, xy, ht, hp, hold = st.history.slice(t0, t1)
+            if len(t) or len(ht):
+                out.append(TrackWindow(tr.id, st.account,
+                                       st.identity_conf if st.account else 0.0,
+                                       t, xy, ht, hp, hold))
+        return out
+
+    def accounts(self) -> dict[str, str]:
+        """Account -> ``"inside"`` or ``"exited"``, for every tapped account."""
+        return {a: s.status for a, s in self._accounts.items()}
+
+    # ----------------------------------------------------------- frames
+    def _ingest(self, t: float, dets: list[PersonDetection]) -> None:
+        core = self._core
+        z = np.array([p.xy for p in dets], dtype=float).reshape(-1, 2)
+        matches, dups, unmatched = core.assign(t, z, self.config.duplicate_radius_m)
+        confirm_hits = core.config.confirm_hits
+        newly = []
+        matched = []
+        born: list[KalmanTrack] = []
+        for j, tr in matches:
+            st = state(tr)
+            st.history.add_position(t, tr.kf.x[:2])
+            self._observe(st, t, dets[j])
+            matched.append(tr)
+            if tr.hits == confirm_hits:
+                newly.append(tr)
+        for j, tr in dups:
+            self._observe(state(tr), t, dets[j])
+        # highest confidence first, so a duplicate pair is born at its better half
+        for j in sorted(unmatched.tolist(), key=lambda j: -dets[j].conf):
+            owner = self._duplicate_owner(z[j], matched, self.config.duplicate_radius_m)
+            if owner is None:
+                owner = self._duplicate_owner(z[j], born, self.config.birth_merge_m)
+            if owner is not None:
+                self._observe(state(owner), t, dets[j])
+                continue
+            tr = core.birth(t, z[j])
+            born.append(tr)
+            st = ShopperState(born_xy=z[j].copy(), entry_gate=self._entry_gate_at(z[j]))
+            tr.data = st
+            st.history.add_position(t, z[j])
+            self._observe(st, t, dets[j])
+        for tr in newly:
+            if state(tr).entry_gate is None:
+                self._relink(tr)
+
+    @staticmethod
+    def _observe(st: ShopperState, t: float, det: PersonDetection) -> None:
+        if det.hands:
+            st.history.add_hands(t, det.hands)
+        if det.track is not None:
+            st.hint = det.track
+
+    @staticmethod
+    def _duplicate_owner(z: np.ndarray, tracks: list[KalmanTrack],
+                         radius_m: float) -> KalmanTrack | None:
+        best, best_d = None, radius_m
+        for tr in tracks:
+            d = math.hypot(z[0] - tr.kf.x[0], z[1] - tr.kf.x[1])
+            if d < best_d:
+                best, best_d = tr, d
+        return best
+
+    def _entry_gate_at(self, xy: np.ndarray) -> str | None:
+        best, best_d = None, self.config.entry_radius_m
+        for g in self._gates.values():
+            if g.is_entry:
+                d = distance_to_polygon(np.asarray(g.zone, float), xy)
+                if d <= best_d:
+                    best, best_d = g.id, d
+        return best
+
+    # --------------------------------------------------------- identity
+    def _bind(self, now: float) -> None:
+        cfg = self.config
+        for gate_id, pend in self._pending.items():
+            if not pend:
+                continue
+            entering = [tr for tr in self._core.active
+                        if tr.confirmed and state(tr).entry_gate == gate_id
+                        and not state(tr).bind_done]
+            for tr, account in bind_gate(pend, entering, now, cfg):
+                self._bind_track(tr, account, 1.0)
+        give_up_s = cfg.bind_before_s + cfg.bind_settle_s
+        for tr in list(self._core.active):
+            st = state(tr)
+            if (tr.confirmed and not st.bind_done and st.entry_gate is not None
+                    and now > tr.t_first + give_up_s and not self._pending.get(st.entry_gate)):
+                st.bind_done = True  # no tap claimed it: maybe a lost shopper coming back
+                self._relink(tr)
+
+    def _bind_track(self, tr: KalmanTrack, account: str, conf: float) -> None:
+        st = state(tr)
+        st.account = account
+        st.identity_conf = conf
+        st.bind_done = True
+        self._accounts[account].tracks.append(tr)
+        log.debug("track %d bound to %s (conf %.2f)", tr.id, account, conf)
+
+    def _relink(self, new: KalmanTrack) -> None:
+        now = self._now
+        gap_s = self.config.relink_min_gap_s
+        cands = self._lost + [tr for tr in self._core.active
+                              if tr.confirmed and tr is not new and now - tr.t_last >= gap_s]
+        best, factor = relink_choice(new, cands, self.config)
+        state(new).bind_done = True
+        if best is None:
+            return
+        so, sn = state(best), state(new)
+        so.history.extend(sn.history)
+        best.kf = new.kf
+        best.t_last = new.t_last
+        best.hits += new.hits
+        so.identity_conf *= factor
+        so.hint = sn.hint or so.hint
+        self._core.remove(new)
+        if best in self._lost:
+            self._lost.remove(best)
+        self._core.revive(best)
+        log.debug("track %d re-linked into %d (factor %.2f)", new.id, best.id, factor)
+
+    # ------------------------------------------------------------- time
+    def _advance(self, t: float) -> None:
+        if t <= self._now:
+            return
+        self._now = t
+        lost, _dropped = self._core.expire(t)
+        self._lost.extend(lost)
+        cfg = self.config
+        keep = []
+        for tr in self._lost:
+            age = t - tr.t_last
+            st = state(tr)
+            if st.account is not None and age >= cfg.exit_timeout_s and self._near_exit(tr):
+                st.exited = True
+                self._done.append(tr)
+                self._exit_watch.add(st.account)
+            elif age > cfg.relink_window_s:
+                self._done.append(tr)
+            else:
+                keep.append(tr)
+        self._lost = keep
+        if self._exit_watch:
+            self._check_accounts(t)
+        if t - self._last_trim >= _TRIM_EVERY_S:
+            self._trim(t)
+
+    def _near_exit(self, tr: KalmanTrack) -> bool:
+        r = self.config.exit_radius_m
+        xy = tr.kf.x[:2]
+        return any(distance_to_polygon(z, xy) <= r for z in self._exit_zones)
+
+    def _check_accounts(self, now: float) -> None:
+        stale_s = self.config.party_stale_s
+        active = set(map(id, self._core.active))
+        for name in list(self._exit_watch):
+            acct = self._accounts[name]
+            exited = [tr for tr in acct.tracks if state(tr).exited]
+            others = [tr for tr in acct.tracks if not state(tr).exited]
+            if not exited:
+                self._exit_watch.discard(name)
+                continue
+            if any(id(tr) in active or now - tr.t_last < stale_s for tr in others):
+                continue
+            exit_t = max(tr.t_last for tr in exited)
+            decided = max([tr.t_last + self.config.exit_timeout_s for tr in exited]
+                          + [tr.t_last + stale_s for tr in others])
+            self._exits.append(ExitEvent(name, exit_t, min(max(decided, exit_t), now)))
+            acct.status = "exited"
+            acct.tracks = []
+            self._exit_watch.discard(name)
+
+    def _trim(self, now: float) -> None:
+        self._last_trim = now
+        t_min = now - self.config.history_s
+        for tr in self._core.active + self._lost:
+            state(tr).history.trim(t_min)
+        keep = []
+        for tr in self._done:
+            h = state(tr).history
+            h.trim(t_min)
+            if len(h) or h.hand_t:
+                keep.append(tr)
+        self._done = keep
+        for pend in self._pending.values():
+            pend[:] = [p for p in pend if now < p.tap.t + 10 * self.config.bind_after_s]

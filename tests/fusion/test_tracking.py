@@ -1,0 +1,262 @@
+"""Scenario tests of the shopper tracker on synthetic scenes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fusion.tracking import ExitEvent, ShopperTracker, TrackerConfig, TrackWindow
+from fusion.types import GateTap, PersonDetection, VisionFrame
+from tests.fusion.test_tracking_scenes import Scene, make_store, run, track_of, walker
+
+STORE = make_store()
+
+
+def enter(name, t_tap, *rest, gaps=()):
+    """A person who steps into IN 0.5 s before ``t_tap`` and then follows ``rest``."""
+    t0 = t_tap - 1.0
+    return walker(name, (t0, 0.5, -0.3), (t0 + 0.5, 0.5, 0.4), (t_tap + 0.3, 0.5, 0.5),
+                  *rest, gaps=gaps)
+
+
+def accounts_of(trk, person, t0, t1):
+    w = track_of(trk, person, t0, t1)
+    assert w is not None, f"no track follows {person.name} in [{t0}, {t1}]"
+    return w
+
+
+def test_single_shopper_enters_and_exits():
+    a = enter("a", 2.0, (6.0, 3.0, 3.0), (9.0, 5.5, 0.4), (9.5, 5.5, -0.2))
+    trk = ShopperTracker(STORE)
+    run(trk, Scene([a], taps=[GateTap(2.0, "IN", "A")]))
+    w = accounts_of(trk, a, 3.0, 9.0)
+    assert w.account == "A" and w.identity_conf > 0.9
+    assert trk.accounts() == {"A": "exited"}
+    (ev,) = trk.pop_exits(20.0)
+    assert isinstance(ev, ExitEvent) and ev.account == "A"
+    assert ev.exit_t == pytest.approx(9.5, abs=0.3)
+    assert ev.exit_t < ev.decided_t <= ev.exit_t + 2.5
+    assert trk.pop_exits(30.0) == []
+
+
+def test_exit_not_decided_before_timeout():
+    a = enter("a", 2.0, (6.0, 5.5, 0.4), (6.5, 5.5, -0.2))
+    trk = ShopperTracker(STORE)
+    scene = Scene([a], taps=[GateTap(2.0, "IN", "A")])
+    run(trk, scene, until=6.8)
+    assert trk.pop_exits(6.8) == []
+    assert trk.accounts() == {"A": "inside"}
+
+
+def test_identity_kept_through_crossing_at_normal_spacing():
+    # a walks up the left side then right; b walks across; they pass ~1.2 m apart
+    a = enter("a", 2.0, (4.0, 1.0, 2.0), (8.0, 5.0, 4.0))
+    b = enter("b", 3.5, (6.0, 2.0, 4.2), (9.0, 5.0, 2.5))
+    trk = ShopperTracker(STORE)
+    run(trk, Scene([a, b], taps=[GateTap(2.0, "IN", "A"), GateTap(3.5, "IN", "B")], seed=1))
+    wa, wb = accounts_of(trk, a, 7.5, 8.0), accounts_of(trk, b, 8.5, 9.0)
+    assert (wa.account, wb.account) == ("A", "B")
+    assert min(wa.identity_conf, wb.identity_conf) > 0.9
+
+
+def test_close_crossing_lowers_identity_conf():
+    # head-on paths that pass 0.2 m apart at t = 8
+    a = enter("a", 2.0, (4.0, 1.0, 3.0), (8.0, 3.0, 3.1), (11.0, 5.0, 3.2))
+    b = enter("b", 3.5, (6.0, 5.0, 3.0), (8.0, 3.0, 2.9), (11.0, 1.0, 2.8))
+    trk = ShopperTracker(STORE)
+    confs = {}
+
+    def probe(t):
+        if 6.5 <= t < 6.53:
+            confs["before"] = {w.account: w.identity_conf for w in trk.window(6.3, 6.5)}
+
+    run(trk, Scene([a, b], taps=[GateTap(2.0, "IN", "A"), GateTap(3.5, "IN", "B")], seed=2),
+        on_step=probe)
+    assert min(confs["before"].values()) > 0.9
+    assert set(confs["before"]) == {"A", "B"}
+    after = [w for w in trk.window(10.0, 11.0) if w.account is not None]
+    assert len(after) == 2
+    assert all(w.identity_conf < 0.8 for w in after)
+
+
+@pytest.mark.parametrize("party", [2, 3])
+def test_party_binds_all_members(party):
+    people = [enter(f"p{i}", 2.0 + 0.4 * i, (6.0, 1.5 + i, 3.0), (9.0, 1.5 + i, 5.0))
+              for i in range(party)]
+    trk = ShopperTracker(STORE)
+    run(trk, Scene(people, taps=[GateTap(2.0, "IN", "P", party)], seed=3))
+    for p in people:
+        w = accounts_of(trk, p, 7.0, 9.0)
+        assert w.account == "P"
+    assert len({accounts_of(trk, p, 7.0, 9.0).track_id for p in people}) == party
+
+
+def test_quick_taps_at_one_gate_bind_in_order_of_arrival():
+    a = enter("a", 2.0, (5.0, 1.0, 4.0), (8.0, 1.0, 5.0))
+    b = enter("b", 3.0, (6.0, 4.0, 3.0), (8.0, 4.5, 3.5))
+    c = enter("c", 3.8, (6.8, 3.0, 1.5), (8.0, 3.0, 1.5))
+    taps = [GateTap(2.0, "IN", "A"), GateTap(3.0, "IN", "B"), GateTap(3.8, "IN", "C")]
+    trk = ShopperTracker(STORE)
+    run(trk, Scene([a, b, c], taps=taps, seed=4))
+    got = [accounts_of(trk, p, 7.0, 8.0).account for p in (a, b, c)]
+    assert got == ["A", "B", "C"]
+
+
+def test_person_detected_only_after_tap_is_bound():
+    a = enter("a", 2.0, (6.0, 3.0, 3.0), gaps=[(0.0, 2.8)])
+    trk = ShopperTracker(STORE)
+    run(trk, Scene([a], taps=[GateTap(2.0, "IN", "A")]))
+    assert accounts_of(trk, a, 4.0, 6.0).account == "A"
+
+
+def test_tailgater_stays_unbound():
+    a = enter("a", 2.0, (6.0, 3.0, 3.0), (9.0, 3.0, 5.0))
+    sneak = enter("s", 9.0, (14.0, 2.0, 4.0))
+    trk = ShopperTracker(STORE)
+    run(trk, Scene([a, sneak], taps=[GateTap(2.0, "IN", "A")], seed=5))
+    assert accounts_of(trk, a, 5.0, 9.0).account == "A"
+    w = accounts_of(trk, sneak, 11.0, 14.0)
+    assert w.account is None and w.identity_conf == 0.0
+
+
+@pytest.mark.parametrize("gap_s", [1.0, 2.0])
+def test_occlusion_gap_bridged_by_relink(gap_s):
+    a = enter("a", 2.0, (5.0, 2.5, 2.5), (9.0, 2.5, 5.0), gaps=[(5.5, 5.5 + gap_s)])
+    trk = ShopperTracker(STORE)
+    run(trk, Scene([a], taps=[GateTap(2.0, "IN", "A")], seed=6))
+    before = accounts_of(trk, a, 4.0, 5.4)
+    after = accounts_of(trk, a, 7.8, 9.0)
+    assert before.track_id == after.track_id
+    assert after.account == "A" and after.identity_conf > 0.8
+
+
+def test_relink_is_ambiguous_between_two_lost_shoppers():
+    # both vanish next to each other; one reappears in between: lowered confidence
+    a = enter("a", 2.0, (5.0, 2.0, 3.0), (6.0, 2.0, 3.0), gaps=[(6.0, 7.5)])
+    b = enter("b", 2.8, (5.5, 3.2, 3.0), (6.0, 3.2, 3.0), gaps=[(6.0, 20.0)])
+    a.waypoints = np.vstack([a.waypoints, [[7.5, 2.6, 3.0], [10.0, 2.6, 5.0]]])
+    trk = ShopperTracker(STORE)
+    run(trk, Scene([a, b], taps=[GateTap(2.0, "IN", "A"), GateTap(2.8, "IN", "B")], seed=7))
+    w = accounts_of(trk, a, 8.5, 10.0)
+    assert w.account in ("A", "B")
+    assert w.identity_conf < 0.8
+
+
+def test_party_member_lost_elsewhere_does_not_block_exit():
+    cfg = TrackerConfig(party_stale_s=5.0)
+    p0 = enter("p0", 2.0, (6.0, 5.5, 0.4), (6.5, 5.5, -0.2))
+    p1 = enter("p1", 2.4, (4.0, 3.0, 3.0), (20.0, 3.0, 3.0), gaps=[(5.0, 30.0)])
+    trk = ShopperTracker(STORE, cfg)
+    run(trk, Scene([p0, p1], taps=[GateTap(2.0, "IN", "P", 2)], seed=8))
+    assert trk.pop_exits(7.9) == []
+    trk.update(VisionFrame(12.0, "C1", ()))
+    (ev,) = trk.pop_exits(12.0)
+    assert ev.account == "P" and ev.exit_t == pytest.approx(6.5, abs=0.3)
+    assert ev.decided_t == pytest.approx(10.0, abs=0.3)  # p1 last seen ~5.0 + 5 s
+
+
+def test_window_returns_hands_of_the_right_track():
+    a = enter("a", 2.0, (6.0, 2.0, 4.0))
+    b = enter("b", 3.5, (7.0, 4.0, 2.0))
+    trk = ShopperTracker(STORE)
+    run(trk, Scene([a, b], taps=[GateTap(2.0, "IN", "A"), GateTap(3.5, "IN", "B")], seed=9))
+    for person in (a, b):
+        w = accounts_of(trk, person, 5.0, 6.0)
+        assert isinstance(w, TrackWindow)
+        assert len(w.hands_t) == len(w.hands_p) == len(w.hands_holding) > 10
+        assert np.all((w.hands_t >= 5.0) & (w.hands_t <= 6.0))
+        skus = [next(iter(h)) for h in w.hands_holding]
+        assert skus.count(f"sku-{person.name}") >= 0.95 * len(skus)
+        assert w.t.shape == (len(w.xy),) and w.xy.shape[1] == 2
+
+
+def test_memory_is_bounded_over_a_long_recording():
+    cfg = TrackerConfig(history_s=20.0)
+    people, taps = [], []
+    for k in range(40):  # one shopper every 10 s, each inside for 30 s
+        t = 2.0 + 10.0 * k
+        people.append(enter(f"s{k}", t, (t + 15.0, 1.0 + (k % 5), 3.0 + (k % 3)),
+                            (t + 29.0, 5.5, 0.4), (t + 29.5, 5.5, -0.2)))
+        taps.append(GateTap(t, "IN", f"S{k}"))
+    trk = ShopperTracker(STORE, cfg)
+    sizes = []
+
+    def probe(t):
+        if int(t * 10) % 500 == 0:
+            sizes.append(_stored_entries(trk))
+
+    run(trk, Scene(people, taps=taps, hands=True, seed=10), on_step=probe)
+    assert max(sizes[len(sizes) // 3:]) < 1.5 * max(sizes[: len(sizes) // 3] + [1])
+    assert sum(s == "exited" for s in trk.accounts().values()) >= 38
+
+
+def _stored_entries(trk) -> int:
+    tracks = trk._core.active + trk._lost + trk._done
+    return sum(len(tr.data.history.t) + len(tr.data.history.hand_t) for tr in tracks)
+
+
+def test_crowd_of_ten_keeps_most_identities():
+    rng = np.random.default_rng(11)
+    people, taps = [], []
+    for k in range(10):
+        t = 1.0 + 1.5 * k
+        pts = [(t + 3.0 + 4.0 * i, *rng.uniform(0.8, 5.2, 2)) for i in range(4)]
+        people.append(enter(f"s{k}", t, *pts))
+        taps.append(GateTap(t, "IN", f"S{k}"))
+    trk = ShopperTracker(STORE)
+    scene = Scene(people, taps=taps, noise_m=0.1, p_miss=0.15, p_dup=0.05,
+                  false_per_frame=0.2, seed=12)
+    checks = []
+
+    def probe(t):
+        if abs(t - round(t)) < 0.011:
+            for k, p in enumerate(people):
+                if p.t0 + 4.0 < t < p.t1 - 0.5:
+                    w = track_of(trk, p, t - 0.5, t)
+                    checks.append(w is not None and w.account == f"S{k}")
+
+    run(trk, scene, on_step=probe)
+    assert len(checks) > 50
+    assert np.mean(checks) > 0.85
+
+
+def test_duplicates_and_false_detections_make_no_extra_confirmed_tracks():
+    a = enter("a", 2.0, (8.0, 3.0, 5.0))
+    trk = ShopperTracker(STORE)
+    run(trk, Scene([a], taps=[GateTap(2.0, "IN", "A")], p_dup=0.3, false_per_frame=0.3,
+                   seed=13))
+    long = [w for w in trk.window(0, 20) if w.t[-1] - w.t[0] > 1.0]
+    assert len(long) == 1 and long[0].account == "A"
+
+
+def test_single_camera_works():
+    a = enter("a", 2.0, (6.0, 3.0, 3.0), (9.0, 5.5, 0.4), (9.5, 5.5, -0.2))
+    scene = Scene([a], taps=[GateTap(2.0, "IN", "A")], seed=14)
+    scene.cameras = scene.cameras[:1]
+    trk = ShopperTracker(STORE)
+    run(trk, scene)
+    assert accounts_of(trk, a, 4.0, 8.0).account == "A"
+    assert [e.account for e in trk.pop_exits(20.0)] == ["A"]
+
+
+def test_bad_arguments_raise_value_error():
+    trk = ShopperTracker(STORE)
+    with pytest.raises(ValueError, match="unknown gate 'NOPE'"):
+        trk.tap(GateTap(1.0, "NOPE", "A"))
+    with pytest.raises(ValueError, match="party"):
+        trk.tap(GateTap(1.0, "IN", "A", 0))
+    with pytest.raises(ValueError, match="t0 must be <= t1"):
+        trk.window(2.0, 1.0)
+    with pytest.raises(ValueError, match="coast_s"):
+        TrackerConfig(coast_s=2.0, exit_timeout_s=1.0)
+    with pytest.raises(ValueError, match="min_conf"):
+        TrackerConfig(min_conf=1.5)
+
+
+def test_low_confidence_detections_are_ignored():
+    trk = ShopperTracker(STORE)
+    for k in range(50):
+        det = PersonDetection(xy=np.array([3.0, 3.0]), conf=0.05)
+        trk.update(VisionFrame(k * 0.05, "C1", (det,)))
+    assert trk.window(0, 10) == []
+    assert trk.accounts() == {}
