@@ -1,0 +1,87 @@
+"""Tuning of the weight pipeline (see docs/weight-pipeline.md for the reasoning)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+
+
+@dataclass(frozen=True, slots=True)
+class WeightConfig:
+    """Parameters of :class:`fusion.weight.WeightDetector`.
+
+    Noise-relative values are in units of the plate's measured noise standard
+    deviation ``sigma`` (g), estimated online while the plate is stable.
+
+    Attributes:
+        default_noise_g: noise sd used until measured when the cell gives no ``noise_g``.
+        noise_floor_g: lower bound of the noise sd (quantisation), g.
+        noise_tau_s: time constant of the online noise estimate, s.
+        drift_per_sqrt_s: random-walk intensity of the level while stable, in
+            sigma per sqrt(second) (automatic zero / drift tracking).
+        gate_sigma: a normalised innovation above this is an outlier (no update).
+        confirm_samples: consecutive outliers that make the plate unstable.
+        cusum_k: CUSUM reference value (half the smallest shift to detect), sigma.
+        cusum_h: CUSUM decision threshold, sigma.
+        settle_s: a plate is stable again when readings stayed in the band this long, s.
+        band_min_g: smallest half-width of the stability band, g.
+        band_sigma: half-width of the stability band, sigma.
+        slope_frac: settled only if the fitted slope moves the level less than
+            ``slope_frac * band`` over ``settle_s``.
+        min_change_g: smallest reported event |total|, g.
+        min_change_sd: smallest reported event |total| in event sd.
+        part_min_g: smallest per-plate change kept as a merge partner, g.
+        part_sd: smallest per-plate change kept as a merge partner, in its sd.
+        merge_gap_m: neighbouring plates' front segments end within this, m.
+        merge_height_m: neighbouring plates' fronts differ in height by less, m.
+        merge_angle_deg: neighbouring plates' fronts are parallel within this, degrees.
+        merge_slack_s: time windows overlap if they come within this, s.
+        whole_item_k: a plate's change "explains whole items" within this many sd.
+        max_items: most items of one SKU a single plate change may explain.
+        max_wait_s: longest an event waits for a busy neighbouring plate, s.
+        press_hold_s: a weight *increase* is held until its plate has been
+            stable this long, because a hand press that holds still looks like
+            a put-back until it is released, s.
+        odd_hold_s: as ``press_hold_s`` for an increase that is no whole number
+            of items of its plates' SKUs (a misplaced return, or a lean), s.
+        max_hold_s: longest a weight increase is held (the plate keeps moving), s.
+    """
+
+    default_noise_g: float = 1.0
+    noise_floor_g: float = 0.05
+    noise_tau_s: float = 20.0
+    drift_per_sqrt_s: float = 0.1
+    gate_sigma: float = 5.0
+    confirm_samples: int = 2
+    cusum_k: float = 1.0
+    cusum_h: float = 6.0
+    settle_s: float = 0.4
+    band_min_g: float = 1.5
+    band_sigma: float = 4.0
+    slope_frac: float = 0.5
+    min_change_g: float = 8.0
+    min_change_sd: float = 5.0
+    part_min_g: float = 4.0
+    part_sd: float = 4.0
+    merge_gap_m: float = 0.05
+    merge_height_m: float = 0.02
+    merge_angle_deg: float = 5.0
+    merge_slack_s: float = 0.3
+    whole_item_k: float = 3.0
+    max_items: int = 5
+    max_wait_s: float = 2.0
+    press_hold_s: float = 1.0
+    odd_hold_s: float = 3.0
+    max_hold_s: float = 6.0
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if not (isinstance(v, int | float) and math.isfinite(v) and v >= 0):
+                raise ValueError(f"WeightConfig.{f.name} must be a finite number >= 0, got {v!r}")
+        for name in ("default_noise_g", "noise_floor_g", "noise_tau_s", "gate_sigma",
+                     "settle_s", "cusum_h", "band_sigma"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"WeightConfig.{name} must be > 0, got {getattr(self, name)!r}")
+        if self.confirm_samples < 1 or self.max_items < 1:
+            raise ValueError("WeightConfig.confirm_samples and max_items must be >= 1")

@@ -1,0 +1,395 @@
+"""Per-plate level tracking and stable -> unstable -> stable segmentation.
+
+Every plate is in one of three states:
+
+``INIT``      level unknown (start of stream); the first quiet segment sets it.
+``STABLE``    a scalar Kalman filter (:class:`~fusion.weight.kalman.LevelKalman`)
+              follows the level; normalised innovations feed an outlier gate
+              (single spikes are ignored, ``confirm_samples`` in a row start a
+              change) and a two-sided CUSUM (small sustained shifts).
+``UNSTABLE``  the level before the change is frozen; a quiet segment (readings
+              within a band around its running mean, flat fitted slope) of
+              ``settle_s`` seconds ends it.  Its mean minus the frozen level
+              is the plate's change.
+
+Samples are processed in *rows*: row k holds the k-th sample of every cell
+present in the chunk, so each row is one vectorised step over cells (cells are
+independent; only the merge step at the end of a chunk looks across them).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from fusion.types import SampleFlag, ShelfEvent, Store
+
+from .config import WeightConfig
+from .kalman import LevelKalman
+from .merge import PlateChange, explains_whole_items, group_changes, neighbour_matrix
+
+logger = logging.getLogger(__name__)
+
+INIT, STABLE, UNSTABLE = 0, 1, 2
+_BAD_FLAGS = int(SampleFlag.OVERLOAD | SampleFlag.UNDERLOAD | SampleFlag.ERROR | SampleFlag.GAP)
+_FIELDS = ("t", "cell", "grams", "flags")
+
+
+def chunk_rows(t: np.ndarray, cell: np.ndarray) -> list[np.ndarray]:
+    """Split a chunk into rows: row k = indices of each cell's k-th sample (time order)."""
+    order = np.lexsort((t, cell))
+    cs = cell[order]
+    first = np.r_[0, np.flatnonzero(np.diff(cs)) + 1]
+    counts = np.diff(np.r_[first, cs.size])
+    rank = np.arange(cs.size) - np.repeat(first, counts)
+    by_rank = np.argsort(rank, kind="stable")
+    bounds = np.r_[0, np.cumsum(np.bincount(rank))]
+    flat = order[by_rank]
+    return [flat[bounds[k]:bounds[k + 1]] for k in range(bounds.size - 1)]
+
+
+class WeightDetector:
+    """Turn interleaved load-cell samples into :class:`~fusion.types.ShelfEvent`.
+
+    Args:
+        store: the store layout; a sample's ``cell`` indexes ``store.cells``.
+        config: tuning; defaults to :class:`WeightConfig()`.
+    """
+
+    def __init__(self, store: Store, config: WeightConfig | None = None):
+        self.store = store
+        self.config = config or WeightConfig()
+        cfg, n = self.config, len(store.cells)
+        self._n = n
+        self._kf = LevelKalman(n)
+        noise = np.array([c.noise_g if c.noise_g else cfg.default_noise_g for c in store.cells])
+        self._r = np.maximum(noise, cfg.noise_floor_g) ** 2  # (n,) noise variance, g^2
+        self._noise_known = np.array([bool(c.noise_g) for c in store.cells], bool)
+        self._noise_n = np.where(self._noise_known, 50.0, 0.0)  # (n,) evidence behind _r
+        self._dt = np.array([1.0 / c.sample_hz if c.sample_hz else np.nan
+                             for c in store.cells], float)  # (n,) sample interval estimate, s
+        f = lambda: np.full(n, np.nan)  # noqa: E731
+        z = lambda: np.zeros(n)  # noqa: E731
+        self._last_t, self._t_valid, self._t_out = f(), f(), f()
+        self._state = np.zeros(n, np.int8)
+        self._n_out = np.zeros(n, np.int32)
+        self._gp, self._gn = z(), z()
+        self._anc_x, self._anc_P, self._anc_t = f(), f(), f()
+        self._base_x, self._base_var, self._ep_start = f(), f(), f()
+        self._seg_n, self._dev = np.zeros(n, np.int64), np.zeros(n, np.int32)
+        self._seg_t0, self._seg_z0, self._seg_tl = f(), f(), f()
+        self._seg_sz, self._seg_szz, self._seg_st, self._seg_stt, self._seg_stz = z(), z(), z(), z(), z()
+        self._last_ep_start, self._last_settle = f(), f()
+        self._pending: list[PlateChange] = []
+        self._nb = neighbour_matrix(store, cfg)
+        self._now = -np.inf
+
+    # ------------------------------------------------------------ public API
+
+    def process(self, samples: np.ndarray) -> list[ShelfEvent]:
+        """Feed one chunk of samples (``WEIGHT_DTYPE``); return events decided in it.
+
+        Args:
+            samples: (N,) structured array with fields t (s), cell (index),
+                grams (NaN = gap), flags.  Rows with a non-finite ``t`` are dropped.
+
+        Raises:
+            ValueError: wrong fields, or a cell index outside ``store.cells``.
+        """
+        samples = np.asarray(samples)
+        if samples.dtype.names is None or any(k not in samples.dtype.names for k in _FIELDS):
+            raise ValueError(f"WeightDetector.process: samples need fields {_FIELDS}, "
+                             f"got dtype {samples.dtype}; build them with WEIGHT_DTYPE")
+        samples = samples.reshape(-1)
+        t = samples["t"].astype(np.float64)
+        keep = np.isfinite(t)
+        if not keep.all():
+            logger.debug("dropping %d samples with non-finite t", int((~keep).sum()))
+            samples, t = samples[keep], t[keep]
+        if samples.size == 0:
+            return self._decide(final=False)
+        cell = samples["cell"].astype(np.int64)
+        if cell.min() < 0 or cell.max() >= self._n:
+            raise ValueError(f"WeightDetector.process: cell index {int(cell.max())} out of range; "
+                             f"the store has {self._n} cells")
+        grams = samples["grams"].astype(np.float64)
+        ok = np.isfinite(grams) & ((samples["flags"].astype(np.int64) & _BAD_FLAGS) == 0)
+        self._now = max(self._now, float(t.max()))
+        for row in chunk_rows(t, cell):
+            self._row(cell[row], t[row], grams[row], ok[row])
+        return self._decide(final=False)
+
+    def flush(self) -> list[ShelfEvent]:
+        """End of stream: settle plates whose current segment is quiet, decide everything."""
+        cfg = self.config
+        c = np.flatnonzero((self._state != STABLE) & (self._seg_n >= 2))
+        if c.size:
+            span = self._seg_tl[c] - self._seg_t0[c]
+            c = c[span >= cfg.settle_s / 2]
+            if c.size:
+                self._settle(c, self._seg_tl[c])
+        return self._decide(final=True)
+
+    def busy_since(self) -> float | None:
+        """Earliest ``t_start`` (s) of any unsettled plate or undecided change, else None."""
+        ts = list(self._ep_start[self._state == UNSTABLE]) + [p.t_start for p in self._pending]
+        return float(min(ts)) if ts else None
+
+    def levels_g(self) -> np.ndarray:
+        """(n_cells,) current settled level per plate (g); NaN while unknown."""
+        return np.where(self._state == STABLE, self._kf.x,
+                        np.where(self._state == UNSTABLE, self._base_x, np.nan))
+
+    def noise_g(self) -> np.ndarray:
+        """(n_cells,) current noise standard deviation estimate per plate (g)."""
+        return np.sqrt(self._r)
+
+    # ------------------------------------------------------------ per row
+
+    def _row(self, c: np.ndarray, t: np.ndarray, z: np.ndarray, ok: np.ndarray) -> None:
+        self._track_rate(c, t)
+        st = self._state[c]
+        s = ok & (st == STABLE)
+        if s.any():
+            self._stable(c[s], t[s], z[s])
+        u = ok & (st != STABLE)
+        if u.any():
+            self._settling(c[u], t[u], z[u])
+
+    def _track_rate(self, c: np.ndarray, t: np.ndarray) -> None:
+        """Running estimate of each cell's sample interval from its timestamps."""
+        dt = t - self._last_t[c]
+        d = self._dt[c]
+        good = np.isfinite(dt) & (dt > 0)
+        alpha = np.where(np.isfinite(d) & (dt >= 1.5 * d), 0.005, 0.05)
+        new = np.where(np.isfinite(d), d + alpha * (dt - d), dt)
+        self._dt[c] = np.where(good, new, d)
+        self._last_t[c] = np.fmax(self._last_t[c], t)
+
+    def _stable(self, c: np.ndarray, t: np.ndarray, z: np.ndarray) -> None:
+        cfg, kf = self.config, self._kf
+        r = self._r[c]
+        P = kf.predict(c, t, cfg.drift_per_sqrt_s ** 2 * r)
+        v, S = kf.innovation(c, z, r)
+        nu = v / np.sqrt(S)
+        out = np.abs(nu) > cfg.gate_sigma
+        tv = self._t_valid[c]
+        gap = (t - tv) > 3.0 * np.fmax(self._dt[c], 1e-3)
+        t_left = np.where(gap, tv, t)  # after a gap the change happened during it
+        self._t_out[c] = np.where(out & (self._n_out[c] == 0), t_left, self._t_out[c])
+        n_out = np.where(out, self._n_out[c] + 1, 0)
+        self._n_out[c] = n_out
+        inl = ~out
+        gp0, gn0 = self._gp[c], self._gn[c]
+        zero = (gp0 == 0) & (gn0 == 0) & inl
+        self._anc_x[c] = np.where(zero, kf.x[c], self._anc_x[c])
+        self._anc_P[c] = np.where(zero, P, self._anc_P[c])
+        self._anc_t[c] = np.where(zero, t_left, self._anc_t[c])
+        k = cfg.cusum_k
+        gp = np.where(inl, np.maximum(0.0, gp0 + nu - k), gp0)
+        gn = np.where(inl, np.maximum(0.0, gn0 - nu - k), gn0)
+        ci = c[inl]
+        kf.update(ci, z[inl], r[inl])
+        self._update_noise(ci, v[inl], P[inl])
+        self._t_valid[c] = t
+        by_out = n_out >= cfg.confirm_samples
+        trig = by_out | (gp > cfg.cusum_h) | (gn > cfg.cusum_h)
+        self._gp[c] = np.where(trig, 0.0, gp)
+        self._gn[c] = np.where(trig, 0.0, gn)
+        if trig.any():
+            base_x = np.where(by_out, kf.x[c], self._anc_x[c])
+            base_var = np.where(by_out, kf.P[c], self._anc_P[c])
+            t0 = np.where(by_out, self._t_out[c], self._anc_t[c])
+            self._start_episode(c[trig], t0[trig], base_x[trig], base_var[trig],
+                                t[trig], z[trig])
+
+    def _update_noise(self, c: np.ndarray, v: np.ndarray, P_prior: np.ndarray) -> None:
+        """EMA of ``v^2 - P`` (an unbiased estimate of R) over inlier innovations.
+
+        Starts as a running mean (weight 1/k) and becomes an EMA with time
+        constant ``noise_tau_s``.
+        """
+        cfg = self.config
+        dt = np.where(np.isfinite(self._dt[c]), self._dt[c], 0.05)
+        k = self._noise_n[c] + 1.0
+        self._noise_n[c] = k
+        a = np.clip(np.fmax(dt / cfg.noise_tau_s, 1.0 / (k + 1.0)), 1e-4, 0.2)
+        r = self._r[c]
+        self._r[c] = np.maximum(r + a * (v * v - P_prior - r), cfg.noise_floor_g ** 2)
+
+    def _start_episode(self, c, t_start, base_x, base_var, t, z) -> None:
+        self._state[c] = UNSTABLE
+        self._ep_start[c] = t_start
+        self._last_ep_start[c] = t_start
+        self._base_x[c] = base_x
+        self._base_var[c] = base_var
+        self._n_out[c] = 0
+        self._dev[c] = 0
+        self._seg_reset(c, t, z)
+
+    # ------------------------------------------------------------ settling
+
+    def _seg_reset(self, c: np.ndarray, t: np.ndarray, z: np.ndarray) -> None:
+        self._seg_n[c] = 1
+        self._seg_t0[c], self._seg_tl[c], self._seg_z0[c] = t, t, z
+        for a in (self._seg_sz, self._seg_szz, self._seg_st, self._seg_stt, self._seg_stz):
+            a[c] = 0.0
+
+    def _seg_add(self, c: np.ndarray, t: np.ndarray, z: np.ndarray) -> None:
+        dz, dt = z - self._seg_z0[c], t - self._seg_t0[c]
+        self._seg_n[c] += 1
+        self._seg_tl[c] = t
+        self._seg_sz[c] += dz
+        self._seg_szz[c] += dz * dz
+        self._seg_st[c] += dt
+        self._seg_stt[c] += dt * dt
+        self._seg_stz[c] += dt * dz
+
+    def _band(self, c: np.ndarray) -> np.ndarray:
+        cfg = self.config
+        return np.fmax(cfg.band_min_g, cfg.band_sigma * np.sqrt(self._r[c]))
+
+    def _settling(self, c: np.ndarray, t: np.ndarray, z: np.ndarray) -> None:
+        band = self._band(c)
+        n = self._seg_n[c]
+        mean = self._seg_z0[c] + self._seg_sz[c] / np.maximum(n, 1)
+        dev = (n == 0) | (np.abs(z - mean) > band)
+        devc = np.where(dev, self._dev[c] + 1, 0)
+        reset = (n == 0) | (devc >= 2)
+        acc = ~dev
+        self._dev[c] = np.where(reset, 0, devc)
+        self._seg_reset(c[reset], t[reset], z[reset])
+        self._seg_add(c[acc], t[acc], z[acc])
+        ca, ta = c[acc], t[acc]
+        done = self._quiet(ca, ta, band[acc])
+        if done.any():
+            self._settle(ca[done], ta[done])
+
+    def _quiet(self, c: np.ndarray, t: np.ndarray, band: np.ndarray) -> np.ndarray:
+        """Bool per cell: the current segment is long, full and flat enough."""
+        cfg = self.config
+        n = self._seg_n[c].astype(float)
+        dt = np.where(np.isfinite(self._dt[c]), self._dt[c], np.inf)
+        n_min = np.maximum(3.0, np.ceil(0.5 * cfg.settle_s / dt))
+        st, stt = self._seg_st[c], self._seg_stt[c]
+        den = n * stt - st * st
+        num = n * self._seg_stz[c] - st * self._seg_sz[c]
+        slope = np.where(den > 1e-12, num / np.where(den > 1e-12, den, 1.0), 0.0)
+        return ((t - self._seg_t0[c] >= cfg.settle_s) & (n >= n_min)
+                & (np.abs(slope) * cfg.settle_s <= cfg.slope_frac * band))
+
+    def _settle(self, c: np.ndarray, t: np.ndarray) -> None:
+        """Plates ``c`` are stable again at times ``t``: record their changes."""
+        cfg = self.config
+        n = self._seg_n[c].astype(float)
+        sz = self._seg_sz[c]
+        level = self._seg_z0[c] + sz / n
+        init = (self._state[c] == INIT) & ~self._noise_known[c] & (n > 2)
+        if init.any():
+            var = (self._seg_szz[c] - sz * sz / n) / np.maximum(n - 1, 1)
+            self._r[c[init]] = np.maximum(var[init], cfg.noise_floor_g ** 2)
+        var_after = 2.0 * self._r[c] / n  # x2: residual ringing/creep correlate samples
+        unstable = self._state[c] == UNSTABLE
+        delta = level - self._base_x[c]
+        sd = np.sqrt(self._base_var[c] + var_after)
+        big = np.abs(delta) >= np.fmax(cfg.part_min_g, cfg.part_sd * sd)
+        held = {p.cell for p in self._pending if p.delta_g > 0}
+        for i in np.flatnonzero(unstable):
+            ch = PlateChange(int(c[i]), float(self._ep_start[c[i]]), float(self._seg_t0[c[i]]),
+                             float(t[i]), float(delta[i]), float(sd[i]),
+                             float(self._base_var[c[i]]))
+            if ch.cell in held:
+                self._after_held(ch, float(var_after[i]))
+            elif big[i]:
+                self._pending.append(ch)
+        self._last_settle[c[unstable]] = t[unstable]
+        self._state[c] = STABLE
+        self._kf.reset(c, level, var_after, t)
+        self._t_valid[c] = t
+        self._gp[c], self._gn[c], self._n_out[c], self._seg_n[c] = 0.0, 0.0, 0, 0
+
+    def _after_held(self, ch: PlateChange, var_after: float) -> None:
+        """Plate ``ch.cell`` moved again while its weight increase was held:
+        the two are one interaction (e.g. a press and its release); replace
+        them by their sum, or by nothing when the sum is too small."""
+        cfg = self.config
+        i = max(k for k, p in enumerate(self._pending) if p.cell == ch.cell and p.delta_g > 0)
+        old = self._pending.pop(i)
+        total = old.delta_g + ch.delta_g
+        sd = float(np.sqrt(old.base_var_g2 + var_after))
+        if abs(total) >= max(cfg.part_min_g, cfg.part_sd * sd):
+            self._pending.append(PlateChange(ch.cell, old.t_start, ch.t_end, ch.t_settled,
+                                             total, sd, old.base_var_g2))
+
+    # ------------------------------------------------------------ decisions
+
+    def _busy_neighbours(self, ch: PlateChange) -> bool:
+        nbrs = np.flatnonzero(self._nb[ch.cell])
+        busy = (self._state[nbrs] == UNSTABLE) & (
+            self._ep_start[nbrs] <= ch.t_end + self.config.merge_slack_s)
+        return bool(busy.any())
+
+    def _decide(self, final: bool) -> list[ShelfEvent]:
+        if not self._pending:
+            return []
+        pend = self._pending
+        cfg = self.config
+        busy = [self._busy_neighbours(p) for p in pend]
+        blocked = [b and not final and self._now - p.t_settled < cfg.max_wait_s
+                   for b, p in zip(busy, pend, strict=True)]
+        events, keep = [], []
+        for g in group_changes(self.store, self._nb, pend, cfg):
+            group = [pend[i] for i in g]
+            if any(blocked[i] for i in g) or (not final and self._held(group)):
+                keep.extend(g)
+                continue
+            ev = self._make_event(group, any(busy[i] for i in g))
+            if ev is not None:
+                events.append(ev)
+        self._pending = [pend[i] for i in sorted(keep)]
+        return sorted(events, key=lambda e: e.t_final)
+
+    def _held(self, group: list[PlateChange]) -> bool:
+        """A weight increase waits until its plates stayed stable ``press_hold_s``."""
+        cfg = self.config
+        if sum(p.delta_g for p in group) <= 0:
+            return False
+        if self._now - max(p.t_settled for p in group) >= cfg.max_hold_s:
+            return False
+        cells = np.array([p.cell for p in group])
+        calm = (self._state[cells] == STABLE) & (
+            self._now - self._last_settle[cells] >= self._hold_s(group))
+        return not bool(calm.all())
+
+    def _hold_s(self, group: list[PlateChange]) -> float:
+        """How long a weight increase must stay calm before it counts (s)."""
+        total = sum(p.delta_g for p in group)
+        sd = float(np.sqrt(sum(p.sd_g ** 2 for p in group)))
+        whole = any(explains_whole_items(self.store, PlateChange(p.cell, 0, 0, 0, total, sd),
+                                         self.config) for p in group)
+        return self.config.press_hold_s if whole else self.config.odd_hold_s
+
+    def _make_event(self, changes: list[PlateChange], waited_out: bool) -> ShelfEvent | None:
+        cfg = self.config
+        cells = sorted({ch.cell for ch in changes})
+        delta = [sum(ch.delta_g for ch in changes if ch.cell == c) for c in cells]
+        sd = [float(np.sqrt(sum(ch.sd_g ** 2 for ch in changes if ch.cell == c))) for c in cells]
+        total, total_sd = sum(delta), float(np.sqrt(sum(s * s for s in sd)))
+        if abs(total) < max(cfg.min_change_g, cfg.min_change_sd * total_sd):
+            return None
+        t0 = min(ch.t_start for ch in changes)
+        t1 = max(ch.t_end for ch in changes)
+        tf = max(ch.t_settled for ch in changes)
+        nbrs = np.flatnonzero(self._nb[cells].any(axis=0))
+        rel = ((self._last_ep_start[nbrs] <= t1 + cfg.merge_slack_s)
+               & (self._last_settle[nbrs] >= t0) & (self._last_settle[nbrs] <= self._now))
+        if rel.any():
+            tf = max(tf, float(self._last_settle[nbrs][rel].max()))
+        if waited_out:
+            tf = max(tf, min(self._now, tf + cfg.max_wait_s))
+        if sum(delta) > 0:  # released after a calm hold (see _held)
+            calm_t = float(self._last_settle[cells].max()) + self._hold_s(changes)
+            tf = max(tf, min(self._now, calm_t))
+        return ShelfEvent(t_start=t0, t_end=t1, t_final=tf, cells=tuple(cells),
+                          delta_g=tuple(float(d) for d in delta), sd_g=tuple(sd))

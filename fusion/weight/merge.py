@@ -1,0 +1,131 @@
+"""Which plate changes are one multi-plate event, and which are separate takes.
+
+Rule (documented in docs/weight-pipeline.md, section "Merge rule"): two settled
+plate changes A and B are *joined* when all of these hold
+
+1. the plates are neighbours of one shelf level (:func:`neighbour_matrix`):
+   front segments parallel and collinear at the same height, nearest
+   endpoints within ``merge_gap_m``;
+2. the planogram lists a common SKU on both plates;
+3. their unstable windows ``[t_start, t_end]`` overlap (within ``merge_slack_s``);
+4. they are *not* clearly two takes: it is not the case that each change on
+   its own explains a whole number (1..max_items) of items of a SKU of its own
+   plate (:func:`explains_whole_items`).
+
+Events are the connected components of this relation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from fusion.types import Store
+
+from .config import WeightConfig
+
+
+@dataclass(frozen=True, slots=True)
+class PlateChange:
+    """One plate's settled change, waiting to be grouped into a ShelfEvent.
+
+    Attributes:
+        cell: plate index into ``Store.cells``.
+        t_start: when it left the stable state, s.
+        t_end: start of the quiet segment that settled it, s.
+        t_settled: time of the sample that settled it, s.
+        delta_g: settled level after minus before, g.
+        sd_g: standard deviation of ``delta_g``, g.
+        base_var_g2: variance of the level before the change, g^2.
+    """
+
+    cell: int
+    t_start: float
+    t_end: float
+    t_settled: float
+    delta_g: float
+    sd_g: float
+    base_var_g2: float = 0.0
+
+
+def neighbour_matrix(store: Store, config: WeightConfig) -> np.ndarray:
+    """(n_cells, n_cells) bool: plates that may share one resting product.
+
+    Neighbours are on one shelf level: parallel fronts (within
+    ``merge_angle_deg``), on one line and at one height (within
+    ``merge_height_m``), with nearest endpoints at most ``merge_gap_m`` apart,
+    and the planogram stocks a common SKU on both.
+    """
+    n = len(store.cells)
+    if n == 0:
+        return np.zeros((0, 0), bool)
+    fr = np.stack([np.asarray(c.front, float).reshape(2, 3) for c in store.cells])  # (n,2,3)
+    d = fr[:, 1] - fr[:, 0]
+    d /= np.maximum(np.linalg.norm(d, axis=1, keepdims=True), 1e-9)
+    parallel = np.abs(d @ d.T) >= np.cos(np.radians(config.merge_angle_deg))
+    z = fr[:, :, 2]
+    same_h = np.abs(z[:, None, :, None] - z[None, :, None, :]).max(axis=(2, 3)) <= config.merge_height_m
+    # perpendicular distance of j's endpoints from i's line
+    rel = fr[None, :, :, :] - fr[:, None, 0:1, :]  # (i, j, 2, 3)
+    along = np.einsum("ijkc,ic->ijk", rel, d)
+    perp = np.linalg.norm(rel - along[..., None] * d[:, None, None, :], axis=3).max(axis=2)
+    on_line = perp <= max(config.merge_height_m, config.merge_gap_m / 2)
+    ends = np.linalg.norm(fr[:, None, :, None, :] - fr[None, :, None, :, :], axis=4)
+    close = ends.min(axis=(2, 3)) <= config.merge_gap_m
+    skus = [set(c.skus) for c in store.cells]
+    share = np.array([[bool(a & b) for b in skus] for a in skus], bool)
+    m = parallel & same_h & on_line & close & share
+    np.fill_diagonal(m, False)
+    return m
+
+
+def explains_whole_items(store: Store, change: PlateChange, config: WeightConfig) -> bool:
+    """True when |delta| is 1..max_items units of one SKU of the change's plate.
+
+    Tolerance: ``whole_item_k * sqrt(sd^2 + n * unit_sd^2)`` plus 1 % of n units.
+    """
+    a = abs(change.delta_g)
+    n = np.arange(1, config.max_items + 1)
+    for sku_id in store.cells[change.cell].skus:
+        sku = store.skus.get(sku_id)
+        if sku is None:
+            continue
+        tol = config.whole_item_k * np.sqrt(change.sd_g ** 2 + n * sku.weight_sd_g ** 2)
+        tol = tol + 0.01 * n * sku.weight_g
+        if np.any(np.abs(a - n * sku.weight_g) <= tol):
+            return True
+    return False
+
+
+def joined(store: Store, nb: np.ndarray, a: PlateChange, b: PlateChange,
+           config: WeightConfig) -> bool:
+    """The merge rule for one pair (see module docstring)."""
+    if not nb[a.cell, b.cell]:
+        return False
+    s = config.merge_slack_s
+    if a.t_start > b.t_end + s or b.t_start > a.t_end + s:
+        return False
+    return not (explains_whole_items(store, a, config) and explains_whole_items(store, b, config))
+
+
+def group_changes(store: Store, nb: np.ndarray, changes: Sequence[PlateChange],
+                  config: WeightConfig) -> list[list[int]]:
+    """Connected components (lists of indices into ``changes``) of :func:`joined`."""
+    parent = list(range(len(changes)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for i in range(len(changes)):
+        for j in range(i + 1, len(changes)):
+            if joined(store, nb, changes[i], changes[j], config):
+                parent[root(i)] = root(j)
+    groups: dict[int, list[int]] = {}
+    for i in range(len(changes)):
+        groups.setdefault(root(i), []).append(i)
+    return list(groups.values())

@@ -1,0 +1,175 @@
+"""WeightDetector on synthetic signals: steps, disturbances, gaps, API."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fusion.types import WEIGHT_DTYPE, SampleFlag
+from fusion.weight import WeightConfig, WeightDetector
+
+from .test_weight_signals import PlateScript, make_samples, make_store, merge_scripts, run, take
+
+NOISES = [0.3, 1.0, 3.0]
+RATES = [10.0, 20.0, 50.0, 80.0]
+
+
+def _single(script: PlateScript, duration_s: float = 12.0, seed: int = 0, chunk_s: float = 0.5):
+    det = WeightDetector(make_store(1))
+    return det, run(det, make_samples([script], duration_s, seed), chunk_s)
+
+
+@pytest.mark.parametrize("noise", NOISES)
+@pytest.mark.parametrize("rate", RATES)
+@pytest.mark.parametrize("delta", [-20.0, -55.0, 352.0, -1500.0])
+def test_step_detected_with_right_grams(noise, rate, delta):
+    seed = int(rate + 10 * noise + abs(delta))
+    script = merge_scripts(take(4.0, delta, hand_g=200.0), noise_g=noise, rate_hz=rate,
+                           phase_s=0.0123, jitter_s=0.002)
+    _, ev = _single(script, seed=seed)
+    assert len(ev) == 1, ev
+    e = ev[0]
+    assert e.cells == (0,)
+    err = abs(e.delta_g[0] - delta)
+    assert err <= 4 * e.sd_g[0] + 0.5, (e, err)
+    assert 0.02 < e.sd_g[0] < 3.0
+    assert 3.7 <= e.t_start <= 4.4
+    hand_leaves = 4.0 + 0.8 + 0.1  # press released, ringing starts
+    # a put-back is held press_hold_s longer: a still hand looks like one until released
+    hold = WeightConfig().press_hold_s if delta > 0 else 0.0
+    assert e.t_end <= e.t_final <= hand_leaves + 1.2 + hold
+
+
+@pytest.mark.parametrize("rate", [10.0, 80.0])
+def test_light_item_at_the_detection_limit(rate):
+    script = merge_scripts(take(3.0, -10.0, hand_g=60.0), noise_g=0.5, rate_hz=rate)
+    _, ev = _single(script, duration_s=8.0, seed=3)
+    assert [round(e.delta_g[0]) for e in ev] in ([-10], [-9], [-11])
+
+
+def test_change_below_limit_is_not_reported():
+    script = merge_scripts(take(3.0, -4.0, hand_g=60.0), noise_g=1.0, rate_hz=20.0)
+    _, ev = _single(script, duration_s=8.0)
+    assert ev == []
+
+
+@pytest.mark.parametrize("noise", NOISES)
+@pytest.mark.parametrize("rate", [10.0, 25.0, 80.0])
+def test_presses_leans_spikes_and_ringing_give_no_event(noise, rate):
+    script = PlateScript(noise_g=noise, rate_hz=rate,
+                         presses=[(2.0, 2.6, 400.0), (5.0, 8.0, 1500.0), (10.0, 10.3, 60.0)],
+                         ringing=[(2.7, 80.0, 7.0, 0.15), (8.1, 300.0, 5.0, 0.2)],
+                         spikes=[(4.0, 250.0), (9.0, -400.0), (12.0, 40.0)])
+    det, ev = _single(script, duration_s=14.0, seed=int(rate))
+    assert ev == []
+    assert abs(det.levels_g()[0] - 2000.0) < 3 * noise
+
+
+@pytest.mark.parametrize("force", [30.0, 352.0])
+def test_dead_still_lean_gives_no_event(force):
+    # 352 g is a whole cola: only press_hold_s protects; 30 g is no item: odd_hold_s
+    hold = 0.8 if force == 352.0 else 2.4
+    script = PlateScript(noise_g=1.0, rate_hz=20.0, tremor=0.0, presses=[(2.0, 2.0 + hold, force)])
+    _, ev = _single(script, duration_s=9.0, seed=2)
+    assert ev == []
+
+
+def test_neighbour_crosstalk_gives_no_event_on_the_quiet_plate():
+    store = make_store(2, cell_skus=[["cola"], ["chips"]])
+    scripts = [merge_scripts(take(3.0, -352.0, hand_g=800.0), noise_g=1.0, rate_hz=40),
+               # crosstalk: a few % of the neighbour's press, no net change
+               PlateScript(noise_g=1.0, rate_hz=20, presses=[(3.0, 3.8, 25.0)],
+                           ringing=[(3.9, 6.0, 6.0, 0.1)])]
+    ev = run(WeightDetector(store), make_samples(scripts, 8.0, seed=5))
+    assert [(e.cells, round(e.total_g)) for e in ev] in ([((0,), -352)], [((0,), -351)],
+                                                          [((0,), -353)])
+
+
+@pytest.mark.parametrize("rate", [10.0, 80.0])
+def test_creep_tail_and_drift_are_not_events(rate):
+    script = PlateScript(level_g=5000.0, noise_g=0.5, rate_hz=rate,
+                         steps=[(2.0, -3000.0, 0.3)], ringing=[(2.4, 150.0, 6.0, 0.15)],
+                         creep=[(2.3, -6.0, 20.0), (0.0, 3.0, 60.0)])
+    _, ev = _single(script, duration_s=40.0, seed=7)
+    assert len(ev) == 1
+    assert abs(ev[0].delta_g[0] + 3000.0) < 3.0
+
+
+def test_gaps_are_never_zero_and_a_take_inside_a_gap_is_found():
+    script = PlateScript(noise_g=1.0, rate_hz=20.0, gaps=[(2.0, 3.0), (5.0, 6.5)],
+                         steps=[(5.5, -352.0, 0.2)])
+    det, ev = _single(script, duration_s=10.0)
+    assert len(ev) == 1
+    e = ev[0]
+    assert abs(e.delta_g[0] + 352.0) < 3.0
+    assert e.t_start <= 5.5 and e.t_end >= 6.5
+    assert abs(det.levels_g()[0] - 1648.0) < 3.0
+
+
+def test_error_flags_mark_gaps_even_when_grams_is_zero():
+    s = make_samples([PlateScript(noise_g=0.5, rate_hz=20.0)], 6.0)
+    bad = (s["t"] > 2.0) & (s["t"] < 3.0)
+    s["grams"][bad] = 0.0
+    s["flags"][bad] = int(SampleFlag.ERROR)
+    det = WeightDetector(make_store(1))
+    assert run(det, s) == []
+    assert abs(det.levels_g()[0] - 2000.0) < 1.0
+
+
+def test_all_nan_plate_stays_unknown():
+    s = make_samples([PlateScript(gaps=[(0.0, 5.0)]), PlateScript()], 5.0)
+    det = WeightDetector(make_store(2))
+    assert run(det, s) == []
+    lv = det.levels_g()
+    assert np.isnan(lv[0]) and abs(lv[1] - 2000.0) < 2.0
+
+
+def test_busy_since_and_levels_follow_the_plate():
+    store = make_store(1)
+    det = WeightDetector(store)
+    s = make_samples([merge_scripts(take(3.0, -352.0), noise_g=0.5, rate_hz=20)], 8.0)
+    assert np.isnan(det.levels_g()[0]) and det.busy_since() is None
+    det.process(s[s["t"] < 2.0])
+    assert det.busy_since() is None
+    assert abs(det.levels_g()[0] - 2000.0) < 1.0
+    det.process(s[(s["t"] >= 2.0) & (s["t"] < 3.5)])
+    busy = det.busy_since()
+    assert busy is not None and 2.9 <= busy <= 3.3
+    assert abs(det.levels_g()[0] - 2000.0) < 1.0  # last settled level while busy
+    ev = det.process(s[s["t"] >= 3.5]) + det.flush()
+    assert len(ev) == 1 and det.busy_since() is None
+    assert abs(det.levels_g()[0] - 1648.0) < 1.0
+
+
+def test_chunking_does_not_change_the_events():
+    scripts = [merge_scripts(take(2.0, -352.0), take(6.0, -704.0), noise_g=1.0, rate_hz=rate)
+               for rate in (10.0, 80.0)]
+    s = make_samples(scripts, 10.0, seed=11)
+    store = make_store(2, cell_skus=[["cola"], ["water"]])
+    outs = []
+    for chunk in (0.05, 0.7, 20.0):
+        ev = run(WeightDetector(store), s, chunk_s=chunk)
+        outs.append([(e.cells, round(e.total_g, 6), e.t_start, e.t_end) for e in ev])
+    assert outs[0] == outs[1] == outs[2]
+    assert len(outs[0]) == 4
+
+
+def test_unknown_noise_is_learned():
+    script = PlateScript(noise_g=2.0, rate_hz=50.0)
+    det, ev = _single(script, duration_s=30.0)
+    assert ev == []
+    assert 1.6 < det.noise_g()[0] < 2.4
+
+
+def test_bad_input_raises_value_error():
+    det = WeightDetector(make_store(2))
+    a = np.zeros(3, WEIGHT_DTYPE)
+    a["cell"] = [0, 1, 2]
+    with pytest.raises(ValueError, match="out of range"):
+        det.process(a)
+    with pytest.raises(ValueError, match="fields"):
+        det.process(np.zeros(3))
+    with pytest.raises(ValueError, match="settle_s"):
+        WeightConfig(settle_s=0.0)
+    with pytest.raises(ValueError):
+        WeightConfig(gate_sigma=float("nan"))
