@@ -42,9 +42,10 @@ class TrackerConfig:
         bind_settle_s: a tap is decided this long after it, so people arriving
             close together are ordered by arrival (s).
         party_spread_s: further party members arrive within this of the first (s).
-        close_m: two bound tracks of different accounts closer than this lower
-            their identity confidence (m).
-        close_conf_floor: confidence factor of an encounter at zero distance.
+        close_m: two bound tracks of different accounts closer than this are
+            in an encounter (m).
+        swap_sd_m: an encounter at closest distance d may have swapped the two
+            identities with probability ``0.5 exp(-d^2 / (2 swap_sd_m^2))`` (m).
     Exits and memory:
         exit_radius_m: last seen within this of an exit/both zone counts as leaving (m).
         exit_timeout_s: ... and then unseen this long decides the exit (s).
@@ -74,7 +75,7 @@ class TrackerConfig:
     bind_settle_s: float = 1.0
     party_spread_s: float = 2.0
     close_m: float = 0.6
-    close_conf_floor: float = 0.5
+    swap_sd_m: float = 0.2
     exit_radius_m: float = 0.5
     exit_timeout_s: float = 1.5
     party_stale_s: float = 10.0
@@ -83,7 +84,7 @@ class TrackerConfig:
     def __post_init__(self) -> None:
         for name in self.__slots__:
             v = getattr(self, name)
-            if name in ("min_conf", "close_conf_floor"):
+            if name == "min_conf":
                 if not 0.0 <= v <= 1.0:
                     raise ValueError(f"TrackerConfig.{name} must be in [0, 1], got {v!r}")
             elif not v > 0:

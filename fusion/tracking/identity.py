@@ -42,6 +42,7 @@ class ShopperState:
         identity_conf: confidence in ``account``, 0..1.
         bind_done: True once tap binding no longer applies (bound, or given up).
         exited: True once it left through an exit zone.
+        near_exit: when it was lost: was it last seen near an exit zone.
         hint: the external tracker's last ``track`` hint, if any.
     """
 
@@ -52,6 +53,7 @@ class ShopperState:
     identity_conf: float = 0.0
     bind_done: bool = False
     exited: bool = False
+    near_exit: bool = False
     hint: str | None = None
 
 
@@ -153,18 +155,21 @@ def relink_choice(new: KalmanTrack, candidates: list[KalmanTrack],
 
 
 def encounter_factor(d_m: float, cfg: TrackerConfig) -> float:
-    """Identity confidence factor for an encounter at closest distance ``d_m`` (m)."""
-    u = min(max(d_m / cfg.close_m, 0.0), 1.0)
-    smooth = u * u * (3 - 2 * u)
-    return cfg.close_conf_floor + (1.0 - cfg.close_conf_floor) * smooth
+    """Identity confidence factor ``1 - p_swap`` for an encounter at closest distance ``d_m`` (m).
+
+    ``p_swap = 0.5 * exp(-d^2 / (2 swap_sd^2))``: a coin flip when the two
+    people were at the same spot, negligible a few ``swap_sd_m`` apart.
+    """
+    return 1.0 - 0.5 * math.exp(-0.5 * (d_m / cfg.swap_sd_m) ** 2)
 
 
 class EncounterMonitor:
     """Lowers identity confidence when bound tracks of different accounts meet.
 
     Each pair closer than ``close_m`` is an encounter; while it lasts, the
-    confidences of both tracks are multiplied down to
-    ``encounter_factor(closest distance)``. An encounter ends when the pair is
+    confidences of both tracks are multiplied down by
+    ``encounter_factor(closest distance)`` (applied once per encounter, as the
+    closest distance shrinks). An encounter ends when the pair is
     more than ``1.25 * close_m`` apart; the lowered confidence stays.
     """
 

@@ -234,13 +234,15 @@ class ShopperTracker:
             return
         self._now = t
         lost, _dropped = self._core.expire(t)
+        for tr in lost:
+            state(tr).near_exit = self._near_exit(tr)
         self._lost.extend(lost)
         cfg = self.config
         keep = []
         for tr in self._lost:
             age = t - tr.t_last
             st = state(tr)
-            if st.account is not None and age >= cfg.exit_timeout_s and self._near_exit(tr):
+            if st.account is not None and age >= cfg.exit_timeout_s and st.near_exit:
                 st.exited = True
                 self._done.append(tr)
                 self._exit_watch.add(st.account)

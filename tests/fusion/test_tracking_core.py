@@ -1,0 +1,139 @@
+"""Tests of the generic Kalman/assignment core and the geometry/history helpers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from filterpy.common import Q_discrete_white_noise
+from hypothesis import given
+from hypothesis import strategies as st
+
+from fusion.tracking import CoreConfig, TrackCore
+from fusion.tracking.geometry import distance_to_polygon, inside_polygon
+from fusion.tracking.history import TrackHistory
+from fusion.tracking.kalman_core import process_noise, transition
+from fusion.types import Hand
+
+
+def test_batch_prediction_matches_filterpy_predict():
+    core = TrackCore(CoreConfig(dim=2, accel_sd=1.5))
+    tr = core.birth(0.0, np.array([1.0, 2.0]))
+    for k, z in enumerate([[1.1, 2.0], [1.2, 2.1], [1.3, 2.1]], start=1):
+        core.update(tr, 0.1 * k, np.array(z))
+    xp, pp = core.predicted([tr], 0.9)
+    kf = tr.kf
+    dt = 0.9 - tr.t_last
+    kf.predict(F=transition(2, dt), Q=process_noise(2, dt, 1.5**2))
+    np.testing.assert_allclose(xp[0], kf.x, atol=1e-12)
+    np.testing.assert_allclose(pp[0], kf.P, atol=1e-12)
+
+
+def test_process_noise_uses_position_then_velocity_layout():
+    q = process_noise(2, 0.5, 2.0)
+    ref = Q_discrete_white_noise(dim=2, dt=0.5, var=2.0)
+    assert q[0, 0] == pytest.approx(ref[0, 0]) and q[1, 1] == pytest.approx(ref[0, 0])
+    assert q[0, 2] == pytest.approx(ref[0, 1]) and q[2, 2] == pytest.approx(ref[1, 1])
+    assert q[0, 1] == 0.0
+
+
+def _walk(core, starts, vel, n, dt=0.05, noise=0.0, seed=0):
+    rng = np.random.default_rng(seed)
+    ids = []
+    for k in range(n):
+        t = k * dt
+        z = starts + vel * t + rng.normal(0, noise, starts.shape)
+        matches, _dups, unmatched = core.assign(t, z)
+        for j in unmatched:
+            core.birth(t, z[j])
+        ids.append({j: tr.id for j, tr in matches})
+    return ids
+
+
+def test_two_targets_keep_their_tracks_and_get_confirmed():
+    core = TrackCore(CoreConfig(dim=2, confirm_hits=3))
+    starts = np.array([[0.0, 0.0], [3.0, 0.0]])
+    vel = np.array([[1.0, 0.5], [-1.0, 0.5]])
+    ids = _walk(core, starts, vel, 40, noise=0.03)
+    assert ids[-1][0] != ids[-1][1]
+    assert all(d == ids[-1] for d in ids[5:])
+    assert all(tr.confirmed for tr in core.active) and len(core.active) == 2
+
+
+def test_core_is_generic_over_measurement_dimension():
+    # image boxes (cx, cy, w, h) in pixels
+    core = TrackCore(CoreConfig(dim=4, meas_sd=3.0, accel_sd=50.0, init_speed_sd=100.0, max_gate=80.0,
+                                max_coast_speed=500.0, confirm_hits=2))
+    starts = np.array([[100.0, 100.0, 40.0, 80.0], [400.0, 120.0, 50.0, 90.0]])
+    vel = np.array([[60.0, 0.0, 0.0, 0.0], [-60.0, 10.0, 0.0, 0.0]])
+    ids = _walk(core, starts, vel, 30, dt=0.066, noise=2.0)
+    assert ids[-1] == ids[3] and len(set(ids[-1].values())) == 2
+    assert core.active[0].position.shape == (4,)
+
+
+def test_gating_rejects_far_measurements():
+    core = TrackCore(CoreConfig(dim=2, max_gate=1.0))
+    core.birth(0.0, np.array([0.0, 0.0]))
+    matches, _d, unmatched = core.assign(0.05, np.array([[5.0, 5.0]]))
+    assert matches == [] and unmatched.tolist() == [0]
+
+
+def test_duplicates_are_split_off_confirmed_tracks():
+    core = TrackCore(CoreConfig(dim=2, confirm_hits=1))
+    tr = core.birth(0.0, np.array([1.0, 1.0]))
+    matches, dups, unmatched = core.assign(0.05, np.array([[1.0, 1.02], [1.1, 1.0], [3.0, 3.0]]),
+                                           duplicate_radius=0.3)
+    assert [m[1] for m in matches] == [tr] and [d[1] for d in dups] == [tr]
+    assert unmatched.tolist() == [2]
+
+
+def test_expiry_is_in_seconds_and_coasting_grows_uncertainty():
+    core = TrackCore(CoreConfig(dim=2, confirm_hits=2, coast_s=1.0, tentative_timeout_s=0.3))
+    a = core.birth(0.0, np.array([0.0, 0.0]))
+    core.update(a, 0.1, np.array([0.05, 0.0]))
+    b = core.birth(0.0, np.array([3.0, 3.0]))  # stays tentative
+    _, p1 = core.predicted([a], 0.2)
+    _, p2 = core.predicted([a], 0.9)
+    assert p2[0, 0, 0] > p1[0, 0, 0]
+    assert core.expire(0.35) == ([], [b])
+    assert core.expire(1.05) == ([], [])
+    assert core.expire(1.2) == ([a], [])
+    assert core.active == []
+
+
+@pytest.mark.parametrize("bad", [{"meas_sd": 0}, {"dim": 0}, {"coast_s": -1}])
+def test_core_config_validates(bad):
+    with pytest.raises(ValueError):
+        CoreConfig(**bad)
+
+
+SQUARE = np.array([[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]])
+
+
+@given(st.floats(-3, 3), st.floats(-3, 3))
+def test_polygon_distance_is_zero_inside_and_euclidean_outside(x, y):
+    p = np.array([x, y])
+    inside = 0 < x < 1 and 0 < y < 1
+    d = distance_to_polygon(SQUARE, p)
+    if inside:
+        assert inside_polygon(SQUARE, p) and d == 0.0
+    elif not (0 <= x <= 1 and 0 <= y <= 1):
+        dx = max(0.0, -x, x - 1)
+        dy = max(0.0, -y, y - 1)
+        assert d == pytest.approx(np.hypot(dx, dy), abs=1e-9)
+
+
+def test_history_trim_slice_and_merge():
+    h = TrackHistory()
+    for k in range(100):
+        h.add_position(k * 0.1, np.array([k, -k]))
+        h.add_hands(k * 0.1, (Hand(p=np.array([k, 0.0, 1.0]), holding={"x": 0.5}),))
+    h.trim(5.0)
+    assert len(h) == 50 and h.t[0] == pytest.approx(5.0)
+    t, xy, ht, hp, hold = h.slice(6.0, 6.45)
+    np.testing.assert_allclose(t, [6.0, 6.1, 6.2, 6.3, 6.4])
+    assert xy.shape == (5, 2) and hp.shape == (5, 3) and len(hold) == 5
+    later = TrackHistory()
+    later.add_position(12.0, np.array([0.0, 0.0]))
+    later.add_position(9.95, np.array([1.0, 1.0]))  # out of order: merge sorts
+    h.extend(later)
+    assert h.t == sorted(h.t) and h.last_t() == 12.0
