@@ -1,0 +1,210 @@
+"""The store simulator: determinism, spec-conforming recordings, truth, memory."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import json
+import tracemalloc
+from collections import Counter
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fusion.recording import open_recording
+from fusion.sim import SCENARIOS, Scenario, simulate
+from fusion.sim.simulate import iter_blocks, prepare
+
+SHORT_S = {"easy": 60.0, "concession": 90.0, "aisle": 75.0}
+FILES = ("store.toml", "gates.csv", "truth.json")
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    out = {}
+    for p in sorted(folder.iterdir()):
+        data = p.read_bytes()
+        out[p.name] = gzip.decompress(data) if p.suffix == ".gz" else data
+    return out
+
+
+@pytest.fixture(scope="module")
+def recordings(tmp_path_factory) -> dict[str, Path]:
+    """One short recording per preset (seed 3)."""
+    out = {}
+    for name, dur in SHORT_S.items():
+        folder = tmp_path_factory.mktemp(name)
+        simulate(name, 3, folder, duration_s=dur)
+        out[name] = folder
+    return out
+
+
+def test_same_seed_gives_identical_files_and_other_seeds_differ(tmp_path):
+    a = simulate("easy", 5, tmp_path / "a", duration_s=60.0)
+    b = simulate("easy", 5, tmp_path / "b", duration_s=60.0)
+    c = simulate("easy", 6, tmp_path / "c", duration_s=60.0)
+    fa, fb, fc = (_files(tmp_path / x) for x in "abc")
+    assert fa == fb and a.weight_samples == b.weight_samples
+    assert fa["store.toml"] == fc["store.toml"]  # one store per preset
+    for name in ("weights.csv", "vision.jsonl", "truth.json"):
+        assert fa[name] != fc[name]
+    assert c.accounts > 0
+
+
+@pytest.mark.parametrize("name", sorted(SHORT_S))
+def test_recording_follows_the_spec(recordings, name):
+    folder = recordings[name]
+    gz = SCENARIOS[name].gzip
+    for base in ("weights.csv", "vision.jsonl"):
+        assert (folder / (base + ".gz")).is_file() == gz
+        assert (folder / base).is_file() != gz
+    for f in FILES:
+        assert (folder / f).is_file()
+    rec = open_recording(folder)  # the library's reader validates every line
+    store = rec.store
+    w = np.concatenate(list(rec.iter_weights()))
+    assert np.all(np.diff(w["t"]) >= 0) and w["t"][0] >= 0
+    assert set(np.unique(w["cell"])) == set(range(len(store.cells)))
+    g = w["grams"][~np.isnan(w["grams"])]
+    assert np.mean(g < -20.0) < 1e-4 and g.max() < 25000.0  # only rare spikes go below 0
+    for i, cell in enumerate(store.cells):  # each cell near its nominal rate
+        n = np.count_nonzero(w["cell"] == i)
+        assert 0.8 < n / (cell.sample_hz * w["t"][-1]) < 1.05
+    _check_vision(rec, store)
+    taps = rec.read_taps()
+    assert [t.t for t in taps] == sorted(t.t for t in taps)
+    assert len({t.shopper for t in taps}) == len(taps)
+    assert all(1 <= t.party <= 3 and t.gate == "G1" for t in taps)
+
+
+def _check_vision(rec, store) -> None:
+    last_t, cams, n_people = -1.0, Counter(), 0
+    for fr in rec.iter_vision():
+        assert fr.t >= last_t
+        last_t = fr.t
+        cams[fr.camera] += 1
+        for p in fr.people:
+            n_people += 1
+            assert 0.0 <= p.conf <= 1.0 and np.all(np.abs(p.xy) < 12.0)
+            for h in p.hands:
+                assert 0.0 < h.p[2] < 2.5
+                assert all(s in store.skus for s in h.holding)
+    assert set(cams) == {c.id for c in store.cameras} and n_people > 0
+
+
+def test_csv_headers_are_exact(recordings):
+    folder = recordings["concession"]
+    with open(folder / "weights.csv") as f:
+        assert next(csv.reader(f)) == ["t", "cell", "grams"]
+    with open(folder / "gates.csv") as f:
+        assert next(csv.reader(f)) == ["t", "gate", "shopper", "party"]
+    truth = json.loads((folder / "truth.json").read_text())
+    assert truth["format"] == 1 and set(truth) >= {"shoppers", "events"}
+
+
+@pytest.mark.parametrize("name", sorted(SHORT_S))
+def test_truth_is_consistent(recordings, name):
+    rec = open_recording(recordings[name])
+    truth, taps = rec.read_truth(), {t.shopper: t for t in rec.read_taps()}
+    assert set(truth.shoppers) == set(taps)
+    net: dict[str, Counter] = {a: Counter() for a in taps}
+    cells = {c.id: c for c in rec.store.cells}
+    for e in truth.events:
+        net[e.shopper][e.sku] += e.qty
+        assert e.qty != 0 and e.cell in cells
+        if e.qty > 0:
+            assert e.sku in cells[e.cell].skus
+    for a, s in truth.shoppers.items():
+        basket = {k: v for k, v in net[a].items() if v}
+        assert dict(s.items) == basket and all(v > 0 for v in basket.values())
+        assert s.enter_t == pytest.approx(taps[a].t) and s.exit_t > s.enter_t
+        assert all(s.enter_t - 2.0 < e.t < s.exit_t for e in truth.events if e.shopper == a)
+
+
+@pytest.mark.parametrize("name", ["concession", "aisle"])
+def test_plate_weight_changes_match_truth_events(name):
+    scn, layout, plan = prepare(name, 11, duration_s=SHORT_S[name] + 60)
+    skus = layout.store.skus
+    moved = sum(float(tl.step_g.sum()) for tl in plan.timelines)
+    expected = -sum(e.qty * skus[e.sku].weight_g for e in plan.truth.events)
+    n = sum(abs(e.qty) for e in plan.truth.events)
+    sd = max(s.weight_sd_g for s in skus.values())
+    assert n > 5 and abs(moved - expected) < 5 * sd * np.sqrt(n)
+    if name == "concession":  # single-plate facings: per-plate check
+        idx = layout.store.cell_index()
+        per_cell = Counter()
+        for e in plan.truth.events:
+            per_cell[idx[e.cell]] -= e.qty * skus[e.sku].weight_g
+        for i, tl in enumerate(plan.timelines):
+            assert abs(tl.step_g.sum() - per_cell[i]) < 40.0
+
+
+def test_concession_has_the_hard_cases():
+    sizes = []
+    for seed in range(5):
+        scn, layout, plan = prepare("concession", seed)
+        sizes.append(len(plan.taps))
+    assert all(55 <= s <= 110 for s in sizes), sizes
+    ev = plan.truth.events
+    parties = Counter(t.party for t in plan.taps)
+    assert parties[2] and parties[3]
+    assert any(e.qty >= 2 for e in ev)
+    own = {c.id: set(c.skus) for c in layout.store.cells}
+    returns = [e for e in ev if e.qty < 0]
+    assert any(e.sku not in own[e.cell] for e in returns)  # wrong-plate put-back
+    assert any(e.sku in own[e.cell] for e in returns)
+    leans = [g for tl in plan.timelines for g in tl.press_g if g >= 100.0]
+    assert len(leans) > 10
+    weights = sorted(s.weight_g for s in layout.store.skus.values())
+    assert min(np.diff(weights)) <= 2.0 and weights[0] < 60.0
+    assert max(len(p.reaches) for p in plan.people) >= 2
+
+
+def test_easy_is_one_shopper_at_a_time_with_distinct_weights():
+    scn, layout, plan = prepare("easy", 2)
+    people = sorted(plan.people, key=lambda p: p.t_start)
+    assert all(b.t_start >= a.t_end for a, b in zip(people, people[1:], strict=False))
+    w = sorted(s.weight_g for s in layout.store.skus.values())
+    assert min(np.diff(w)) > 50.0
+    assert not any(e.qty < 0 and e.sku not in layout.store.cells[
+        layout.store.cell_index()[e.cell]].skus for e in plan.truth.events)
+
+
+def test_aisle_products_rest_across_plates():
+    scn, layout, plan = prepare("aisle", 1)
+    assert len(layout.store.cells) >= 280 and {c.sample_hz for c in layout.store.cells} == {60.0}
+    assert any(len(f.cells) == 3 for f in layout.facings)
+    assert any(len(c.skus) == 2 for c in layout.store.cells)
+    multi = [f for f in layout.facings if len(f.cells) > 1]
+    assert all(abs(f.split.sum() - 1.0) < 1e-9 for f in multi)
+
+
+def test_blocks_bound_memory_on_a_long_run():
+    scn, layout, plan = prepare("easy", 1, duration_s=1500.0)
+    max_hz = max(c.sample_hz for c in layout.store.cells)
+    bound = len(layout.store.cells) * max_hz * scn.block_s * 1.2
+    tracemalloc.start()
+    total_bytes = n_blocks = 0
+    for block in iter_blocks(scn, layout, plan, 1):
+        assert len(block.weights) <= bound
+        total_bytes += block.weights.nbytes
+        n_blocks += 1
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert n_blocks >= 1500.0 / scn.block_s
+    assert peak < total_bytes / 4
+
+
+def test_progress_is_reported_and_variants_work(tmp_path):
+    base = SCENARIOS["concession"]
+    rush = replace(base, name="rush", crowd=replace(base.crowd, max_people=14,
+                                                    arrival_per_min=20.0))
+    assert isinstance(rush, Scenario)
+    seen: list[float] = []
+    s = simulate(rush, 1, tmp_path, duration_s=70.0, progress=seen.append)
+    assert seen == sorted(seen) and seen[-1] == 1.0 and s.scenario == "rush"
+    with pytest.raises(ValueError, match="unknown scenario"):
+        simulate("nope", 1, tmp_path)
+    with pytest.raises(ValueError, match="duration_s"):
+        simulate("concession", 1, tmp_path, duration_s=10.0)
