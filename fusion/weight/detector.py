@@ -34,6 +34,8 @@ logger = logging.getLogger(__name__)
 INIT, STABLE, UNSTABLE = 0, 1, 2
 _BAD_FLAGS = int(SampleFlag.OVERLOAD | SampleFlag.UNDERLOAD | SampleFlag.ERROR | SampleFlag.GAP)
 _FIELDS = ("t", "cell", "grams", "flags")
+_MAX_ABS_T_S = 1e10  # a store clock beyond ~300 years is garbage: such rows are dropped
+_MAX_ABS_G = 1e8  # a reading beyond 100 t is no reading: treated as a gap
 
 
 def chunk_rows(t: np.ndarray, cell: np.ndarray) -> list[np.ndarray]:
@@ -92,7 +94,8 @@ class WeightDetector:
 
         Args:
             samples: (N,) structured array with fields t (s), cell (index),
-                grams (NaN = gap), flags.  Rows with a non-finite ``t`` are dropped.
+                grams (NaN = gap), flags.  Rows with a non-finite (or beyond
+                1e10 s) ``t`` are dropped; |grams| > 1e8 counts as a gap.
 
         Raises:
             ValueError: wrong fields, or a cell index outside ``store.cells``.
@@ -103,9 +106,9 @@ class WeightDetector:
                              f"got dtype {samples.dtype}; build them with WEIGHT_DTYPE")
         samples = samples.reshape(-1)
         t = samples["t"].astype(np.float64)
-        keep = np.isfinite(t)
+        keep = np.abs(t) <= _MAX_ABS_T_S  # also False for NaN
         if not keep.all():
-            logger.debug("dropping %d samples with non-finite t", int((~keep).sum()))
+            logger.debug("dropping %d samples with non-finite or absurd t", int((~keep).sum()))
             samples, t = samples[keep], t[keep]
         if samples.size == 0:
             return self._decide(final=False)
@@ -114,7 +117,7 @@ class WeightDetector:
             raise ValueError(f"WeightDetector.process: cell index {int(cell.max())} out of range; "
                              f"the store has {self._n} cells")
         grams = samples["grams"].astype(np.float64)
-        ok = np.isfinite(grams) & ((samples["flags"].astype(np.int64) & _BAD_FLAGS) == 0)
+        ok = (np.abs(grams) <= _MAX_ABS_G) & ((samples["flags"].astype(np.int64) & _BAD_FLAGS) == 0)
         self._now = max(self._now, float(t.max()))
         for row in chunk_rows(t, cell):
             self._row(cell[row], t[row], grams[row], ok[row])
@@ -270,7 +273,7 @@ class WeightDetector:
         """Bool per cell: the current segment is long, full and flat enough."""
         cfg = self.config
         n = self._seg_n[c].astype(float)
-        dt = np.where(np.isfinite(self._dt[c]), self._dt[c], np.inf)
+        dt = np.where(np.isfinite(self._dt[c]), np.fmax(self._dt[c], 1e-3), np.inf)
         n_min = np.maximum(3.0, np.ceil(0.5 * cfg.settle_s / dt))
         st, stt = self._seg_st[c], self._seg_stt[c]
         den = n * stt - st * st
