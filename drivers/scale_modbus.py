@@ -39,8 +39,10 @@ from fusion.types import SampleFlag
 
 log = logging.getLogger(__name__)
 
-#: Exception codes that mean "try again later" rather than "wrong map".
-_TRANSIENT_EXCEPTIONS = (5, 6)
+#: Exception codes that mean "try again later" rather than "wrong map":
+#: acknowledge, busy, and a TCP gateway's "path unavailable" / "no response".
+_TRANSIENT_EXCEPTIONS = (5, 6, 10, 11)
+_GATEWAY_NO_DEVICE = (10, 11)
 
 
 def _shift(mask: int) -> int:
@@ -121,6 +123,13 @@ class ModbusScaleDriver(LoadCellDriver):
             self.link.open()
         try:
             self._read_registers(self._requests)
+        except frames.ModbusExceptionError as e:
+            if self._own_link:
+                self.link.close()
+            if e.code in _GATEWAY_NO_DEVICE:
+                raise DeviceNotFoundError(f"{self.url}: the gateway reports no answer from "
+                                          f"unit {self.unit} ({e})") from None
+            raise
         except DeviceTimeoutError:
             if self._own_link:
                 self.link.close()

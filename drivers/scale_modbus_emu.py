@@ -238,7 +238,11 @@ class TcpEmulator:
         sims = [SimDevice(unit, simdata=[SimData(0, count=dev.top_address,
                                                  datatype=DataType.REGISTERS)],
                           action=partial(self._action, dev))
-                for unit, dev in self.devices.items()]
+                for unit, dev in self.devices.items() if unit != 0]
+        # id 0 = every other unit: answer as a gateway whose target is silent
+        sims.append(SimDevice(0, simdata=[SimData(0, count=0x10000,
+                                                  datatype=DataType.REGISTERS)],
+                              action=self._no_such_unit))
         self._server = ModbusTcpServer(sims, address=(self.host, self.port),
                                        trace_packet=self._trace_packet)
         await self._server.serve_forever(background=True)
@@ -266,6 +270,11 @@ class TcpEmulator:
         r = dev.write(address, list(set_values) if isinstance(set_values, list)
                       else [set_values])
         return ExcCodes(r) if r else None
+
+    @staticmethod
+    async def _no_such_unit(*_args):
+        from pymodbus.constants import ExcCodes
+        return ExcCodes.GATEWAY_NO_RESPONSE
 
     def _trace_packet(self, sending: bool, data: bytes) -> bytes:
         if not sending or self._send_fault is None:

@@ -161,6 +161,9 @@ class RtuLink(ModbusLink):
         timeout_s: reply timeout in seconds.
     """
 
+    #: Longest single blocking read (s); the reply deadline is checked between reads.
+    READ_SLICE_S = 0.02
+
     def __init__(self, port: str, *, baud: int = 19200, parity: str = "E", stop_bits: int = 1,
                  timeout_s: float = 1.0):
         super().__init__(f"modbus-rtu://{port}", timeout_s=timeout_s)
@@ -191,7 +194,7 @@ class RtuLink(ModbusLink):
         try:
             self._serial = serial.serial_for_url(
                 self.port, baudrate=self.baud, parity=self.parity, stopbits=self.stop_bits,
-                bytesize=8, timeout=self.timeout_s, exclusive=True)
+                bytesize=8, timeout=min(self.timeout_s, self.READ_SLICE_S), exclusive=True)
         except (serial.SerialException, OSError) as e:
             raise DriverError(f"{self.name}: cannot open serial port ({e}); check the "
                               "path, permissions (dialout group) and that no other "
@@ -203,12 +206,13 @@ class RtuLink(ModbusLink):
             s.close()
 
     def _read_exact(self, n: int, deadline: float, got: bytes) -> bytes:
+        """Read up to ``n`` bytes in total before the monotonic ``deadline``.
+
+        The port's own timeout is a short, fixed slice (changing it reconfigures
+        the port on POSIX), so the deadline is kept here.
+        """
         buf = bytearray(got)
-        while len(buf) < n:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                break
-            self._serial.timeout = remaining
+        while len(buf) < n and time.monotonic() < deadline:
             chunk = self._serial.read(n - len(buf))
             if chunk:
                 buf += chunk
@@ -253,7 +257,6 @@ class RtuLink(ModbusLink):
 
     def _drain(self) -> bytes:
         """Read what is still arriving (a garbled reply), for the error message."""
-        self._serial.timeout = max(self.silence_s * 4, 0.01)
         return self._serial.read(256)
 
 
