@@ -34,6 +34,8 @@ class TrackerConfig:
         relink_min_gap_s: a coasting track unseen this long is a re-link candidate (s).
         relink_sd_m: position uncertainty of a re-link at zero gap (m).
         relink_speed_sd_mps: growth of that uncertainty per second of gap (m/s).
+        relink_clutter_per_m2: density of "a new or false track" against which
+            a re-link's posterior is computed (1/m^2).
     Identity:
         entry_radius_m: a track born within this distance of an entry zone is
             an entering person (tap candidate) (m).
@@ -42,6 +44,7 @@ class TrackerConfig:
         bind_settle_s: a tap is decided this long after it, so people arriving
             close together are ordered by arrival (s).
         party_spread_s: further party members arrive within this of the first (s).
+        bind_order_sd_s: arrival-time resolution of the order of arrival (s).
         close_m: two bound tracks of different accounts closer than this are
             in an encounter (m).
         swap_sd_m: an encounter at closest distance d may have swapped the two
@@ -69,11 +72,13 @@ class TrackerConfig:
     relink_min_gap_s: float = 0.3
     relink_sd_m: float = 0.3
     relink_speed_sd_mps: float = 0.7
+    relink_clutter_per_m2: float = 0.005
     entry_radius_m: float = 0.8
     bind_before_s: float = 3.0
     bind_after_s: float = 3.0
     bind_settle_s: float = 1.0
     party_spread_s: float = 2.0
+    bind_order_sd_s: float = 0.3
     close_m: float = 0.6
     swap_sd_m: float = 0.2
     exit_radius_m: float = 0.5

@@ -14,7 +14,12 @@ Rules (see docs/tracking.md):
 * A confirmed track that is not an entering person (or an entering one no tap
   claimed) is re-linked to the most likely lost track (Gaussian in distance
   with a spread growing with the gap); its confidence is multiplied by the
-  posterior of that choice.
+  posterior of that choice against the other candidates and against "a new
+  or false track" (density ``relink_clutter_per_m2``).
+* Binding confidence is ``1 - p_swap`` where ``p_swap = 0.5 exp(-dt^2 / (2
+  bind_order_sd_s^2))`` and ``dt`` is the arrival gap to the nearest person
+  bound to a *different* tap of the same gate (order of arrival is uncertain
+  when two people come within a fraction of a second).
 """
 
 from __future__ import annotations
@@ -72,7 +77,8 @@ class PendingTap:
 
 
 def bind_gate(pending: list[PendingTap], entering: list[KalmanTrack], now: float,
-              cfg: TrackerConfig) -> list[tuple[KalmanTrack, str]]:
+              cfg: TrackerConfig, last: list[tuple[float, str]] | None = None,
+              ) -> list[tuple[KalmanTrack, str, float]]:
     """Decide the taps of one gate at stream time ``now`` (s).
 
     Args:
@@ -81,12 +87,15 @@ def bind_gate(pending: list[PendingTap], entering: list[KalmanTrack], now: float
         entering: unbound, confirmed entering tracks of the gate.
         now: stream time (s).
         cfg: tracker config.
+        last: ``[(arrival_t, account)]`` of the previous binding at this gate,
+            updated in place (used for the order-of-arrival confidence).
 
     Returns:
-        (track, account) bindings made, in order.
+        (track, account, identity confidence) bindings made, in order.
     """
     cands = sorted(entering, key=lambda tr: tr.t_first)
-    out: list[tuple[KalmanTrack, str]] = []
+    last = last if last is not None else []
+    out: list[tuple[KalmanTrack, str, float]] = []
     ci = 0
     while pending:
         p = pending[0]
@@ -103,7 +112,11 @@ def bind_gate(pending: list[PendingTap], entering: list[KalmanTrack], now: float
         if ci < len(cands) and cands[ci].t_first <= hi:
             tr = cands[ci]
             ci += 1
-            out.append((tr, tap.shopper))
+            gaps = [abs(tr.t_first - a) for a, acct in last if acct != tap.shopper]
+            if p.slots_left == 1 and ci < len(cands):
+                gaps.append(cands[ci].t_first - tr.t_first)  # the next one is another tap's
+            out.append((tr, tap.shopper, _order_conf(min(gaps, default=math.inf), cfg)))
+            last[:] = [(tr.t_first, tap.shopper)]
             if p.first_arrival_t is None:
                 p.first_arrival_t = tr.t_first
             p.slots_left -= 1
@@ -114,6 +127,12 @@ def bind_gate(pending: list[PendingTap], entering: list[KalmanTrack], now: float
         else:
             break  # wait, keeping the order of taps
     return out
+
+
+def _order_conf(gap_s: float, cfg: TrackerConfig) -> float:
+    if not math.isfinite(gap_s):
+        return 1.0
+    return 1.0 - 0.5 * math.exp(-0.5 * (gap_s / cfg.bind_order_sd_s) ** 2)
 
 
 def relink_choice(new: KalmanTrack, candidates: list[KalmanTrack],
@@ -139,7 +158,7 @@ def relink_choice(new: KalmanTrack, candidates: list[KalmanTrack],
         gap = max(gap, 0.0)
         d = float(np.hypot(*(born - c.position)))
         sd = cfg.relink_sd_m + cfg.relink_speed_sd_mps * gap
-        lik = math.exp(-0.5 * (d / sd) ** 2) / sd**2 + 1e-300
+        lik = math.exp(-0.5 * (d / sd) ** 2) / (2 * math.pi * sd**2) + 1e-300
         if hint is not None and hint == state(c).hint:
             lik *= 10.0
         total += lik
@@ -148,7 +167,7 @@ def relink_choice(new: KalmanTrack, candidates: list[KalmanTrack],
             best_feasible = d <= cfg.max_speed_mps * gap + 2 * cfg.relink_sd_m
     if best is None:
         return None, 0.0
-    factor = best_l / total
+    factor = best_l / (total + cfg.relink_clutter_per_m2)
     if not best_feasible:
         factor *= 0.5
     return best, factor

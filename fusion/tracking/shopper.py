@@ -56,6 +56,7 @@ class ShopperTracker:
         self._lost: list[KalmanTrack] = []  # confirmed, unseen > coast_s, re-linkable
         self._done: list[KalmanTrack] = []  # exited or expired; kept for window()
         self._pending: dict[str, list[PendingTap]] = {}
+        self._last_bound: dict[str, list[tuple[float, str]]] = {}
         self._accounts: dict[str, _Account] = {}
         self._exit_watch: set[str] = set()
         self._exits: list[ExitEvent] = []
@@ -188,8 +189,9 @@ class ShopperTracker:
             entering = [tr for tr in self._core.active
                         if tr.confirmed and state(tr).entry_gate == gate_id
                         and not state(tr).bind_done]
-            for tr, account in bind_gate(pend, entering, now, cfg):
-                self._bind_track(tr, account, 1.0)
+            last = self._last_bound.setdefault(gate_id, [])
+            for tr, account, conf in bind_gate(pend, entering, now, cfg, last):
+                self._bind_track(tr, account, conf)
         give_up_s = cfg.bind_before_s + cfg.bind_settle_s
         for tr in list(self._core.active):
             st = state(tr)

@@ -260,3 +260,14 @@ def test_low_confidence_detections_are_ignored():
         trk.update(VisionFrame(k * 0.05, "C1", (det,)))
     assert trk.window(0, 10) == []
     assert trk.accounts() == {}
+
+
+def test_back_to_back_arrivals_lower_binding_conf():
+    a = enter("a", 2.0, (5.0, 1.0, 4.0), (8.0, 1.0, 5.0))
+    b = walker("b", (1.2, 0.5, -0.5), (1.7, 0.9, 0.3), (2.5, 0.9, 0.6), (6.0, 4.0, 3.0),
+               (8.0, 4.5, 3.5))
+    trk = ShopperTracker(STORE)
+    run(trk, Scene([a, b], taps=[GateTap(2.0, "IN", "A"), GateTap(2.2, "IN", "B")], seed=15))
+    wa, wb = accounts_of(trk, a, 7.0, 8.0), accounts_of(trk, b, 7.0, 8.0)
+    assert (wa.account, wb.account) == ("A", "B")
+    assert max(wa.identity_conf, wb.identity_conf) < 0.8
