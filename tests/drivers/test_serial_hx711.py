@@ -1,0 +1,128 @@
+"""HX711 line-format boards over a real pty: HX711_ADC, OpenScale, 4-channel CSV."""
+
+import time
+
+import numpy as np
+import pytest
+
+from drivers.errors import DeviceNotFoundError, DriverError
+from drivers.scale_serial import SerialScaleDriver, probe
+from drivers.scale_serial_emu import PtySerialEmulator
+from drivers.serial.profile import get_profile
+from fusion.types import SampleFlag
+
+pytestmark = pytest.mark.timeout(30)
+
+
+def collect(drv, n, timeout_s=5.0):
+    """Read until ``n`` samples arrived (a liveness wait, not a timing assert)."""
+    parts, deadline = [], time.monotonic() + timeout_s
+    while sum(len(p) for p in parts) < n and time.monotonic() < deadline:
+        parts.append(drv.read())
+        time.sleep(0.01)
+    return np.concatenate(parts)
+
+
+def test_hx711_adc_reads_grams_and_tares_on_device():
+    with PtySerialEmulator("hx711-adc", signal=lambda t: 250.0, mode="80sps", seed=1) as emu:
+        assert emu.sent[:2] == [b"Starting...\r\n", b"Startup is complete\r\n"]
+        with SerialScaleDriver(emu.port, profile="hx711-adc", timeout_s=0.5) as drv:
+            got = collect(drv, 40)
+            assert abs(float(np.mean(got["grams"])) - 250.0) < 0.5
+            assert np.all(got["flags"] == SampleFlag.NONE)
+            drv.zero()                            # sends "t", waits for "Tare complete"
+            assert emu.received == [b"t"]
+            assert b"Tare complete\r\n" in emu.sent
+            drv.read()
+            after = collect(drv, 40)
+    assert abs(float(np.mean(after["grams"]))) < 0.5
+    assert emu.sent[2].startswith(b"Load_cell output val: 25")
+
+
+def test_hx711_modes_from_profile():
+    prof = get_profile("hx711-adc")
+    modes = prof.emulator["modes"]
+    assert modes["80sps"]["rate_hz"] == pytest.approx(92.0)
+    assert modes["80sps"]["noise_g"] > 2 * modes["10sps"]["noise_g"]
+
+
+def test_noise_differs_between_modes():
+    stds = {}
+    for mode in ("10sps", "80sps"):
+        with PtySerialEmulator("hx711-adc", signal=lambda t: 0.0, mode=mode, seed=3,
+                               rate_hz=200.0) as emu:
+            with SerialScaleDriver(emu.port, profile="hx711-adc", timeout_s=0.5) as drv:
+                stds[mode] = float(np.std(collect(drv, 150)["grams"]))
+    assert stds["80sps"] > 2 * stds["10sps"]
+
+
+def test_openscale_kg_software_zero_tare_span():
+    load = {"g": 1000.0}
+    with PtySerialEmulator("hx711-openscale", signal=lambda t: load["g"], rate_hz=100.0,
+                           noise_g=0.0) as emu:
+        with SerialScaleDriver(emu.port, profile="hx711-openscale", timeout_s=0.5) as drv:
+            got = collect(drv, 10)
+            assert np.all(got["grams"] == 1000.0)
+            time.sleep(0.1)
+            drv.zero()
+            assert emu.received == []              # software zero: nothing sent
+            drv.read()
+            assert np.all(collect(drv, 5)["grams"] == 0.0)
+            load["g"] = 1500.0
+            time.sleep(0.6)                        # > SETTLE_WINDOW_S
+            drv.read()
+            drv.calibrate_span(1000.0)             # a 500 g reading becomes 1000 g
+            drv.read()
+            assert np.allclose(collect(drv, 5)["grams"], 1000.0)
+            assert drv.tare() == pytest.approx(1000.0)
+            drv.read()
+            assert np.allclose(collect(drv, 5)["grams"], 0.0, atol=1e-3)
+            cal = drv.calibration
+        assert cal["zero_g"] == [1000.0] and cal["span"] == [pytest.approx(2.0)]
+        with SerialScaleDriver(emu.port, profile="hx711-openscale", timeout_s=0.5,
+                               calibration=cal) as drv:
+            assert np.allclose(collect(drv, 5)["grams"], 0.0, atol=1e-3)
+
+
+def test_span_needs_a_load():
+    with PtySerialEmulator("hx711-openscale", signal=lambda t: 0.0, rate_hz=100.0,
+                           noise_g=0.0) as emu:
+        with SerialScaleDriver(emu.port, profile="hx711-openscale", timeout_s=0.5) as drv:
+            collect(drv, 5)
+            with pytest.raises(DriverError, match="put the"):
+                drv.calibrate_span(500.0)
+            with pytest.raises(ValueError):
+                drv.calibrate_span(-1.0)
+
+
+def test_four_channel_board_maps_cells():
+    with PtySerialEmulator("hx711-ascii", signal=lambda t: [10.0, 20.0, 30.0, 40.0],
+                           rate_hz=100.0, noise_g=0.0) as emu:
+        with SerialScaleDriver(emu.port, profile="hx711-ascii", timeout_s=0.5,
+                               channel_cells=[7, 5, 3, 1]) as drv:
+            assert drv.info().channels == 4
+            got = collect(drv, 20)
+    by_cell = {int(c): set(got["grams"][got["cell"] == c].tolist()) for c in (7, 5, 3, 1)}
+    assert by_cell == {7: {10.0}, 5: {20.0}, 3: {30.0}, 1: {40.0}}
+
+
+def test_wrong_channel_cells_length():
+    with PtySerialEmulator("hx711-ascii") as emu:
+        drv = SerialScaleDriver(emu.port, profile="hx711-ascii", channel_cells=[0, 1])
+        with pytest.raises(ValueError, match="4 channels"):
+            drv.open()
+        drv.close()
+
+
+def test_stream_device_silent_is_not_found():
+    with PtySerialEmulator("hx711-adc") as emu:
+        emu.set_silent()
+        with pytest.raises(DeviceNotFoundError, match="no valid hx711-adc line"):
+            SerialScaleDriver(emu.port, profile="hx711-adc", timeout_s=0.2).open()
+
+
+def test_probe_tells_profiles_apart():
+    with PtySerialEmulator("hx711-openscale", rate_hz=50.0) as emu:
+        found = probe(emu.port, ["hx711-adc", "hx711-openscale", "mt-sics"],
+                      [9600, 57600], timeout_s=0.25)
+    assert [(b, p) for b, p, _ in found] == [(9600, "hx711-openscale")]
