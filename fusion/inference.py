@@ -1,0 +1,219 @@
+"""Which SKU, and how many, explain a shelf event.
+
+Hypotheses are (SKU, count) combinations of up to ``max_items`` items of up to
+two SKUs, all taken (qty > 0, the plates got lighter) or all put back
+(qty < 0), plus "no item".  Each gets
+
+    likelihood  N(total_g; -sum(n_i * mu_i), sd_event^2 + sum(|n_i| * sd_i^2))
+    prior       planogram SKUs of the event's plates >> SKUs the shopper holds
+                (put-backs only, at most the count held) >> other catalogue
+                SKUs of a fitting weight; fewer items and one SKU preferred;
+                the vision ``holding`` cue multiplies in softly.
+
+The enumeration is a precomputed integer table per number of candidate SKUs,
+evaluated with one matrix product per event.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from fusion.types import ItemHypothesis, ShelfEvent, Store
+
+
+@dataclass(frozen=True, slots=True)
+class InferenceConfig:
+    """Priors of :class:`ItemInference` (weights are relative, not probabilities).
+
+    Attributes:
+        max_items: most items in one hypothesis.
+        max_candidates: most candidate SKUs per event (plate SKUs always kept).
+        off_plate_weight: prior weight of a catalogue SKU not stocked on the
+            event's plates, relative to 1 for a stocked SKU.
+        off_plate_window_sd: such SKUs are candidates only if some count of
+            them lies within this many sd of |total_g|.
+        misplaced_weight: weight of putting back a held SKU stocked elsewhere.
+        over_basket_weight: factor for putting back more than the shopper holds.
+        putback_weight: prior of a put-back relative to a take.
+        count_decay: prior ratio of n+1 items to n items.
+        two_sku_weight: prior factor of a two-SKU hypothesis.
+        no_item_weight: prior weight of "no item" (a disturbance).
+        disturbance_g: extra sd of a no-item event (press/lean residue), g.
+        holding_floor: a vision cue multiplies by ``holding_floor + p(sku)``.
+        max_hypotheses: longest list returned.
+        min_probability: hypotheses below this are dropped (then renormalised).
+    """
+
+    max_items: int = 5
+    max_candidates: int = 12
+    off_plate_weight: float = 0.01
+    off_plate_window_sd: float = 6.0
+    misplaced_weight: float = 0.2
+    over_basket_weight: float = 1e-3
+    putback_weight: float = 0.5
+    count_decay: float = 0.5
+    two_sku_weight: float = 0.1
+    no_item_weight: float = 0.05
+    disturbance_g: float = 3.0
+    holding_floor: float = 0.2
+    max_hypotheses: int = 50
+    min_probability: float = 1e-9
+
+    def __post_init__(self) -> None:
+        for name in ("max_items", "max_candidates", "max_hypotheses"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"InferenceConfig.{name} must be >= 1")
+        for name in ("off_plate_weight", "misplaced_weight", "over_basket_weight",
+                     "putback_weight", "count_decay", "two_sku_weight", "no_item_weight",
+                     "disturbance_g", "holding_floor", "min_probability", "off_plate_window_sd"):
+            v = getattr(self, name)
+            if not (math.isfinite(v) and v >= 0):
+                raise ValueError(f"InferenceConfig.{name} must be finite and >= 0, got {v!r}")
+
+
+@functools.lru_cache(maxsize=64)
+def combination_table(k: int, max_items: int) -> np.ndarray:
+    """(m, k) int8 signed counts: every take/put-back of 1..2 of k SKUs, <= max_items items.
+
+    Row order: single-SKU takes and put-backs, then two-SKU ones.  The
+    "no item" row is not included.
+    """
+    rows = []
+    for j in range(k):
+        for n in range(1, max_items + 1):
+            rows.append({j: n})
+    for j, j2 in itertools.combinations(range(k), 2):
+        for a in range(1, max_items):
+            for b in range(1, max_items - a + 1):
+                rows.append({j: a, j2: b})
+    table = np.zeros((2 * len(rows), k), np.int8)
+    for i, r in enumerate(rows):
+        for j, n in r.items():
+            table[2 * i, j] = n
+            table[2 * i + 1, j] = -n
+    table.setflags(write=False)
+    return table
+
+
+class ItemInference:
+    """Posterior over (SKU, count) explanations of shelf events.
+
+    Args:
+        store: the store (catalogue and planogram).
+        config: priors; defaults to :class:`InferenceConfig()`.
+    """
+
+    def __init__(self, store: Store, config: InferenceConfig | None = None):
+        self.store = store
+        self.config = config or InferenceConfig()
+        self._ids = list(store.skus)
+        self._mu = np.array([store.skus[s].weight_g for s in self._ids], float)
+        self._sd = np.array([store.skus[s].weight_sd_g for s in self._ids], float)
+
+    def hypotheses(self, event: ShelfEvent, basket: Mapping[str, int] | None = None,
+                   holding: Mapping[str, float] | None = None) -> list[ItemHypothesis]:
+        """Explanations of ``event``, most probable first; probabilities sum to 1.
+
+        Args:
+            event: the shelf event.
+            basket: SKU -> count the shopper currently holds (None = unknown).
+            holding: SKU -> probability from vision that the hand holds it.
+        """
+        total, sd_ev = event.total_g, event.total_sd_g
+        if not math.isfinite(total):
+            raise ValueError(f"ItemInference.hypotheses: event total_g is {total}")
+        cand, w_take, w_put = self._candidates(event, basket, total, sd_ev)
+        idx = [self._ids.index(s) for s in cand]
+        table = combination_table(len(cand), self.config.max_items).astype(float)
+        mean = -(table @ self._mu[idx])
+        var = sd_ev ** 2 + np.abs(table) @ (self._sd[idx] ** 2)
+        logp = _log_normal(total, mean, var) + self._log_prior(table, cand, w_take, w_put,
+                                                               basket, holding)
+        var0 = sd_ev ** 2 + self.config.disturbance_g ** 2
+        logp0 = _log_normal(total, 0.0, var0) + _log(self.config.no_item_weight)
+        return self._rank(table, cand, logp, float(logp0))
+
+    def best_line_cell(self, event: ShelfEvent, sku: str | None = None) -> int:
+        """The plate to name on a receipt line: the largest |delta| among the
+        event's plates (those stocking ``sku`` when given and any do)."""
+        cells = list(event.cells)
+        if sku is not None:
+            stocked = [c for c in cells if sku in self.store.cells[c].skus]
+            cells = stocked or cells
+        return max(cells, key=lambda c: abs(event.delta_g[event.cells.index(c)]))
+
+    # ------------------------------------------------------------ internals
+
+    def _candidates(self, event, basket, total, sd_ev):
+        """Candidate SKU ids with prior weights for taking / putting back."""
+        cfg = self.config
+        w: dict[str, list[float]] = {}
+        for c in event.cells:
+            for s in self.store.cells[c].skus:
+                if s in self.store.skus:
+                    w[s] = [1.0, 1.0]
+        for s, n in (basket or {}).items():
+            if n > 0 and s in self.store.skus and s not in w:
+                w[s] = [cfg.off_plate_weight, cfg.misplaced_weight]
+        n = np.arange(1, cfg.max_items + 1)
+        tol = cfg.off_plate_window_sd * np.sqrt(sd_ev ** 2 + n[None, :] * self._sd[:, None] ** 2)
+        miss = np.abs(abs(total) - n[None, :] * self._mu[:, None]) - tol
+        near = np.argsort(miss.min(axis=1))
+        room = max(cfg.max_candidates - len(w), 0)
+        for i in near[:room]:
+            s = self._ids[i]
+            if miss[i].min() <= 0 and s not in w:
+                w[s] = [cfg.off_plate_weight, cfg.off_plate_weight]
+        cand = list(w)
+        return cand, np.array([w[s][0] for s in cand]), np.array([w[s][1] for s in cand])
+
+    def _log_prior(self, table, cand, w_take, w_put, basket, holding) -> np.ndarray:
+        cfg = self.config
+        pos, neg = table > 0, table < 0
+        lp = np.where(pos, _log(w_take), 0.0).sum(1) + np.where(neg, _log(w_put), 0.0).sum(1)
+        n_items = np.abs(table).sum(1)
+        lp += _log(cfg.count_decay) * (n_items - 1)
+        lp += np.where((table != 0).sum(1) == 2, _log(cfg.two_sku_weight), 0.0)
+        lp += np.where(neg.any(1), _log(cfg.putback_weight), 0.0)
+        if basket is not None:
+            held = np.array([max(int(basket.get(s, 0)), 0) for s in cand], float)
+            over = (-table > held[None, :]).sum(1)
+            lp += _log(cfg.over_basket_weight) * over
+        if holding:
+            cue = np.array([cfg.holding_floor + float(holding.get(s, 0.0)) for s in cand])
+            lp += np.where(table != 0, _log(cue), 0.0).sum(1)
+        return lp
+
+    def _rank(self, table, cand, logp, logp0) -> list[ItemHypothesis]:
+        cfg = self.config
+        allp = np.append(logp, logp0)
+        p = np.exp(allp - allp.max())
+        p /= p.sum()
+        order = np.argsort(-p, kind="stable")[:cfg.max_hypotheses]
+        order = order[p[order] >= min(cfg.min_probability, p[order[0]])]
+        kept = p[order] / p[order].sum()
+        out = []
+        for i, prob in zip(order, kept, strict=True):
+            if i == len(logp):
+                items: tuple[tuple[str, int], ...] = ()
+            else:
+                items = tuple(sorted((cand[j], int(table[i, j]))
+                                     for j in np.flatnonzero(table[i])))
+            out.append(ItemHypothesis(items=items, probability=float(prob)))
+        return out
+
+
+def _log(x) -> np.ndarray | float:
+    """log with log(0) = -inf and no warning."""
+    with np.errstate(divide="ignore"):
+        return np.log(x)
+
+
+def _log_normal(x: float, mean, var) -> np.ndarray:
+    return -0.5 * (x - mean) ** 2 / var - 0.5 * np.log(2 * np.pi * var)
