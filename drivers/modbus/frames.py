@@ -181,3 +181,23 @@ def parse_reply(device: str, unit: int, request: bytes, pdu: bytes) -> list[int]
                                 f"request header {request[:5].hex(' ')}", pdu)
         return []
     raise ValueError(f"unsupported request function 0x{function:02X}")
+
+
+def raise_for_pymodbus(response, *, device: str, unit: int, address: int) -> None:
+    """Turn a pymodbus response whose ``isError()`` is true into our exception.
+
+    For code that talks through a pymodbus client: an exception response
+    becomes :class:`ModbusExceptionError`; any other error object (pymodbus
+    returns some errors instead of raising) becomes a
+    :class:`~drivers.errors.ProtocolError`.
+    """
+    if response is None or not callable(getattr(response, "isError", None)):
+        raise ProtocolError(device, f"unit {unit}: no Modbus response object for register "
+                            f"{address} ({response!r})")
+    if not response.isError():
+        return
+    code = getattr(response, "exception_code", None)
+    fn = getattr(response, "function_code", 0x80)
+    if isinstance(code, int) and code:
+        raise ModbusExceptionError(device, unit, fn & 0x7F, address, code)
+    raise ProtocolError(device, f"unit {unit}: Modbus error at register {address}: {response}")
