@@ -1,0 +1,82 @@
+"""Throughput of the weight pipeline (samples/s through WeightDetector.process).
+
+Synthetic store: ``--cells`` plates at mixed rates (10-80 Hz), noise 0.3-3 g,
+a take with a hand press every ~20 s per plate; fed in ``--chunk`` second
+chunks as the engine does.  Prints one line per configuration.
+
+    python bench/weight_throughput.py [--cells 200] [--seconds 60] [--chunk 0.5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+from fusion.inference import ItemInference
+from fusion.types import WEIGHT_DTYPE, Cell, Sku, Store
+from fusion.weight import WeightDetector
+
+
+def make_store(n_cells: int) -> Store:
+    cells = tuple(Cell(f"P{i}", np.array([[0.42 * (i % 10), 2.0 + i // 10, 1.2],
+                                          [0.42 * (i % 10) + 0.4, 2.0 + i // 10, 1.2]]),
+                       ("cola",)) for i in range(n_cells))
+    return Store("bench", {"cola": Sku("cola", "Cola", 352.0, 2.5)}, cells, ())
+
+
+def make_samples(n_cells: int, seconds: float, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    parts = []
+    for i in range(n_cells):
+        rate = rng.choice([10.0, 20.0, 40.0, 80.0])
+        t = np.arange(rng.uniform(0, 0.1), seconds, 1.0 / rate)
+        g = 3000.0 + rng.normal(0, rng.uniform(0.3, 3.0), t.size)
+        for t0 in np.arange(rng.uniform(2, 20), seconds - 3, 20.0):
+            on = (t >= t0) & (t < t0 + 0.8)
+            g[on] += 300.0 * (1 + 0.08 * np.sin(9 * (t[on] - t0)))
+            g[t >= t0 + 0.4] -= 352.0
+        a = np.zeros(t.size, WEIGHT_DTYPE)
+        a["t"], a["cell"], a["grams"] = t, i, g
+        parts.append(a)
+    s = np.concatenate(parts)
+    return s[np.argsort(s["t"], kind="stable")]
+
+
+def measure(n_cells: int, seconds: float, chunk_s: float) -> tuple[float, int, float]:
+    """Returns (samples per second of CPU time, events, inference ms per event)."""
+    store = make_store(n_cells)
+    s = make_samples(n_cells, seconds)
+    cuts = np.searchsorted(s["t"], np.arange(chunk_s, seconds, chunk_s))
+    det = WeightDetector(store)
+    t0 = time.perf_counter()
+    events = []
+    for part in np.split(s, cuts):
+        events += det.process(part)
+    events += det.flush()
+    wall = time.perf_counter() - t0
+    inf = ItemInference(store)
+    t1 = time.perf_counter()
+    for e in events:
+        inf.hypotheses(e)
+    inf_ms = 1e3 * (time.perf_counter() - t1) / max(len(events), 1)
+    return s.size / wall, len(events), inf_ms
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--cells", type=int, nargs="*", default=[20, 200])
+    ap.add_argument("--seconds", type=float, default=60.0)
+    ap.add_argument("--chunk", type=float, nargs="*", default=[0.1, 0.5])
+    args = ap.parse_args(argv)
+    for n in args.cells:
+        for chunk in args.chunk:
+            rate, n_ev, inf_ms = measure(n, args.seconds, chunk)
+            print(f"weight_throughput cells={n} chunk_s={chunk} samples_per_s={rate:,.0f} "
+                  f"events={n_ev} inference_ms_per_event={inf_ms:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
