@@ -364,6 +364,20 @@ class ScanHit:
     flags: tuple[int, ...]
 
 
+def modbus_profiles() -> list[str]:
+    """Names of the Modbus profiles in the hardware folder (``protocol = "modbus"``)."""
+    import tomllib
+
+    from drivers.registry import HARDWARE_DIR
+    names = []
+    for path in sorted(HARDWARE_DIR.glob("*.toml")):
+        with open(path, "rb") as f:
+            data = tomllib.load(f)
+        if data.get("protocol") == "modbus":
+            names.append(data.get("name", path.stem.replace("_", "-")))
+    return names
+
+
 def _unit_url(url: str, unit: int) -> str:
     base, _, query = url.partition("?")
     params = [p for p in query.split("&") if p and not p.startswith("unit=")]

@@ -12,7 +12,7 @@ from drivers.errors import DriverError
 from drivers.modbus.emu_model import EmulatedScale
 from drivers.modbus.frames import ModbusExceptionError
 from drivers.modbus.profile import get_profile
-from drivers.scale_modbus import ModbusScaleDriver
+from drivers.scale_modbus import ModbusScaleDriver, modbus_profiles
 from drivers.scale_modbus_emu import RtuPtyEmulator, TcpEmulator
 from fusion.types import SampleFlag
 
@@ -65,6 +65,15 @@ def read_good(drv, tries: int = 200) -> np.ndarray:
             return s
         time.sleep(0.01)
     raise AssertionError(f"no good samples; last error: {drv.last_error}")
+
+
+def test_every_modbus_profile_reads_from_its_emulator(rig_factory):
+    names = modbus_profiles()
+    assert set(PROFILES) <= set(names)
+    for name in names:
+        rig = rig_factory({1: EmulatedScale(name, signal=lambda t: 321.0)})
+        with rig.driver() as drv:
+            assert drv.read()["grams"][0] == pytest.approx(321.0), name
 
 
 @pytest.mark.parametrize("profile", PROFILES)
