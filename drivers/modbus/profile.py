@@ -184,8 +184,22 @@ def _status(path: str, data: dict) -> tuple[dict[str, int], dict[int, str]]:
 
 
 def parse_profile(data: dict[str, Any]) -> ModbusProfile:
-    """Validate a loaded TOML table into a :class:`ModbusProfile`."""
-    path = data.get("_path", data.get("name", "<profile>"))
+    """Validate a loaded TOML table into a :class:`ModbusProfile`.
+
+    Raises:
+        DriverError: naming the file and key, for anything that does not fit.
+    """
+    path = str(data.get("_path", data.get("name", "<profile>")))
+    try:
+        return _parse(path, data)
+    except DriverError:
+        raise
+    except (TypeError, ValueError, AttributeError, KeyError) as e:
+        raise DriverError(f"{path}: malformed Modbus profile ({type(e).__name__}: {e}); "
+                          "see the schema in drivers/modbus/profile.py") from None
+
+
+def _parse(path: str, data: dict[str, Any]) -> ModbusProfile:
     if data.get("protocol") != "modbus":
         raise _err(path, "protocol", f"{data.get('protocol')!r} is not \"modbus\"")
     regs = {k: _register(path, f"registers.{k}", v) for k, v in data.get("registers", {}).items()}
