@@ -23,11 +23,13 @@ class ProtocolError(DriverError):
 
     Attributes:
         device: URL or name of the device.
+        reason: what is wrong, without the device and the bytes.
         raw: the offending bytes (may be empty).
     """
 
     def __init__(self, device: str, reason: str, raw: bytes = b""):
         self.device = device
+        self.reason = reason
         self.raw = bytes(raw)
         shown = f" (bytes: {self.raw!r})" if raw else ""
         super().__init__(f"{device}: {reason}{shown}")

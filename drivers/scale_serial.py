@@ -5,60 +5,46 @@ profile in ``hardware/`` (see :mod:`drivers.serial.profile`). The URL is any
 pyserial URL (``/dev/ttyUSB0``, ``COM3``, ``socket://host:port``,
 ``rfc2217://host:port``, ``loop://``), opened with ``serial.serial_for_url``.
 
-After :meth:`~SerialScaleDriver.open`, one background thread owns the port: it
-polls (``command`` profiles, e.g. ``SI`` at ``rate_hz``) or listens
-(``stream`` profiles, or MT-SICS ``SIR`` with ``stream=True``), stamps each
-line with the driver clock when it arrives, and queues the samples;
-:meth:`~SerialScaleDriver.read` returns everything queued since the last call.
-Commands (zero, tare, identify) are queued to the same thread, so there is
-only ever one command on the wire.
+After :meth:`~SerialScaleDriver.open`, one background thread owns the port
+(:class:`drivers.serial.link.SerialLink`): it polls (``command`` profiles,
+e.g. ``SI`` at ``rate_hz``) or listens (``stream`` profiles, or MT-SICS
+``SIR`` with ``stream=True``), stamps each line with the driver clock when it
+arrives, and queues the samples; :meth:`~SerialScaleDriver.read` returns
+everything queued since the last call. Commands (zero, tare, identify) go
+through the same thread, so there is only ever one command on the wire.
 
 Robustness: reply deadlines use the monotonic clock; a line that does not
 parse becomes a NaN sample flagged ERROR and a :class:`ProtocolError` (raised
 by the next ``read()`` when ``strict``); a lost connection is reopened with
 exponential backoff. Each outage is recorded in :attr:`gaps` and as one NaN
 sample per channel flagged GAP; samples before and after it are kept.
+
+Zero, tare and span are the device's commands when the profile has them
+(MT-SICS ``Z``, ``T``; HX711_ADC ``t``), otherwise done in software here:
+``grams = (raw - zero_g) * span - tare_g`` per channel (see :attr:`calibration`).
 """
 
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
 
 import numpy as np
 import serial
 
-from drivers.base import Clock, DeviceInfo, Gap, LoadCellDriver
+from drivers.base import Clock, DeviceInfo, LoadCellDriver
 from drivers.errors import DeviceNotFoundError, DeviceTimeoutError, DriverError, ProtocolError
 from drivers.registry import HARDWARE_DIR
-from drivers.serial.profile import CommandSpec, SerialProfile, get_profile
-from drivers.serial.reader import LineReader
-from fusion.types import WEIGHT_DTYPE, SampleFlag
+from drivers.serial.link import READ_SLICE_S, SerialLink
+from drivers.serial.profile import SerialProfile, get_profile
+from fusion.types import WEIGHT_DTYPE
 
 log = logging.getLogger(__name__)
 
-#: How long one blocking read waits (s); bounds the reaction time of the thread.
-READ_SLICE_S = 0.01
 #: Window over which "the current weight" is averaged for software zero/tare/span (s).
 SETTLE_WINDOW_S = 0.5
-
-_NAN = float("nan")
-
-
-@dataclass(slots=True, eq=False)
-class _Request:
-    """A command (or a poll when ``spec`` is None) waiting for its reply."""
-
-    spec: CommandSpec | None
-    timeout_s: float
-    deadline: float = 0.0
-    match: dict[str, str] | None = None
-    error: Exception | None = None
-    done: threading.Event | None = None
 
 
 class SerialScaleDriver(LoadCellDriver):
@@ -108,7 +94,7 @@ class SerialScaleDriver(LoadCellDriver):
         self.spec: SerialProfile | None = None
         self._info: DeviceInfo | None = None
         self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
+        self._link: SerialLink | None = None
 
     # ------------------------------------------------------------- lifecycle
     @property
@@ -127,20 +113,18 @@ class SerialScaleDriver(LoadCellDriver):
                              f"channel_cells has {len(cells)}")
         self._cells = tuple(int(c) for c in cells)
         self._init_state(n)
-        self._ser = self._connect()
-        self._thread = threading.Thread(target=self._run, name=f"scale-serial {self.url}",
-                                        daemon=True)
-        self._thread.start()
+        self._link = SerialLink(
+            self.url, spec, baud=self.baud, timeout_s=self.timeout_s,
+            rate_hz=self._rate_arg or spec.poll_rate_hz, stream=self.stream,
+            backoff_s=self.reconnect_backoff_s, opener=self._opener, clock=self.clock,
+            gaps=self.gaps, on_values=self._on_values, on_error=self._on_error)
+        self._link.start()
         try:
             self._identify()
         except BaseException:
-            self._close()
+            self._link.stop()
             raise
-        self._live = True
-        self._last_good_t = self._last_rx_t = self.clock()
-        self._next_poll_t = self._last_good_t
-        if self.stream and spec.stream_command:
-            self._send_soon = spec.stream_command
+        self._link.go_live()
 
     def _init_state(self, n: int) -> None:
         cal = self._calibration_arg or {}
@@ -152,30 +136,6 @@ class SerialScaleDriver(LoadCellDriver):
         self._recent: list[deque] = [deque(maxlen=256) for _ in range(n)]
         self._rows: list[tuple] = []
         self._errors: list[Exception] = []
-        self._requests: queue.Queue[_Request] = queue.Queue()
-        self._outstanding: _Request | None = None
-        self._recent_tx: deque[str] = deque(maxlen=4)
-        self._stop = threading.Event()
-        self._first_data = threading.Event()
-        self._live = False
-        self._down = False
-        self._send_soon: str | None = None
-        self._backoff_s = self.reconnect_backoff_s[0]
-        self._reader = LineReader(self.spec.max_line_bytes)
-        self._last_good_t = self._last_rx_t = self._next_poll_t = self.clock()
-
-    def _connect(self) -> serial.SerialBase:
-        spec = self.spec
-        try:
-            return self._opener(self.url, baudrate=self.baud, bytesize=spec.bytesize,
-                                parity=spec.parity, stopbits=spec.stopbits,
-                                timeout=READ_SLICE_S, write_timeout=self.timeout_s)
-        except ValueError as e:
-            raise DriverError(f"{self.url}: bad serial settings for {spec.name!r}: {e}") from None
-        except (serial.SerialException, OSError) as e:
-            raise DriverError(f"{self.url}: cannot open port: {e}; check the adapter is plugged "
-                              "in, the path (ls /dev/serial/by-id) and that no other program "
-                              "uses it") from None
 
     def _identify(self) -> None:
         spec = self.spec
@@ -193,7 +153,7 @@ class SerialScaleDriver(LoadCellDriver):
                     fields[name] = self._command(name, timeout_s=self.timeout_s).get("text", "")
                 except DriverError as e:
                     log.debug("%s: optional identify command %s failed: %s", self.url, name, e)
-        elif not self._first_data.wait(self.timeout_s + READ_SLICE_S):
+        elif not self._link.first_data.wait(self.timeout_s + READ_SLICE_S):
             raise DeviceNotFoundError(
                 f"{self.url}: no valid {spec.name} line within {self.timeout_s} s at {self.baud} "
                 "baud; check wiring, baud rate and profile")
@@ -205,17 +165,7 @@ class SerialScaleDriver(LoadCellDriver):
                                 channels=spec.channels, extra=extra)
 
     def _close(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=2.0)
-            self._thread = None
-        self._fail_requests(DriverError(f"{self.url}: driver closed"))
-        ser, self._ser = self._ser, None
-        if ser is not None:
-            try:
-                ser.close()
-            except (serial.SerialException, OSError):
-                pass
+        self._link.stop()
 
     # ------------------------------------------------------------ public API
     def read(self) -> np.ndarray:
@@ -236,11 +186,9 @@ class SerialScaleDriver(LoadCellDriver):
             rows, errors = self._rows, self._errors
             self._errors = []
             if errors and self.strict:
-                err = errors[0]
-                more = f" (and {len(errors) - 1} more errors)" if len(errors) > 1 else ""
-                if more and isinstance(err, ProtocolError):
-                    err = ProtocolError(err.device, str(err).split(": ", 1)[-1] + more)
-                raise err
+                if len(errors) > 1:
+                    errors[0].add_note(f"{len(errors) - 1} more errors since the last read()")
+                raise errors[0]
             self._rows = []
         return np.array(rows, dtype=WEIGHT_DTYPE) if rows else np.zeros(0, WEIGHT_DTYPE)
 
@@ -300,19 +248,23 @@ class SerialScaleDriver(LoadCellDriver):
         return {"zero_g": self._zero_g.tolist(), "span": self._span.tolist(),
                 "tare_g": self._tare_g.tolist()}
 
-    # -------------------------------------------------------- command path
+    # ------------------------------------------------------------ internals
     def _command(self, name: str, timeout_s: float | None = None) -> dict[str, str]:
-        spec = self.spec.commands.get(name)
-        if spec is None:
-            raise DriverError(f"{self.url}: profile {self.spec.name!r} has no command {name!r} "
-                              f"(has: {sorted(self.spec.commands)})")
-        req = _Request(spec, timeout_s or spec.timeout_s, done=threading.Event())
-        self._requests.put(req)
-        if not req.done.wait(req.timeout_s + 4 * READ_SLICE_S + 0.5):
-            raise DeviceTimeoutError(f"{self.url}: no reply to {spec.send!r} (reader stalled)")
-        if req.error is not None:
-            raise req.error
-        return req.match
+        return self._link.command(name, timeout_s)
+
+    def _on_values(self, t: float, channels: Sequence[int], grams: Sequence[float],
+                   flags: Sequence[int]) -> None:
+        """Called by the reader thread with one line's values (uncorrected grams)."""
+        with self._lock:
+            for ch, g, f in zip(channels, grams, flags, strict=True):
+                if g == g:  # not NaN
+                    self._recent[ch].append((t, g))
+                    g = (g - self._zero_g[ch]) * self._span[ch] - self._tare_g[ch]
+                self._rows.append((t, self._cells[ch], g, f))
+
+    def _on_error(self, error: Exception) -> None:
+        with self._lock:
+            self._errors.append(error)
 
     def _settled_raw_g(self) -> np.ndarray:
         """(n_channels,) mean uncorrected grams over the last SETTLE_WINDOW_S."""
@@ -326,210 +278,6 @@ class SerialScaleDriver(LoadCellDriver):
                                       f"{SETTLE_WINDOW_S} s; cannot zero/tare/calibrate")
                 out[ch] = float(np.mean(vals))
         return out
-
-    def _fail_requests(self, error: Exception) -> None:
-        pending = [self._outstanding] if self._outstanding else []
-        self._outstanding = None
-        while True:
-            try:
-                pending.append(self._requests.get_nowait())
-            except queue.Empty:
-                break
-        for req in pending:
-            if req.done is not None:
-                req.error = error
-                req.done.set()
-
-    # ---------------------------------------------------------- the thread
-    def _run(self) -> None:
-        try:
-            while not self._stop.is_set():
-                if self._ser is None:
-                    self._reconnect()
-                    continue
-                try:
-                    self._step()
-                except (serial.SerialException, OSError) as e:
-                    self._lost(f"connection lost: {e}")
-        except Exception as e:  # noqa: BLE001 - surfaced by read(), never swallowed
-            with self._lock:
-                self._errors.append(DriverError(f"{self.url}: reader thread stopped: {e!r}"))
-            self._fail_requests(DriverError(f"{self.url}: reader thread stopped: {e!r}"))
-
-    def _step(self) -> None:
-        self._maybe_send(self.clock())
-        data = self._ser.read(self._ser.in_waiting or 1)
-        now = self.clock()
-        if data:
-            self._last_rx_t = now
-            for line in self._reader.feed(data):
-                self._handle(line, now)
-        self._check_deadlines(self.clock())
-
-    def _maybe_send(self, now: float) -> None:
-        if self._send_soon is not None and self._outstanding is None:
-            self._write(self._send_soon)
-            self._send_soon = None
-        if self._outstanding is not None:
-            return
-        try:
-            req = self._requests.get_nowait()
-        except queue.Empty:
-            req = None
-        if req is None and self._polling() and now >= self._next_poll_t:
-            req = _Request(None, self.timeout_s)
-            period = 1.0 / (self._rate_arg or self.spec.poll_rate_hz)
-            self._next_poll_t = max(self._next_poll_t + period, now)
-        if req is not None:
-            req.deadline = now + req.timeout_s
-            self._outstanding = req
-            self._write(req.spec.send if req.spec else self.spec.poll_command)
-
-    def _polling(self) -> bool:
-        return self._live and self.spec.kind == "command" and not self.stream
-
-    def _write(self, text: str) -> None:
-        self._recent_tx.append(text)
-        self._ser.write(text.encode(self.spec.encoding) + self.spec.tx_end)
-
-    def _check_deadlines(self, now: float) -> None:
-        req = self._outstanding
-        if req is not None and now > req.deadline:
-            self._outstanding = None
-            sent = req.spec.send if req.spec else self.spec.poll_command
-            if req.spec is None:
-                self._mark_down(now, f"no reply to {sent!r} within {req.timeout_s} s")
-            else:
-                self._finish(req, error=DeviceTimeoutError(
-                    f"{self.url}: no reply to {sent!r} within {req.timeout_s} s"))
-        elif not self._polling() and now - self._last_rx_t > self.timeout_s:
-            self._mark_down(now, f"no data for {self.timeout_s} s")
-        for err in self._reader.overflow():
-            self._bad_line(ProtocolError(self.url, "line too long (no LF)", err), now)
-
-    def _finish(self, req: _Request, *, match: dict | None = None,
-                error: Exception | None = None) -> None:
-        if self._outstanding is req:
-            self._outstanding = None
-        req.match, req.error = match, error
-        if req.done is not None:
-            req.done.set()
-        if req.spec is not None and self.stream and self._live and self.spec.stream_command:
-            self._send_soon = self.spec.stream_command
-
-    def _handle(self, raw: bytes, now: float) -> None:
-        try:
-            text = self.spec.decode(raw)
-        except ProtocolError as e:
-            self._bad_line(ProtocolError(self.url, str(e).split(": ", 1)[-1], raw), now)
-            return
-        if text in self._recent_tx:
-            return  # our own command echoed (RS-485 two-wire adapters, loop://)
-        req = self._outstanding
-        if req is not None and req.spec is not None and self._reply_to(req, text, now):
-            return
-        try:
-            parsed = self.spec.parse_line(raw)
-        except ProtocolError as e:
-            self._bad_line(ProtocolError(self.url, str(e).split(": ", 1)[-1], raw), now)
-            return
-        self._mark_up(now)
-        if parsed.kind == "ignore":
-            return
-        if parsed.kind == "device_error":
-            err = DriverError(f"{self.url}: device answered {parsed.text}")
-            if req is not None and req.spec is not None:
-                self._finish(req, error=err)
-                return
-            self._emit_all(now, SampleFlag.ERROR, err)
-        else:
-            self._emit(now, parsed.channels, parsed.grams, parsed.flags)
-        if req is not None and req.spec is None:
-            self._finish(req)
-
-    def _reply_to(self, req: _Request, text: str, now: float) -> bool:
-        m = req.spec.ok.fullmatch(text)
-        if m is not None:
-            self._mark_up(now)
-            self._finish(req, match={k: v for k, v in m.groupdict().items() if v is not None})
-            return True
-        m = req.spec.fail.fullmatch(text) if req.spec.fail else None
-        if m is not None:
-            self._mark_up(now)
-            code = m.groupdict().get("code") or ""
-            meaning = self.spec.command_errors.get(code, "refused")
-            self._finish(req, error=DriverError(
-                f"{self.url}: {req.spec.send!r} answered {text!r}: {meaning}"))
-            return True
-        return False
-
-    # ------------------------------------------------------ samples & gaps
-    def _emit(self, t: float, channels, grams, flags) -> None:
-        with self._lock:
-            for ch, g, f in zip(channels, grams, flags, strict=True):
-                if g == g:  # not NaN
-                    self._recent[ch].append((t, g))
-                    g = (g - self._zero_g[ch]) * self._span[ch] - self._tare_g[ch]
-                self._rows.append((t, self._cells[ch], g, f))
-        self._first_data.set()
-
-    def _emit_all(self, t: float, flag: SampleFlag, error: Exception | None) -> None:
-        n = self.spec.channels
-        # Before the first valid line (e.g. opened mid-line), garbage is not news.
-        if not (self._live or self._first_data.is_set()):
-            return
-        self._emit(t, range(n), (_NAN,) * n, (int(flag),) * n)
-        if error is not None:
-            with self._lock:
-                self._errors.append(error)
-
-    def _bad_line(self, error: ProtocolError, now: float) -> None:
-        log.debug("%s", error)
-        self._emit_all(now, SampleFlag.ERROR, error)
-        req = self._outstanding
-        if req is not None and req.spec is None:
-            self._finish(req)
-
-    def _mark_down(self, now: float, reason: str) -> None:
-        if self._down or not self._live:
-            return
-        self._down = True
-        self.gaps.append(Gap(self.url, self._last_good_t, None, reason))
-        self._emit_all(now, SampleFlag.GAP, None)
-        log.warning("%s: gap starts: %s", self.url, reason)
-
-    def _mark_up(self, now: float) -> None:
-        self._last_good_t = now
-        if self._down:
-            self._down = False
-            self.gaps[-1] = replace(self.gaps[-1], t_end=now)
-            log.warning("%s: communication resumed", self.url)
-
-    def _lost(self, reason: str) -> None:
-        self._mark_down(self.clock(), reason)
-        if self._outstanding is not None and self._outstanding.spec is not None:
-            self._finish(self._outstanding, error=DriverError(f"{self.url}: {reason}"))
-        self._outstanding = None
-        ser, self._ser = self._ser, None
-        try:
-            ser.close()
-        except (serial.SerialException, OSError):
-            pass
-        self._reader.clear()
-
-    def _reconnect(self) -> None:
-        if self._stop.wait(self._backoff_s):
-            return
-        try:
-            self._ser = self._connect()
-        except DriverError as e:
-            self._backoff_s = min(2 * self._backoff_s, self.reconnect_backoff_s[1])
-            log.debug("%s", e)
-            return
-        self._backoff_s = self.reconnect_backoff_s[0]
-        self._last_rx_t = self._next_poll_t = self.clock()
-        if self.stream and self.spec.stream_command:
-            self._send_soon = self.spec.stream_command
 
 
 # ----------------------------------------------------------------- probing

@@ -10,6 +10,8 @@ import time
 import numpy as np
 import pytest
 import serial
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from drivers.errors import ProtocolError
 from drivers.scale_serial import SerialScaleDriver
@@ -110,3 +112,21 @@ def test_openscale_scripted_lines():
                            opener=scripted(script)) as drv:
         got = read_until(drv, 2)
     assert got["grams"].tolist() == pytest.approx([500.0, 453.59237])
+
+
+@settings(max_examples=25, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(garbage=st.binary(max_size=300))
+def test_arbitrary_bytes_on_the_wire_never_stop_the_driver(garbage):
+    script = (b"Load_cell output val: 1.00\r\n" + garbage
+              + b"\r\nLoad_cell output val: 2.00\r\nLoad_cell output val: 3.00\r\n")
+    with SerialScaleDriver("loop://", profile="hx711-adc", timeout_s=0.3, strict=False,
+                           opener=scripted(script)) as drv:
+        got = read_until(drv, 3)
+        while len(got) == 0 or got["grams"][-1] != 3.0:
+            more = read_until(drv, 1, timeout_s=1.0)
+            assert len(more), "driver stopped producing samples"
+            got = np.concatenate([got, more])
+    good = got[~np.isnan(got["grams"])]
+    assert good["grams"][0] == 1.0 and good["grams"][-1] == 3.0
+    assert set(np.unique(got["flags"])) <= {int(SampleFlag.NONE), int(SampleFlag.ERROR)}

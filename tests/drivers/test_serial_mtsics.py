@@ -5,6 +5,8 @@ import time
 import numpy as np
 import pytest
 import serial
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from drivers.errors import DriverError
 from drivers.scale_serial import SerialScaleDriver, probe
@@ -168,3 +170,16 @@ def test_probe_finds_the_baud_rate():
         found = probe(emu.port, ["mt-sics", "hx711-adc"], [9600, 19200], timeout_s=0.3)
     assert [(b, p) for b, p, _ in found] == [(19200, "mt-sics")]
     assert found[0][2].serial_number == "0123456789"
+
+
+@settings(max_examples=300, deadline=None)
+@given(cmd=st.text(max_size=20))
+def test_emulated_balance_answers_any_command_line(cmd):
+    from drivers.serial.emu_logic import CommandLogic
+    from drivers.serial.profile import get_profile
+
+    logic = CommandLogic(get_profile("mt-sics"), lambda t: 50.0)
+    replies = logic.on_command(cmd, 1.0)
+    assert all(isinstance(r, str) and "\n" not in r for r in replies)
+    if cmd not in ("SIR",):
+        assert replies
