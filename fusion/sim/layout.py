@@ -159,10 +159,11 @@ def _cell_models(spec: LoadCellSpec, n: int, capacity_need_g: np.ndarray,
 
 
 def _camera_rects(n: int, floor: np.ndarray) -> np.ndarray:
-    """Tile the floor with n overlapping camera footprints (30 % overlap)."""
-    cols = int(np.ceil(np.sqrt(n))) if n > 2 else n
-    rows = int(np.ceil(n / cols))
+    """Tile the floor with n overlapping camera footprints (rows x cols = n,
+    tiles as square as possible, each widened by 30 % of a tile per side)."""
     x0, y0, x1, y1 = floor
+    grids = [(r, n // r) for r in range(1, n + 1) if n % r == 0]
+    rows, cols = min(grids, key=lambda g: abs(np.log((x1 - x0) / g[1] / ((y1 - y0) / g[0]))))
     cw, ch = (x1 - x0) / cols, (y1 - y0) / rows
     rects = []
     for i in range(n):

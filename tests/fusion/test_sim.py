@@ -208,3 +208,14 @@ def test_progress_is_reported_and_variants_work(tmp_path):
         simulate("nope", 1, tmp_path)
     with pytest.raises(ValueError, match="duration_s"):
         simulate("concession", 1, tmp_path, duration_s=10.0)
+
+
+@pytest.mark.parametrize("name", sorted(SHORT_S))
+def test_cameras_cover_the_floor_with_overlap(name):
+    _, layout, _ = prepare(name, 0)
+    x0, y0, x1, y1 = layout.floor
+    gx, gy = np.meshgrid(np.linspace(x0, x1, 25), np.linspace(y0, y1, 25))
+    r = layout.camera_rects
+    seen = ((gx[..., None] >= r[:, 0]) & (gx[..., None] <= r[:, 2])
+            & (gy[..., None] >= r[:, 1]) & (gy[..., None] <= r[:, 3])).sum(axis=-1)
+    assert seen.min() >= 1 and np.mean(seen >= 2) > 0.3
