@@ -53,12 +53,17 @@ class RtuPtyEmulator:
         devices: unit id -> model. Units not listed never answer (as on RS-485).
         silence_s: a partial frame followed by this much silence is dropped.
         reply_delay_s: slave turnaround before each reply (s).
+        line_baud: if set, delay each reply by the time the request and the
+            reply would take on a real line at this speed (11-bit characters)
+            plus the t3.5 silence, so polls/s match a real bus (a pty itself
+            has no line speed).
     """
 
     def __init__(self, devices: Mapping[int, EmulatedScale], *, silence_s: float = 0.05,
-                 reply_delay_s: float = 0.0):
+                 reply_delay_s: float = 0.0, line_baud: int | None = None):
         self.devices = dict(devices)
         self.silence_s, self.reply_delay_s = silence_s, reply_delay_s
+        self.line_baud = line_baud
         self._master = self._slave = -1
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
@@ -167,8 +172,13 @@ class RtuPtyEmulator:
             out = bytes((b * 37 + 101) & 0xFF for b in out[::-1]) + b"\xff\x00"
         elif kind == "bad_crc":
             out = out[:-1] + bytes([out[-1] ^ 0x5A])
-        if self.reply_delay_s:
-            time.sleep(self.reply_delay_s)
+        delay = self.reply_delay_s
+        if self.line_baud:
+            from drivers.modbus_bus import char_time_s, inter_frame_gap_s
+            delay += (len(out) + len(frames.rtu_frame(unit, request))) * \
+                char_time_s(self.line_baud) + inter_frame_gap_s(self.line_baud)
+        if delay:
+            time.sleep(delay)
         os.write(self._master, out)
 
 

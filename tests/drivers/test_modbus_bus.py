@@ -125,7 +125,7 @@ def three_unit_bus():
     models = {1: EmulatedScale("generic-rs485", script=[(0.0, 100.0)]),
               2: EmulatedScale("flintec-ft11", script=[(0.0, 200.0)]),
               3: EmulatedScale("laumas-w100", script=[(0.0, 300.0)])}
-    with RtuPtyEmulator(models) as emu:
+    with RtuPtyEmulator(models, line_baud=115200) as emu:  # replies paced like a real line
         yield emu
 
 
