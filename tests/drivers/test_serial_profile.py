@@ -148,3 +148,39 @@ def test_line_reader_drops_overlong_garbage():
     assert reader.feed(b"x" * 20) == []
     assert reader.overflow() == [b"x" * 8]
     assert reader.feed(b"ok\n") == [b"ok"]
+
+
+DOC_EXAMPLE = '''
+name = "my-board"
+kind = "stream"
+channels = 2
+[serial]
+baud = 115200
+[units]
+g = 1.0
+kg = 1000.0
+[weight]
+regex = '^ch(?P<channel>\\d): (?P<value>[-+]?\\d+\\.\\d+) (?P<unit>g|kg)$'
+unit = "g"
+[weight.invalid]
+"OL" = "overload"
+[device_errors]
+ERR = "the board did not understand"
+[ignore]
+patterns = ['^#', '^$']
+[emulator]
+line = "ch0: {v0} g"
+'''
+
+
+def test_profile_example_from_docs(tmp_path):
+    path = tmp_path / "my_board.toml"
+    path.write_text(DOC_EXAMPLE)
+    p = get_profile(str(path))
+    assert p.parse_line(b"ch1: 0.250 kg\r").channels == (1,)
+    assert p.parse_line(b"ch1: 0.250 kg").grams == (250.0,)
+    assert p.parse_line(b"OL").flags == (int(SampleFlag.OVERLOAD),) * 2
+    assert p.parse_line(b"ERR").kind == "device_error"
+    assert p.parse_line(b"# hello").kind == "ignore"
+    with pytest.raises(ProtocolError, match="channel"):
+        p.parse_line(b"ch2: 1.000 g")
