@@ -1,0 +1,249 @@
+"""The online fusion engine: merged stream in, receipts out.
+
+The engine consumes weight chunks, camera frames and gate taps in time order
+(see :meth:`fusion.recording.Recording.stream`) and never looks ahead: a
+shelf event is attributed only once the stream has reached the time it was
+decided (so every camera frame up to then has been seen), and a receipt is
+finalised at a stream time ``decided_t`` after which nothing more is used
+for it.
+
+Data path: weight chunks -> :class:`fusion.weight.WeightDetector` ->
+:class:`fusion.types.ShelfEvent` -> :func:`fusion.attribution.attribute`
+(who, using :class:`fusion.tracking.ShopperTracker` windows) ->
+:class:`fusion.inference.ItemInference` (what) -> :class:`fusion.receipt.ReceiptBook`.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from fusion.attribution import UNKNOWN, AttributionConfig, Candidate, attribute
+from fusion.inference import ItemInference
+from fusion.receipt import ReceiptBook, ReceiptConfig
+from fusion.tracking import ExitEvent, ShopperTracker
+from fusion.types import GateTap, Receipt, ReceiptLine, ShelfEvent, Store, VisionFrame
+from fusion.weight import WeightDetector
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class EngineConfig:
+    """Tunables of the engine.
+
+    Attributes:
+        weight_batch_s: weight samples are buffered and processed in batches
+            of this much stream time (s); adds at most this latency.
+        exit_wait_s: after an exit, wait at most this long (s) for unsettled
+            plates to settle before deciding the receipt.
+        doubt_floor: doubts below this probability are not recorded.
+        attribution: see :class:`fusion.attribution.AttributionConfig`.
+        receipts: see :class:`fusion.receipt.ReceiptConfig`.
+    """
+
+    weight_batch_s: float = 0.2
+    exit_wait_s: float = 3.0
+    doubt_floor: float = 0.01
+    attribution: AttributionConfig = field(default_factory=AttributionConfig)
+    receipts: ReceiptConfig = field(default_factory=ReceiptConfig)
+
+
+@dataclass(frozen=True, slots=True)
+class EventDecision:
+    """What the engine decided about one shelf event (for diagnostics and plots).
+
+    Attributes:
+        event: the shelf event.
+        account: the account charged, or ``None`` when nobody could be.
+        items: ((sku, qty), ...) of the chosen hypothesis.
+        p_items: probability of that hypothesis.
+        candidates: attribution candidates.
+    """
+
+    event: ShelfEvent
+    account: str | None
+    items: tuple[tuple[str, int], ...]
+    p_items: float
+    candidates: tuple[Candidate, ...]
+
+
+class Engine:
+    """Online engine for one store.
+
+    Args:
+        store: the layout.
+        config: tunables.
+    """
+
+    def __init__(self, store: Store, config: EngineConfig | None = None):
+        self.store = store
+        self.config = config or EngineConfig()
+        self.weights = WeightDetector(store)
+        self.inference = ItemInference(store)
+        self.tracker = ShopperTracker(store)
+        self.book = ReceiptBook(self.config.receipts)
+        self.decisions: list[EventDecision] = []
+        self.now = -math.inf
+        self._wbuf: list[np.ndarray] = []
+        self._wbuf_t0 = math.inf
+        self._pending: list[ShelfEvent] = []
+        self._exits: dict[str, ExitEvent] = {}
+
+    # ------------------------------------------------------------- input
+    def feed(self, item: np.ndarray | VisionFrame | GateTap) -> list[Receipt]:
+        """Consume one stream item; returns receipts decided by it."""
+        if isinstance(item, np.ndarray):
+            if len(item):
+                self._wbuf.append(item)
+                self._wbuf_t0 = min(self._wbuf_t0, float(item["t"][0]))
+                self.now = max(self.now, float(item["t"][-1]))
+                if self.now - self._wbuf_t0 >= self.config.weight_batch_s:
+                    self._flush_weights()
+            return self._advance()
+        if isinstance(item, VisionFrame):
+            self.now = max(self.now, item.t)
+            self.tracker.update(item)
+        elif isinstance(item, GateTap):
+            self.now = max(self.now, item.t)
+            self.book.open(item.shopper, item.t)
+            self.tracker.tap(item)
+        else:
+            raise TypeError(f"cannot feed {type(item).__name__} to the engine")
+        return self._advance()
+
+    def finish(self) -> list[Receipt]:
+        """End of stream: decide everything that is left; returns those receipts."""
+        self._flush_weights()
+        self._pending.extend(self.weights.flush())
+        self._pending.sort(key=lambda e: e.t_final)
+        for ev in self._pending:
+            self._decide_event(ev)
+        self._pending = []
+        for ex in self.tracker.pop_exits(self.now):
+            self._exits.setdefault(ex.account, ex)
+        out = []
+        end = self.now if math.isfinite(self.now) else 0.0
+        for account in list(self.book.ledgers):
+            if self.book.is_open(account):
+                ex = self._exits.get(account)
+                out.append(self.book.finalise(account, ex.exit_t if ex else None, end))
+        return out
+
+    def receipts(self) -> list[Receipt]:
+        """Every receipt decided so far, in tap order."""
+        return [self.book.receipts[a] for a in self.book.ledgers if a in self.book.receipts]
+
+    # ---------------------------------------------------------- internals
+    def _flush_weights(self) -> None:
+        if not self._wbuf:
+            return
+        chunk = self._wbuf[0] if len(self._wbuf) == 1 else np.concatenate(self._wbuf)
+        self._wbuf = []
+        self._wbuf_t0 = math.inf
+        events = self.weights.process(chunk)
+        if events:
+            self._pending.extend(events)
+            self._pending.sort(key=lambda e: e.t_final)
+
+    def _advance(self) -> list[Receipt]:
+        while self._pending and self._pending[0].t_final <= self.now:
+            self._decide_event(self._pending.pop(0))
+        for ex in self.tracker.pop_exits(self.now):
+            if self.book.is_open(ex.account):
+                self._exits.setdefault(ex.account, ex)
+        return self._decide_exits() if self._exits else []
+
+    def _decide_exits(self) -> list[Receipt]:
+        out = []
+        for account, ex in list(self._exits.items()):
+            if not self.book.is_open(account):
+                continue
+            if self.now < ex.decided_t:
+                continue
+            self._flush_weights()
+            while self._pending and self._pending[0].t_final <= self.now:
+                self._decide_event(self._pending.pop(0))
+            busy = self.weights.busy_since()
+            waiting = (busy is not None and busy <= ex.exit_t) or any(
+                e.t_start <= ex.exit_t for e in self._pending)
+            if waiting and self.now < ex.decided_t + self.config.exit_wait_s:
+                continue
+            out.append(self.book.finalise(account, ex.exit_t, self.now))
+        return out
+
+    def _open_candidates(self, cands: list[Candidate]) -> list[Candidate]:
+        """Drop accounts already decided, renormalise."""
+        keep = [c for c in cands if c.account == UNKNOWN or self.book.is_open(c.account)]
+        total = sum(c.probability for c in keep) or 1.0
+        return [Candidate(c.account, c.probability / total, c.identity_conf, c.distance_m, c.holding,
+                          c.track_ids) for c in keep]
+
+    def _decide_event(self, ev: ShelfEvent) -> None:
+        cfg = self.config
+        windows = self.tracker.window(ev.t_start - cfg.attribution.pre_s, ev.t_end + cfg.attribution.post_s)
+        cands = self._open_candidates(attribute(ev, self.store, windows, cfg.attribution))
+        best = cands[0]
+        where = self.store.cells[ev.cells[int(np.argmax(np.abs(ev.delta_g)))]].id
+        t_mid = 0.5 * (ev.t_start + ev.t_end)
+        if best.account == UNKNOWN:
+            hyps = self.inference.hypotheses(ev)
+            top = hyps[0]
+            if top.items:
+                log.info("event at %s t=%.2f (%s) attributed to nobody", where, t_mid, top.items)
+                for c in cands[1:]:
+                    self._doubt(c.account, c.probability, f"may have made {_fmt(top.items)} at {where} t={t_mid:.1f}")
+            self.decisions.append(EventDecision(ev, None, top.items, top.probability, tuple(cands)))
+            return
+        hyps = self.inference.hypotheses(ev, basket=dict(self.book.basket(best.account)),
+                                         holding=best.holding or None)
+        top = hyps[0]
+        self.decisions.append(EventDecision(ev, best.account, top.items, top.probability, tuple(cands)))
+        if not top.items:
+            self._doubt(best.account, 1.0 - top.probability, f"possible item at {where} t={t_mid:.1f}")
+            return
+        p_line = top.probability * best.probability * best.identity_conf
+        for sku, qty in top.items:
+            cell = self._line_cell(ev, sku)
+            self.book.add_line(best.account, ReceiptLine(t=round(t_mid, 3), cell=cell, sku=sku, qty=qty,
+                                                         confidence=round(p_line, 6)))
+        what = f"{_fmt(top.items)} at {where} t={t_mid:.1f}"
+        self._doubt(best.account, 1.0 - top.probability, f"item count/kind uncertain: {what}")
+        self._doubt(best.account, 1.0 - best.probability, f"who took it uncertain: {what}")
+        self._doubt(best.account, 1.0 - best.identity_conf, f"shopper identity uncertain: {what}")
+        for c in cands[1:]:
+            self._doubt(c.account, c.probability, f"may have made {what}")
+
+    def _doubt(self, account: str, p: float, reason: str) -> None:
+        if account != UNKNOWN and p >= self.config.doubt_floor:
+            self.book.add_doubt(account, p, reason)
+
+    def _line_cell(self, ev: ShelfEvent, sku: str) -> str:
+        order = np.argsort(-np.abs(np.asarray(ev.delta_g)))
+        for i in order:
+            cell = self.store.cells[ev.cells[i]]
+            if sku in cell.skus:
+                return cell.id
+        return self.store.cells[ev.cells[int(order[0])]].id
+
+
+def _fmt(items) -> str:
+    return ", ".join(f"{q:+d} {s}" for s, q in items)
+
+
+def run(store: Store, stream: Iterable, config: EngineConfig | None = None,
+        on_receipt: Callable[[Receipt], None] | None = None) -> Engine:
+    """Run the engine over a whole stream; ``on_receipt`` sees each receipt as it is decided."""
+    eng = Engine(store, config)
+    for item in stream:
+        for r in eng.feed(item):
+            if on_receipt:
+                on_receipt(r)
+    for r in eng.finish():
+        if on_receipt:
+            on_receipt(r)
+    return eng

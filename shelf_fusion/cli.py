@@ -1,0 +1,171 @@
+"""The ``shelf-fusion`` command line: the one place that wires fusion and drivers.
+
+Store commands: ``simulate``, ``replay``, ``score``, ``demo``, ``plot``.
+Errors from bad input end the program with exit status 2 and one line on
+stderr saying what and where, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from fusion.errors import ShelfFusionError
+
+EXIT_BAD_INPUT = 2
+
+
+def _progress_bar(desc: str, quiet: bool):
+    from tqdm import tqdm
+    return tqdm(total=100, desc=desc, unit="%", disable=quiet, leave=False,
+                bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining}")
+
+
+def cmd_simulate(args) -> int:
+    from fusion.sim import simulate
+    bar = _progress_bar(f"simulate {args.scenario}", args.quiet)
+    with bar:
+        def progress(frac: float) -> None:
+            bar.n = round(100 * frac, 1)
+            bar.refresh()
+        summary = simulate(args.scenario, args.seed, args.out, progress=progress,
+                           duration_s=args.duration)
+    if not args.quiet:
+        print(f"wrote {args.out}: {summary}")
+    return 0
+
+
+def replay_folder(folder: str | Path, quiet: bool = True, desc: str = "replay"):
+    """Replay a recording folder; returns (engine, seconds of stream, wall seconds)."""
+    from fusion.engine import Engine
+    from fusion.recording import Recording
+    rec = Recording(folder)
+    eng = Engine(rec.store)
+    bar = _progress_bar(desc, quiet)
+    wall0 = time.perf_counter()
+    with bar:
+        for n, item in enumerate(rec.stream()):
+            eng.feed(item)
+            if not quiet and n % 2000 == 0:
+                bar.n = round(100 * rec.progress(), 1)
+                bar.refresh()
+        eng.finish()
+    return rec, eng, time.perf_counter() - wall0
+
+
+def cmd_replay(args) -> int:
+    from fusion.recording import write_receipts
+    rec, eng, wall = replay_folder(args.recording, quiet=args.quiet)
+    receipts = eng.receipts()
+    out = Path(args.out) if args.out else Path(args.recording) / "receipts.json"
+    write_receipts(out, receipts)
+    if not args.quiet:
+        reviews = sum(r.review for r in receipts)
+        speed = f", {eng.now / wall:.0f}x real time" if wall > 0 and eng.now > 0 else ""
+        print(f"{len(receipts)} receipts ({reviews} for review) -> {out}  [{wall:.1f} s{speed}]")
+    return 0
+
+
+def cmd_score(args) -> int:
+    from fusion.recording import load_receipts, load_truth
+    from fusion.scoring import score
+    card = score(load_receipts(args.receipts), load_truth(args.truth))
+    if args.json:
+        print(json.dumps(card.as_dict(), indent=1))
+    else:
+        print("\n".join(card.lines()))
+        if card.wrong_accounts:
+            print("wrong: " + ", ".join(card.wrong_accounts[:20]))
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from fusion.recording import write_receipts
+    from fusion.scoring import score
+    from fusion.sim import simulate
+    out = Path(args.out)
+    t0 = time.perf_counter()
+    bar = _progress_bar(f"simulate {args.scenario}", args.quiet)
+    with bar:
+        def progress(frac: float) -> None:
+            bar.n = round(100 * frac, 1)
+            bar.refresh()
+        simulate(args.scenario, args.seed, out, progress=progress)
+    rec, eng, wall = replay_folder(out, quiet=args.quiet)
+    receipts = eng.receipts()
+    write_receipts(out / "receipts.json", receipts)
+    card = score(receipts, rec.read_truth())
+    print(f"scenario {args.scenario}, seed {args.seed}: {eng.now:.0f} s of store time, "
+          f"replayed in {wall:.1f} s ({eng.now / max(wall, 1e-9):.0f}x real time); "
+          f"total {time.perf_counter() - t0:.1f} s")
+    print("\n".join(card.lines()))
+    print(f"recording and receipts.json in {out}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="shelf-fusion", description=__doc__.split("\n")[0])
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars or summaries")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    s = sub.add_parser("simulate", help="simulate a store and write a recording with truth")
+    s.add_argument("--scenario", default="concession", help="preset name (default: concession)")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--out", required=True, help="recording folder to write")
+    s.add_argument("--duration", type=float, default=None, help="seconds of store time (default: preset)")
+    s.set_defaults(func=cmd_simulate)
+
+    s = sub.add_parser("replay", help="run the engine over a recording and write receipts.json")
+    s.add_argument("recording", help="recording folder")
+    s.add_argument("--out", default=None, help="receipts file (default: RECORDING/receipts.json)")
+    s.set_defaults(func=cmd_replay)
+
+    s = sub.add_parser("score", help="score receipts.json against truth.json")
+    s.add_argument("receipts")
+    s.add_argument("truth")
+    s.add_argument("--json", action="store_true", help="print the scorecard as JSON")
+    s.set_defaults(func=cmd_score)
+
+    s = sub.add_parser("demo", help="simulate, replay and score the default scenario")
+    s.add_argument("--scenario", default="concession")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--out", default="demo-out", help="folder for the recording (default: demo-out)")
+    s.set_defaults(func=cmd_demo)
+    _add_optional_commands(sub)
+    return p
+
+
+def _add_optional_commands(sub) -> None:
+    """Commands that live in other modules (bring-up, plotting), registered if present."""
+    import importlib
+    for name in ("shelf_fusion.bringup", "shelf_fusion.plot"):
+        try:
+            mod = importlib.import_module(name)
+        except ModuleNotFoundError as e:
+            if e.name != name:
+                raise
+            continue
+        mod.add_parsers(sub)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``shelf-fusion`` console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except ShelfFusionError as e:
+        print(f"shelf-fusion {args.command}: error: {e}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except (FileNotFoundError, IsADirectoryError, PermissionError) as e:
+        print(f"shelf-fusion {args.command}: error: {e.filename}: {e.strerror}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print(f"shelf-fusion {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
