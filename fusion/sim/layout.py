@@ -173,14 +173,21 @@ def _camera_rects(n: int, floor: np.ndarray) -> np.ndarray:
     return np.array(rects)
 
 
-def build_layout(scn: Scenario, rng: np.random.Generator) -> Layout:
-    """Build the store of ``scn`` and stock it with items drawn from ``rng``."""
-    spec = scn.layout
-    if len(spec.level_z_m) != spec.levels:
-        raise ValueError(f"LayoutSpec.level_z_m needs {spec.levels} heights, got {len(spec.level_z_m)}")
-    lrng = np.random.default_rng(spec.layout_seed)
-    plates, width, aisle_y = _plates(spec)
-    plan = _plan_facings(spec, plates, lrng)
+def _gates(spec: LayoutSpec, width: float, aisle_y: float):
+    """Floor rectangle, gates, and the entry/exit points shoppers use."""
+    floor = np.array([0.0, 0.0, width, spec.floor_depth_m])
+    if spec.kind == "wall":
+        gates = (Gate("G1", _rect(0.2, 0.0, 1.2, 0.8), "entry"),
+                 Gate("G2", _rect(width - 1.2, 0.0, width - 0.2, 0.8), "exit"))
+        return floor, gates, np.array([0.7, 0.4]), np.array([width - 0.7, 0.4])
+    gates = (Gate("G1", _rect(0.0, 0.2, 0.8, spec.floor_depth_m - 0.2), "entry"),
+             Gate("G2", _rect(width - 0.8, 0.2, width, spec.floor_depth_m - 0.2), "both"))
+    return floor, gates, np.array([0.4, aisle_y]), np.array([width - 0.4, aisle_y])
+
+
+def _stock(spec: LayoutSpec, plates: list[tuple], plan, lrng: np.random.Generator,
+           rng: np.random.Generator):
+    """Facings with their items; per cell the SKU ids and the capacity needed (g)."""
     n = len(plates)
     cell_skus: list[list[str]] = [[] for _ in range(n)]
     need = np.zeros(n)
@@ -197,6 +204,18 @@ def build_layout(scn: Scenario, rng: np.random.Generator) -> Layout:
         n_items = int(rng.integers(spec.stock[0], spec.stock[1] + 1))
         items = list(rng.normal(sku.weight_g, sku.weight_sd_g, n_items))
         facings.append(Facing(sku.id, np.array(cells), split, np.array([x, p[4], p[5]]), items))
+    return facings, cell_skus, need
+
+
+def build_layout(scn: Scenario, rng: np.random.Generator) -> Layout:
+    """Build the store of ``scn`` and stock it with items drawn from ``rng``."""
+    spec = scn.layout
+    if len(spec.level_z_m) != spec.levels:
+        raise ValueError(f"LayoutSpec.level_z_m needs {spec.levels} heights, got {len(spec.level_z_m)}")
+    lrng = np.random.default_rng(spec.layout_seed)
+    plates, width, aisle_y = _plates(spec)
+    facings, cell_skus, need = _stock(spec, plates, _plan_facings(spec, plates, lrng), lrng, rng)
+    n = len(plates)
     models = _cell_models(scn.loadcell, n, need, lrng)
     cells = []
     for i, p in enumerate(plates):
@@ -205,25 +224,14 @@ def build_layout(scn: Scenario, rng: np.random.Generator) -> Layout:
                           front=readonly([[x0, y, z], [x0 + spec.plate_width_m, y, z]], shape=(2, 3)),
                           skus=tuple(cell_skus[i]), sample_hz=models[i].sample_hz,
                           noise_g=round(models[i].noise_g, 3)))
-    neighbours = []
-    for p in plates:
-        neighbours.append(tuple(j for j, q in enumerate(plates)
-                                if q[:2] == p[:2] and abs(q[2] - p[2]) == 1))
-    if spec.kind == "wall":
-        floor = np.array([0.0, 0.0, width, spec.floor_depth_m])
-        gates = (Gate("G1", _rect(0.2, 0.0, 1.2, 0.8), "entry"),
-                 Gate("G2", _rect(width - 1.2, 0.0, width - 0.2, 0.8), "exit"))
-        entry, exit_ = np.array([0.7, 0.4]), np.array([width - 0.7, 0.4])
-    else:
-        floor = np.array([0.0, 0.0, width, spec.floor_depth_m])
-        gates = (Gate("G1", _rect(0.0, 0.2, 0.8, spec.floor_depth_m - 0.2), "entry"),
-                 Gate("G2", _rect(width - 0.8, 0.2, width, spec.floor_depth_m - 0.2), "both"))
-        entry, exit_ = np.array([0.4, aisle_y]), np.array([width - 0.4, aisle_y])
+    neighbours = [tuple(j for j, q in enumerate(plates) if q[:2] == p[:2] and abs(q[2] - p[2]) == 1)
+                  for p in plates]
+    floor, gates, entry, exit_ = _gates(spec, width, aisle_y)
     cams = tuple(Camera(f"C{i + 1}") for i in range(scn.vision.cameras))
-    skus = {s.id: Sku(s.id, s.name, s.weight_g, s.weight_sd_g, s.price) for s in spec.catalogue}
     used = {s for cs in cell_skus for s in cs}
-    store = Store(name=scn.store_name, skus={k: v for k, v in skus.items() if k in used},
-                  cells=tuple(cells), gates=gates, cameras=cams)
+    skus = {s.id: Sku(s.id, s.name, s.weight_g, s.weight_sd_g, s.price)
+            for s in spec.catalogue if s.id in used}
+    store = Store(name=scn.store_name, skus=skus, cells=tuple(cells), gates=gates, cameras=cams)
     xt = np.array([lrng.uniform(*scn.loadcell.crosstalk) for _ in range(n)])
     normal = np.array([[0.0, p[6]] for p in plates])
     return Layout(store, facings, models, xt, neighbours, normal, entry, exit_, "G1", aisle_y,

@@ -219,7 +219,8 @@ class VisionSpec:
         false_per_s: false person detections per camera per second.
         duplicate_p: probability a detection is reported twice.
         hand_noise_m: (lo, hi) hand point noise sd (m).
-        hand_miss_p: probability a reaching hand is not reported.
+        hand_miss_p: probability a reaching hand is not reported (plus
+            ``occlusion_miss_p`` per occluding neighbour).
         rest_hand_p: probability an idle hand (at the hip) is reported.
         holding_p: probability a hand carrying an item gets a product guess.
         holding_wrong_p: probability that guess names a wrong SKU.

@@ -145,7 +145,7 @@ class VisionBlocks:
         det = seen & (rng.random(seen.shape) >= miss)
         xy = pos + cam.bias_xy + rng.normal(0, cam.noise_m, pos.shape)
         conf = np.clip(0.97 - 0.07 * near - np.abs(rng.normal(0, 0.06, seen.shape)), 0.3, 0.99)
-        hands = [self._hands(i, tt, pos[j], cam, rng) for j, i in enumerate(active)]
+        hands = [self._hands(i, tt, pos[j], near[j], cam, rng) for j, i in enumerate(active)]
         n_false = rng.poisson(s.false_per_s / cam.hz, len(tt))
         frames = []
         for f in range(len(tt)):
@@ -168,15 +168,17 @@ class VisionBlocks:
             out.append(PersonDetection(xy, float(rng.uniform(0.3, 0.6))))
         return out
 
-    def _hands(self, i: int, tt: np.ndarray, body: np.ndarray, cam: _Camera,
+    def _hands(self, i: int, tt: np.ndarray, body: np.ndarray, near: np.ndarray, cam: _Camera,
                rng: np.random.Generator) -> list[tuple[Hand, ...]]:
-        """Per frame, the hand points reported for person ``i``."""
+        """Per frame, the hand points reported for person ``i`` (``near``: (F,)
+        people close by, who hide hands as they hide bodies)."""
         s = self.spec
         per_frame: list[list[Hand]] = [[] for _ in tt]
+        miss = np.minimum(0.9, s.hand_miss_p + s.occlusion_miss_p * near)
         for h, tr in enumerate(self.tracks[i]):
             p, reaching, carry = _hand_state(tr, tt, body, 0.2 if h else -0.2)
             p = p + rng.normal(0, cam.hand_noise_m, p.shape)
-            shown = np.where(reaching, rng.random(len(tt)) >= s.hand_miss_p,
+            shown = np.where(reaching, rng.random(len(tt)) >= miss,
                              rng.random(len(tt)) < s.rest_hand_p)
             guess = rng.random(len(tt)) < s.holding_p
             for f in np.flatnonzero(shown):
