@@ -207,10 +207,11 @@ class SerialScaleDriver(LoadCellDriver):
         self._require_open()
         if self.spec.zero_mode == "command":
             self._command("zero")
-            self._zero_g[:] = 0.0
-            self._tare_g[:] = 0.0
+            zero_g = np.zeros_like(self._zero_g)
         else:
-            self._zero_g[:] = self._settled_raw_g()
+            zero_g = self._settled_raw_g()
+        with self._lock:
+            self._zero_g[:] = zero_g
             self._tare_g[:] = 0.0
 
     def tare(self) -> float:
@@ -220,7 +221,8 @@ class SerialScaleDriver(LoadCellDriver):
             groups = self._command("tare")
             return self.spec.to_grams(groups["value"], groups.get("unit"), b"")
         gross = (self._settled_raw_g() - self._zero_g) * self._span
-        self._tare_g[:] = gross
+        with self._lock:
+            self._tare_g[:] = gross
         return float(gross.sum())
 
     def calibrate_span(self, known_g: float, *, channel: int = 0) -> None:
@@ -240,7 +242,8 @@ class SerialScaleDriver(LoadCellDriver):
         if abs(raw) < 1e-6 * known_g:
             raise DriverError(f"{self.url}: channel {channel} reads {raw:.3g} g above zero; put "
                               f"the {known_g} g mass on the plate and zero first")
-        self._span[channel] = known_g / raw
+        with self._lock:
+            self._span[channel] = known_g / raw
 
     @property
     def calibration(self) -> dict[str, list[float]]:
