@@ -220,9 +220,17 @@ class RtuLink(ModbusLink):
 
     def _exchange(self, unit: int, pdu: bytes, deadline: float) -> bytes:
         import serial
+        port_errors: tuple[type[BaseException], ...] = (serial.SerialException, OSError)
+        try:
+            import termios
+            port_errors += (termios.error,)
+        except ImportError:  # not POSIX
+            pass
         try:
             return self._exchange_rtu(unit, pdu, deadline)
-        except serial.SerialException as e:
+        except DriverError:  # DeviceTimeoutError is also an OSError (TimeoutError)
+            raise
+        except port_errors as e:
             self.close()
             raise frames.ConnectionLostError(f"{self.name}: serial port failed ({e})") from None
 
