@@ -183,7 +183,7 @@ class ModbusScaleDriver(LoadCellDriver):
             return self._failed(str(e))
         except (DeviceTimeoutError, ProtocolError, frames.ConnectionLostError) as e:
             return self._failed(str(e))
-        except DriverError as e:  # e.g. the port could not be reopened
+        except (DriverError, OSError) as e:  # e.g. the port could not be reopened
             return self._failed(str(e))
         t = self.clock()
         self._recovered(t)
