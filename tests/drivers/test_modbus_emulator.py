@@ -247,3 +247,22 @@ def test_unanswered_unit_is_not_found(rig_factory):
     from drivers.errors import DeviceNotFoundError
     with pytest.raises(DeviceNotFoundError, match="unit 9"):
         ModbusScaleDriver(rig.url(9), profile="generic-rs485", timeout_s=0.3, retries=0).open()
+
+
+def test_simulator_load_cell_signal_plugs_in(rig_factory):
+    from fusion.sim.loadcell import LoadCellModel, LoadTimeline, sample_signal
+    cell = LoadCellModel(sample_hz=80.0)
+    timeline = LoadTimeline.build(4224.0, steps=[(0.3, 0.2, -352.0)])
+    rng = np.random.default_rng(3)
+    store_t = [0.0]  # the emulator runs on a store clock the test sets
+    model = EmulatedScale("flintec-ft11", decimals=1, clock=lambda: store_t[0], t_origin_s=0.0,
+                          signal=lambda t: sample_signal(cell, timeline, np.array([t]), rng))
+    rig = rig_factory({1: model})
+    with rig.driver(decimals=1) as drv:
+        first = [drv.read()["grams"][0] for _ in range(5)]
+        store_t[0] = 1.0
+        later = [drv.read()["grams"][0] for _ in range(5)]
+    first, later = np.array(first), np.array(later)
+    assert np.isfinite(first).sum() >= 3 and np.isfinite(later).sum() >= 3
+    assert np.nanmedian(first) == pytest.approx(4224.0, abs=30.0)
+    assert np.nanmedian(later) == pytest.approx(3872.0, abs=30.0)
