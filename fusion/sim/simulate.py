@@ -14,7 +14,7 @@ from fusion.recording import RecordingWriter
 from fusion.sim.behaviour import Plan, plan_run
 from fusion.sim.layout import Layout, build_layout
 from fusion.sim.loadcell import LoadCellModel, LoadTimeline, sample_signal, sample_times
-from fusion.sim.presets import DEFAULT_SCENARIO, SCENARIOS
+from fusion.sim.presets import SCENARIOS
 from fusion.sim.scenario import Scenario
 from fusion.sim.vision import VisionBlocks
 from fusion.types import WEIGHT_DTYPE, GateTap, SampleFlag, VisionFrame
@@ -142,14 +142,14 @@ def iter_blocks(scn: Scenario, layout: Layout, plan: Plan, seed: int) -> Iterato
         yield Block(k, t0, t1, weights.block(k, t0, t1, last), vision.block(k, t0, t1), block_taps)
 
 
-def simulate(scenario: str | Scenario = DEFAULT_SCENARIO, seed: int = 0,
-             out_dir: str | Path = "recording", *,
+def simulate(scenario: str | Scenario, seed: int, out_dir: str | Path, *,
              progress: Callable[[float], None] | None = None,
              duration_s: float | None = None) -> SimSummary:
     """Simulate a store and write a recording folder (with truth.json).
 
     Args:
-        scenario: a preset name from :data:`SCENARIOS` or a :class:`Scenario`.
+        scenario: a preset name from :data:`SCENARIOS` (the default preset is
+            :data:`DEFAULT_SCENARIO`, ``"concession"``) or a :class:`Scenario`.
         seed: the seed; the same seed gives byte-identical files.
         out_dir: the folder to write (created; existing recording files replaced).
         progress: called with the fraction done (0..1] after each block.
