@@ -219,3 +219,40 @@ def test_cameras_cover_the_floor_with_overlap(name):
     seen = ((gx[..., None] >= r[:, 0]) & (gx[..., None] <= r[:, 2])
             & (gy[..., None] >= r[:, 1]) & (gy[..., None] <= r[:, 3])).sum(axis=-1)
     assert seen.min() >= 1 and np.mean(seen >= 2) > 0.3
+
+
+def test_recorded_plates_step_by_the_true_items(tmp_path):
+    """Settled plate level before/after each isolated easy event moves by qty x unit weight."""
+    simulate("easy", 8, tmp_path, duration_s=240.0)
+    rec = open_recording(tmp_path)
+    w = np.concatenate(list(rec.iter_weights()))
+    truth, idx, skus = rec.read_truth(), rec.store.cell_index(), rec.store.skus
+    checked = 0
+    for e in truth.events:
+        if any(o is not e and o.cell == e.cell and abs(o.t - e.t) < 6.0 for o in truth.events):
+            continue
+        m = w["cell"] == idx[e.cell]
+        t, g = w["t"][m], w["grams"][m]
+        before = np.nanmedian(g[(t > e.t - 5.0) & (t < e.t - 3.0)])
+        after = np.nanmedian(g[(t > e.t + 1.5) & (t < e.t + 3.5)])
+        sku = skus[e.sku]
+        assert after - before == pytest.approx(-e.qty * sku.weight_g, abs=4 * sku.weight_sd_g + 3)
+        checked += 1
+    assert checked >= 5
+
+
+def test_quiet_plates_are_noisier_at_higher_rates(recordings):
+    rec = open_recording(recordings["concession"])
+    w = np.concatenate(list(rec.iter_weights()))
+    first = min(t.t for t in rec.read_taps()) - 2.0
+    sd = {}
+    for i, c in enumerate(rec.store.cells):
+        g = w["grams"][(w["cell"] == i) & (w["t"] < first)]
+        g = g[~np.isnan(g)]
+        if len(g) > 20:
+            sd.setdefault(c.sample_hz, []).append(np.std(g) / c.noise_g)
+    assert first > 1.0 and 10.0 in sd and 80.0 in sd
+    lo, hi = (np.median([c.noise_g for c in rec.store.cells if c.sample_hz == hz]) for hz in (10.0, 80.0))
+    assert hi / lo > 1.2  # nominal noise written to store.toml grows with the rate
+    for ratios in sd.values():  # measured sd matches the nominal noise_g (+ drift, rounding)
+        assert 0.8 < np.median(ratios) < 1.5
