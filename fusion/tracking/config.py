@@ -31,14 +31,19 @@ class TrackerConfig:
             track, not two (m).
     Re-link:
         relink_window_s: lost tracks stay re-linkable this long (s).
-        relink_min_gap_s: a coasting track unseen this long is a re-link candidate (s).
+        relink_min_gap_s: a coasting track unseen this long is a re-link
+            candidate, and needs two consistent detections to be re-acquired (s).
         relink_sd_m: position uncertainty of a re-link at zero gap (m).
         relink_speed_sd_mps: growth of that uncertainty per second of gap (m/s).
+        switch_overlap_s: when a bound track is lost, an unbound track born up
+            to this long before its last sighting may be its continuation (s).
         relink_clutter_per_m2: density of "a new or false track" against which
             a re-link's posterior is computed (1/m^2).
     Identity:
-        entry_radius_m: a track born within this distance of an entry zone is
-            an entering person (tap candidate) (m).
+        entry_birth_m: a track born within this distance of an entry zone is
+            an entering person of that gate (cameras may see the queue) (m).
+        entry_radius_m: an entering person *arrives* when first seen within
+            this distance of the zone; taps bind in order of arrival (m).
         bind_before_s / bind_after_s: a person may arrive this long before /
             after their tap (s).
         bind_settle_s: a tap is decided this long after it, so people arriving
@@ -73,7 +78,9 @@ class TrackerConfig:
     relink_sd_m: float = 0.3
     relink_speed_sd_mps: float = 0.7
     relink_clutter_per_m2: float = 0.005
-    entry_radius_m: float = 0.8
+    switch_overlap_s: float = 2.0
+    entry_birth_m: float = 1.0
+    entry_radius_m: float = 0.3
     bind_before_s: float = 3.0
     bind_after_s: float = 3.0
     bind_settle_s: float = 1.0
@@ -104,7 +111,8 @@ class TrackerConfig:
                           gate_chi2=self.gate_chi2, max_gate=self.max_gate_m,
                           confirm_hits=self.confirm_hits,
                           tentative_timeout_s=self.tentative_timeout_s,
-                          coast_s=self.coast_s, max_coast_speed=self.max_speed_mps)
+                          coast_s=self.coast_s, max_coast_speed=self.max_speed_mps,
+                          reacquire_gap_s=self.relink_min_gap_s)
 
 
 @dataclass(frozen=True, slots=True)

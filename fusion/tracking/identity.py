@@ -2,8 +2,9 @@
 
 Rules (see docs/tracking.md):
 
-* A track *born* within ``entry_radius_m`` of an entry/both gate zone is an
-  entering person of that gate, with ``arrival_t`` = its first detection.
+* A track *born* within ``entry_birth_m`` of an entry/both gate zone is an
+  entering person of that gate; its ``arrival_t`` is the first time it is
+  seen within ``entry_radius_m`` of the zone.
 * Taps of one gate are served first-in first-out; each tap has ``party``
   slots. Entering tracks of that gate are taken in order of arrival. A tap is
   decided ``bind_settle_s`` after it; its first slot takes the earliest
@@ -42,7 +43,9 @@ class ShopperState:
     Attributes:
         history: positions and hands.
         born_xy: (2,) first detected position (m).
-        entry_gate: id of the entry gate it was born at, or ``None``.
+        entry_gate: id of the entry gate it was born near, or ``None``.
+        arrival_t: when it was first seen at (within ``entry_radius_m`` of) that
+            gate's zone (s), or ``None``.
         account: bound account or ``None``.
         identity_conf: confidence in ``account``, 0..1.
         bind_done: True once tap binding no longer applies (bound, or given up).
@@ -54,6 +57,7 @@ class ShopperState:
     history: TrackHistory = field(default_factory=TrackHistory)
     born_xy: np.ndarray | None = None
     entry_gate: str | None = None
+    arrival_t: float | None = None
     account: str | None = None
     identity_conf: float = 0.0
     bind_done: bool = False
@@ -84,7 +88,8 @@ def bind_gate(pending: list[PendingTap], entering: list[KalmanTrack], now: float
     Args:
         pending: the gate's pending taps in tap order; consumed/expired ones are
             removed in place.
-        entering: unbound, confirmed entering tracks of the gate.
+        entering: unbound, confirmed entering tracks of the gate that have
+            arrived (``arrival_t`` set).
         now: stream time (s).
         cfg: tracker config.
         last: ``[(arrival_t, account)]`` of the previous binding at this gate,
@@ -93,7 +98,7 @@ def bind_gate(pending: list[PendingTap], entering: list[KalmanTrack], now: float
     Returns:
         (track, account, identity confidence) bindings made, in order.
     """
-    cands = sorted(entering, key=lambda tr: tr.t_first)
+    cands = sorted(entering, key=lambda tr: state(tr).arrival_t)
     last = last if last is not None else []
     out: list[tuple[KalmanTrack, str, float]] = []
     ci = 0
@@ -107,18 +112,19 @@ def bind_gate(pending: list[PendingTap], entering: list[KalmanTrack], now: float
         else:
             lo = p.first_arrival_t - cfg.party_spread_s
             hi = p.first_arrival_t + cfg.party_spread_s
-        while ci < len(cands) and cands[ci].t_first < lo:
+        while ci < len(cands) and state(cands[ci]).arrival_t < lo:
             ci += 1  # arrived too early for this tap: not its person
-        if ci < len(cands) and cands[ci].t_first <= hi:
+        if ci < len(cands) and state(cands[ci]).arrival_t <= hi:
             tr = cands[ci]
             ci += 1
-            gaps = [abs(tr.t_first - a) for a, acct in last if acct != tap.shopper]
+            arrival = state(tr).arrival_t
+            gaps = [abs(arrival - a) for a, acct in last if acct != tap.shopper]
             if p.slots_left == 1 and ci < len(cands):
-                gaps.append(cands[ci].t_first - tr.t_first)  # the next one is another tap's
+                gaps.append(state(cands[ci]).arrival_t - arrival)  # the next one is another tap's
             out.append((tr, tap.shopper, _order_conf(min(gaps, default=math.inf), cfg)))
-            last[:] = [(tr.t_first, tap.shopper)]
+            last[:] = [(arrival, tap.shopper)]
             if p.first_arrival_t is None:
-                p.first_arrival_t = tr.t_first
+                p.first_arrival_t = arrival
             p.slots_left -= 1
             if p.slots_left == 0:
                 pending.pop(0)
@@ -135,42 +141,40 @@ def _order_conf(gap_s: float, cfg: TrackerConfig) -> float:
     return 1.0 - 0.5 * math.exp(-0.5 * (gap_s / cfg.bind_order_sd_s) ** 2)
 
 
-def relink_choice(new: KalmanTrack, candidates: list[KalmanTrack],
-                  cfg: TrackerConfig) -> tuple[KalmanTrack | None, float]:
-    """Pick the lost track most likely to continue as ``new``.
+def relink_choice(pairs: list[tuple[KalmanTrack, float, float, bool]],
+                  cfg: TrackerConfig) -> tuple[int | None, float]:
+    """Pick the most likely continuation among candidate (old, new) track pairs.
 
     Args:
-        new: a newly confirmed track.
-        candidates: lost (or long-coasting) confirmed tracks.
+        pairs: per candidate ``(other track, distance_m, gap_s, hint_match)``:
+            the distance between the old track's last position and the new
+            track's position ``gap_s`` seconds apart.
         cfg: tracker config.
 
     Returns:
-        (best candidate or None, confidence factor 0..1 for its identity).
+        (index of the best pair or None, confidence factor 0..1): the factor is
+        the posterior of the best pair against the others and against "a new or
+        false track" (``relink_clutter_per_m2``); an implausibly long jump has a
+        tiny likelihood, so its posterior is low.
     """
-    born = state(new).born_xy
-    hint = state(new).hint
     best, best_l, total = None, 0.0, 0.0
-    best_feasible = False
-    for c in candidates:
-        gap = new.t_first - c.t_last
-        if gap < -0.1:
-            continue  # seen while ``new`` already existed: another person
-        gap = max(gap, 0.0)
-        d = float(np.hypot(*(born - c.position)))
+    for i, (_, d, gap, hint_match) in enumerate(pairs):
         sd = cfg.relink_sd_m + cfg.relink_speed_sd_mps * gap
         lik = math.exp(-0.5 * (d / sd) ** 2) / (2 * math.pi * sd**2) + 1e-300
-        if hint is not None and hint == state(c).hint:
+        if hint_match:
             lik *= 10.0
         total += lik
         if lik > best_l:
-            best, best_l = c, lik
-            best_feasible = d <= cfg.max_speed_mps * gap + 2 * cfg.relink_sd_m
+            best, best_l = i, lik
     if best is None:
         return None, 0.0
-    factor = best_l / (total + cfg.relink_clutter_per_m2)
-    if not best_feasible:
-        factor *= 0.5
-    return best, factor
+    return best, best_l / (total + cfg.relink_clutter_per_m2)
+
+
+def hints_match(a: KalmanTrack, b: KalmanTrack) -> bool:
+    """True when both tracks carry the same external-tracker hint."""
+    ha = state(a).hint
+    return ha is not None and ha == state(b).hint
 
 
 def encounter_factor(d_m: float, cfg: TrackerConfig) -> float:

@@ -47,6 +47,13 @@ class CoreConfig:
         coast_s: a confirmed track unseen this long stops coasting and is lost (s).
         max_coast_speed: cap of the velocity used while coasting (u/s), so a
             stale velocity does not carry a prediction away.
+        reacquire_gap_s: a confirmed track unseen this long is *re-acquired*
+            only by two consistent measurements (s): the first is held, and
+            applied together with a second one that arrives within
+            ``reacquire_window_s`` and is close enough (3 measurement sd plus
+            ``max_coast_speed`` times the time between them). A lone false
+            detection inside a coasting track's wide gate then cannot pull it.
+        reacquire_window_s: see above (s).
     """
 
     dim: int = 2
@@ -59,10 +66,13 @@ class CoreConfig:
     tentative_timeout_s: float = 0.5
     coast_s: float = 1.0
     max_coast_speed: float = 2.0
+    reacquire_gap_s: float = 0.3
+    reacquire_window_s: float = 0.4
 
     def __post_init__(self) -> None:
         for name in ("meas_sd", "accel_sd", "init_speed_sd", "gate_chi2", "max_gate",
-                     "tentative_timeout_s", "coast_s", "max_coast_speed"):
+                     "tentative_timeout_s", "coast_s", "max_coast_speed",
+                     "reacquire_gap_s", "reacquire_window_s"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"CoreConfig.{name} must be > 0, got {getattr(self, name)!r}")
         if self.dim < 1 or self.confirm_hits < 1:
@@ -79,10 +89,11 @@ class KalmanTrack:
         t_last: time of the last measurement, the time ``kf.x`` refers to (s).
         hits: cumulative number of measurements.
         confirmed: True once ``hits >= confirm_hits``.
+        held: ``(t, z)`` of a measurement waiting to re-acquire the track, or None.
         data: free slot for the layer above (e.g. the floor tracker's state).
     """
 
-    __slots__ = ("id", "kf", "t_first", "t_last", "hits", "confirmed", "data")
+    __slots__ = ("id", "kf", "t_first", "t_last", "hits", "confirmed", "held", "data")
 
     def __init__(self, track_id: int, kf: KalmanFilter, t: float):
         self.id = track_id
@@ -91,6 +102,7 @@ class KalmanTrack:
         self.t_last = t
         self.hits = 1
         self.confirmed = False
+        self.held: tuple[float, np.ndarray] | None = None
         self.data: object = None
 
     @property
@@ -214,7 +226,9 @@ class TrackCore:
 
         Returns:
             (matches, duplicates, unmatched): lists of (measurement index,
-            track), and (k,) int indices of measurements left over.
+            track) that updated a track / are duplicates, and (k,) int indices
+            of measurements left over. A measurement held to re-acquire a
+            coasting track (see ``CoreConfig.reacquire_gap_s``) is in none.
         """
         z = np.asarray(z, dtype=float).reshape(-1, self.config.dim)
         free = np.arange(len(z))
@@ -232,12 +246,30 @@ class TrackCore:
             keep = np.ones(len(free), dtype=bool)
             keep[cols[ok]] = False
             free = free[keep]
+            new = [(j, tr) for j, tr in new if not self._hold(tr, t, z[j], dt_cache)]
             for j, tr in new:
                 self.update(tr, t, z[j], dt_cache)
             matches += new
             if confirmed and new and duplicate_radius > 0 and len(free):
                 free = self._split_duplicates(z, free, new, duplicate_radius, dups)
         return matches, dups, free
+
+    def _hold(self, tr: KalmanTrack, t: float, z: np.ndarray,
+              dt_cache: dict[float, tuple[np.ndarray, np.ndarray]]) -> bool:
+        """True when ``z`` is held back (first measurement after a long gap)."""
+        c = self.config
+        if not tr.confirmed or t - tr.t_last <= c.reacquire_gap_s:
+            tr.held = None
+            return False
+        h = tr.held
+        if h is not None and 0.0 < t - h[0] <= c.reacquire_window_s:
+            reach = 3.0 * c.meas_sd * np.sqrt(2.0) + c.max_coast_speed * (t - h[0])
+            if float(np.sqrt(np.sum((z - h[1]) ** 2))) <= reach:
+                tr.held = None
+                self.update(tr, h[0], h[1], dt_cache)
+                return False
+        tr.held = (t, np.array(z, dtype=float))
+        return True
 
     @staticmethod
     def _split_duplicates(z: np.ndarray, free: np.ndarray, matched: list[tuple[int, KalmanTrack]],

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import math
+from bisect import bisect_left
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -19,6 +20,7 @@ from fusion.tracking.identity import (
     PendingTap,
     ShopperState,
     bind_gate,
+    hints_match,
     relink_choice,
     state,
 )
@@ -131,6 +133,8 @@ class ShopperTracker:
             st = state(tr)
             st.history.add_position(t, tr.kf.x[:2])
             self._observe(st, t, dets[j])
+            if st.entry_gate is not None and st.arrival_t is None:
+                self._check_arrival(st, t, tr.kf.x[:2])
             matched.append(tr)
             if tr.hits == confirm_hits:
                 newly.append(tr)
@@ -148,6 +152,8 @@ class ShopperTracker:
             born.append(tr)
             st = ShopperState(born_xy=z[j].copy(), entry_gate=self._entry_gate_at(z[j]))
             tr.data = st
+            if st.entry_gate is not None:
+                self._check_arrival(st, t, z[j])
             st.history.add_position(t, z[j])
             self._observe(st, t, dets[j])
         for tr in newly:
@@ -171,8 +177,13 @@ class ShopperTracker:
                 best, best_d = tr, d
         return best
 
+    def _check_arrival(self, st: ShopperState, t: float, xy: np.ndarray) -> None:
+        zone = np.asarray(self._gates[st.entry_gate].zone, float)
+        if distance_to_polygon(zone, xy) <= self.config.entry_radius_m:
+            st.arrival_t = t
+
     def _entry_gate_at(self, xy: np.ndarray) -> str | None:
-        best, best_d = None, self.config.entry_radius_m
+        best, best_d = None, self.config.entry_birth_m
         for g in self._gates.values():
             if g.is_entry:
                 d = distance_to_polygon(np.asarray(g.zone, float), xy)
@@ -188,15 +199,16 @@ class ShopperTracker:
                 continue
             entering = [tr for tr in self._core.active
                         if tr.confirmed and state(tr).entry_gate == gate_id
-                        and not state(tr).bind_done]
+                        and not state(tr).bind_done and state(tr).arrival_t is not None]
             last = self._last_bound.setdefault(gate_id, [])
             for tr, account, conf in bind_gate(pend, entering, now, cfg, last):
                 self._bind_track(tr, account, conf)
         give_up_s = cfg.bind_before_s + cfg.bind_settle_s
         for tr in list(self._core.active):
             st = state(tr)
+            arrived = st.arrival_t if st.arrival_t is not None else tr.t_first
             if (tr.confirmed and not st.bind_done and st.entry_gate is not None
-                    and now > tr.t_first + give_up_s and not self._pending.get(st.entry_gate)):
+                    and now > arrived + give_up_s and not self._pending.get(st.entry_gate)):
                 st.bind_done = True  # no tap claimed it: maybe a lost shopper coming back
                 self._relink(tr)
 
@@ -209,26 +221,59 @@ class ShopperTracker:
         log.debug("track %d bound to %s (conf %.2f)", tr.id, account, conf)
 
     def _relink(self, new: KalmanTrack) -> None:
+        """A new track looks for the lost track it continues (forward re-link)."""
         now = self._now
         gap_s = self.config.relink_min_gap_s
-        cands = self._lost + [tr for tr in self._core.active
-                              if tr.confirmed and tr is not new and now - tr.t_last >= gap_s]
-        best, factor = relink_choice(new, cands, self.config)
         state(new).bind_done = True
+        born = state(new).born_xy
+        pairs = []
+        for c in self._lost + self._core.active:
+            if c is new or not c.confirmed or (c in self._core.active and now - c.t_last < gap_s):
+                continue
+            gap = new.t_first - c.t_last
+            if gap < -0.1:
+                continue  # seen while ``new`` already existed: another person
+            d = math.hypot(born[0] - c.kf.x[0], born[1] - c.kf.x[1])
+            pairs.append((c, d, max(gap, 0.0), hints_match(new, c)))
+        best, factor = relink_choice(pairs, self.config)
+        if best is not None:
+            self._merge(pairs[best][0], new, factor)
+
+    def _relink_lost(self, old: KalmanTrack) -> bool:
+        """A bound track just lost looks for an unbound young track that took
+        over from it (a track switch the forward re-link could not see)."""
+        cfg = self.config
+        pairs = []
+        for c in self._core.active:
+            st = state(c)
+            if (not c.confirmed or st.account is not None or not st.bind_done
+                    or c.t_first < old.t_first
+                    or c.t_first < old.t_last - cfg.switch_overlap_s):
+                continue
+            h = st.history
+            k = min(bisect_left(h.t, old.t_last), len(h.t) - 1)
+            d = math.hypot(h.x[k] - old.kf.x[0], h.y[k] - old.kf.x[1])
+            pairs.append((c, d, abs(h.t[k] - old.t_last), hints_match(old, c)))
+        best, factor = relink_choice(pairs, cfg)
         if best is None:
-            return
-        so, sn = state(best), state(new)
+            return False
+        self._merge(old, pairs[best][0], factor)
+        return True
+
+    def _merge(self, old: KalmanTrack, new: KalmanTrack, factor: float) -> None:
+        """``old`` absorbs ``new``: its id, account and history continue."""
+        so, sn = state(old), state(new)
         so.history.extend(sn.history)
-        best.kf = new.kf
-        best.t_last = new.t_last
-        best.hits += new.hits
+        old.kf = new.kf
+        old.t_last = max(old.t_last, new.t_last)
+        old.hits += new.hits
         so.identity_conf *= factor
         so.hint = sn.hint or so.hint
         self._core.remove(new)
-        if best in self._lost:
-            self._lost.remove(best)
-        self._core.revive(best)
-        log.debug("track %d re-linked into %d (factor %.2f)", new.id, best.id, factor)
+        if old in self._lost:
+            self._lost.remove(old)
+        self._core.revive(old)
+        log.debug("track %d re-linked into %d (factor %.2f)", new.id, old.id, factor)
 
     # ------------------------------------------------------------- time
     def _advance(self, t: float) -> None:
@@ -237,8 +282,10 @@ class ShopperTracker:
         self._now = t
         lost, _dropped = self._core.expire(t)
         for tr in lost:
+            if state(tr).account is not None and self._relink_lost(tr):
+                continue
             state(tr).near_exit = self._near_exit(tr)
-        self._lost.extend(lost)
+            self._lost.append(tr)
         cfg = self.config
         keep = []
         for tr in self._lost:
