@@ -180,20 +180,26 @@ def test_aisle_products_rest_across_plates():
     assert all(abs(f.split.sum() - 1.0) < 1e-9 for f in multi)
 
 
-def test_blocks_bound_memory_on_a_long_run():
-    scn, layout, plan = prepare("easy", 1, duration_s=1500.0)
-    max_hz = max(c.sample_hz for c in layout.store.cells)
-    bound = len(layout.store.cells) * max_hz * scn.block_s * 1.2
+def _peak_bytes(duration_s: float) -> tuple[int, int]:
+    """(peak traced bytes, total bytes of weight rows) while generating a run block by block."""
+    scn, layout, plan = prepare("easy", 1, duration_s=duration_s)
+    bound = len(layout.store.cells) * max(c.sample_hz for c in layout.store.cells) * scn.block_s
     tracemalloc.start()
-    total_bytes = n_blocks = 0
+    total = 0
     for block in iter_blocks(scn, layout, plan, 1):
-        assert len(block.weights) <= bound
-        total_bytes += block.weights.nbytes
-        n_blocks += 1
+        assert len(block.weights) <= 1.2 * bound
+        total += block.weights.nbytes
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    assert n_blocks >= 1500.0 / scn.block_s
-    assert peak < total_bytes / 4
+    return peak, total
+
+
+def test_memory_does_not_grow_with_the_recording_length():
+    peak_short, total_short = _peak_bytes(200.0)
+    peak_long, total_long = _peak_bytes(800.0)
+    assert total_long > 3.5 * total_short
+    assert peak_long < 1.3 * peak_short + 100_000
+    assert peak_long < total_long / 2
 
 
 def test_progress_is_reported_and_variants_work(tmp_path):
