@@ -153,7 +153,7 @@ class SerialScaleDriver(LoadCellDriver):
                     fields[name] = self._command(name, timeout_s=self.timeout_s).get("text", "")
                 except DriverError as e:
                     log.debug("%s: optional identify command %s failed: %s", self.url, name, e)
-        elif not self._link.first_data.wait(self.timeout_s + READ_SLICE_S):
+        elif not self._wait_first_line():
             raise DeviceNotFoundError(
                 f"{self.url}: no valid {spec.name} line within {self.timeout_s} s at {self.baud} "
                 "baud; check wiring, baud rate and profile")
@@ -163,6 +163,13 @@ class SerialScaleDriver(LoadCellDriver):
                                 model=fields.get("model", spec.title),
                                 serial_number=fields.get("serial_number", ""),
                                 channels=spec.channels, extra=extra)
+
+    def _wait_first_line(self) -> bool:
+        """Wait for a valid line; a start-up banner (a board that just reset) buys startup_s."""
+        link = self._link
+        if link.first_data.wait(self.timeout_s + READ_SLICE_S):
+            return True
+        return link.banner.is_set() and link.first_data.wait(self.spec.startup_s)
 
     def _close(self) -> None:
         self._link.stop()

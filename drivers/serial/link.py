@@ -75,6 +75,7 @@ class SerialLink:
         self.backoff_s, self.opener, self.clock, self.gaps = backoff_s, opener, clock, gaps
         self.on_values, self.on_error = on_values, on_error
         self.first_data = threading.Event()   #: set by the first valid line
+        self.banner = threading.Event()       #: set by a known non-data line (start-up text)
         self._requests: queue.Queue[_Request] = queue.Queue()
         self._outstanding: _Request | None = None
         self._recent_tx: deque[str] = deque(maxlen=4)
@@ -257,6 +258,7 @@ class SerialLink:
             return
         self._mark_up(now)
         if parsed.kind == "ignore":
+            self.banner.set()
             return
         if parsed.kind == "device_error":
             err = DriverError(f"{self.url}: device answered {parsed.text}")

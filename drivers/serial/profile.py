@@ -111,6 +111,7 @@ class SerialProfile:
     stream_command: str | None
     commands: Mapping[str, CommandSpec]
     identify: tuple[str, ...]
+    startup_s: float
     zero_mode: str
     span_mode: str
     emulator: Mapping[str, Any] = field(default_factory=lambda: frozen_map(None))
@@ -313,7 +314,8 @@ def build_profile(data: Mapping[str, Any]) -> SerialProfile:
         ignore=tuple(_regex(p, where) for p in data.get("ignore", {}).get("patterns", ())),
         poll_command=poll.get("command"), poll_rate_hz=float(poll.get("rate_hz", 10.0)),
         stream_command=poll.get("stream_command"), commands=frozen_map(commands),
-        identify=identify, zero_mode=str(cal.get("zero", "software")),
+        identify=identify, startup_s=float(data.get("identify", {}).get("startup_s", 0.0)),
+        zero_mode=str(cal.get("zero", "software")),
         span_mode=str(cal.get("span", "software")),
         emulator=frozen_map(data.get("emulator", {})))
 

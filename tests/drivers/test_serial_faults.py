@@ -73,7 +73,7 @@ def test_non_strict_mode_flags_without_raising():
 
 def test_silence_is_a_gap_then_recovers():
     with PtySerialEmulator("mt-sics", signal=lambda t: 7.0) as emu:
-        with SerialScaleDriver(emu.port, profile="mt-sics", timeout_s=0.2, rate_hz=50) as drv:
+        with SerialScaleDriver(emu.port, profile="mt-sics", timeout_s=0.5, rate_hz=50) as drv:
             c = Collector(drv)
             c.until(lambda c: len(c.samples) >= 3)
             emu.set_silent(True)
@@ -96,7 +96,7 @@ def test_silence_is_a_gap_then_recovers():
 def test_unplug_and_replug_reconnects_with_gap():
     with PtySerialEmulator("hx711-openscale", signal=lambda t: 300.0, rate_hz=100.0,
                            noise_g=0.0) as emu:
-        with SerialScaleDriver(emu.port, profile="hx711-openscale", timeout_s=0.3,
+        with SerialScaleDriver(emu.port, profile="hx711-openscale", timeout_s=0.5,
                                reconnect_backoff_s=(0.02, 0.1)) as drv:
             c = Collector(drv)
             c.until(lambda c: len(c.samples) >= 5)

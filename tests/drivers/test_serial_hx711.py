@@ -1,10 +1,12 @@
 """HX711 line-format boards over a real pty: HX711_ADC, OpenScale, 4-channel CSV."""
 
 import re
+import threading
 import time
 
 import numpy as np
 import pytest
+import serial
 
 from drivers.errors import DeviceNotFoundError, DriverError
 from drivers.scale_serial import SerialScaleDriver, probe
@@ -149,3 +151,19 @@ def test_simulator_load_cell_model_plugs_in_as_signal():
     g = got["grams"]
     assert abs(float(np.median(g[:5])) - 1000.0) < 5.0
     assert abs(float(np.median(g[-20:])) - 648.0) < 5.0
+
+
+def test_board_that_just_reset_gets_its_startup_time():
+    # Banner at once, first value only after the timeout (the sketch's stabilising time).
+    with PtySerialEmulator("hx711-adc", signal=lambda t: 3.0, noise_g=0.0) as emu:
+        emu.set_silent(True)
+
+        def boot(port, **kwargs):
+            p = serial.serial_for_url(port, **kwargs)
+            emu.inject(b"Starting...\r\n")
+            threading.Timer(0.5, emu.set_silent, (False,)).start()
+            return p
+
+        drv = SerialScaleDriver(emu.port, profile="hx711-adc", timeout_s=0.2, opener=boot)
+        with drv:
+            assert collect(drv, 1)["grams"][0] == 3.0
