@@ -130,3 +130,18 @@ def test_arbitrary_bytes_on_the_wire_never_stop_the_driver(garbage):
     good = got[~np.isnan(got["grams"])]
     assert good["grams"][0] == 1.0 and good["grams"][-1] == 3.0
     assert set(np.unique(got["flags"])) <= {int(SampleFlag.NONE), int(SampleFlag.ERROR)}
+
+
+def test_optional_identify_failures_and_unasked_restart_announcement():
+    restart_then_weight = b'I4 A "B021002593"\r\nS S     2.00 g\r\n'
+    replies = [(b"I4\r\n", b'I4 A "B021002593"\r\n'), (b"I2\r\n", b"I2 I\r\n"),
+               (b"I3\r\n", b"ES\r\n"), (b"I1\r\n", b"I1 I\r\n"),
+               (b"SI\r\n", restart_then_weight)]
+    with SerialScaleDriver("loop://", profile="mt-sics", timeout_s=0.3, rate_hz=50,
+                           opener=scripted(replies=replies)) as drv:
+        info = drv.info()
+        got = read_until(drv, 1)        # strict: would raise if the I4 line were an error
+    assert info.serial_number == "B021002593"
+    assert info.model == "Mettler-Toledo MT-SICS level 0/1"   # I2 refused: profile title
+    assert "software" not in info.extra and "level" not in info.extra
+    assert got["grams"][0] == 2.0 and got["flags"][0] == SampleFlag.STABLE
