@@ -224,6 +224,10 @@ class VisionSpec:
         rest_hand_p: probability an idle hand (at the hip) is reported.
         holding_p: probability a hand carrying an item gets a product guess.
         holding_wrong_p: probability that guess names a wrong SKU.
+        track_hints: give detections a per-camera ``track`` id, as an external
+            tracker would (off in the presets: the engine must not need it).
+        track_break_per_s: rate at which a camera's track of a person breaks
+            and continues under a new id (per second).
     """
 
     cameras: int = 4
@@ -241,6 +245,8 @@ class VisionSpec:
     rest_hand_p: float = 0.3
     holding_p: float = 0.3
     holding_wrong_p: float = 0.2
+    track_hints: bool = False
+    track_break_per_s: float = 0.03
 
 
 @dataclass(frozen=True, slots=True)

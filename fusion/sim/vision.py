@@ -102,6 +102,25 @@ class VisionBlocks:
                 cam.id, hz, float(rng.uniform(0, 1 / hz)), float(rng.normal(0, spec.clock_offset_s)),
                 rng.normal(0, spec.bias_m, 2), float(rng.uniform(*spec.pos_noise_m)),
                 float(rng.uniform(*spec.hand_noise_m)), rect))
+        self.track_ids = self._track_ids(seed) if spec.track_hints else None
+
+    def _track_ids(self, seed: int) -> dict[str, list[tuple[np.ndarray, list[str]]]]:
+        """Per camera, per person: break times (s) and the track id of each
+        segment; ids are numbered per camera in order of first appearance."""
+        rng = np.random.default_rng([seed, 4])
+        out = {}
+        for cam in self.cameras:
+            breaks_of, segs = [], []
+            for i, p in enumerate(self.people):
+                n = rng.poisson(self.spec.track_break_per_s * (p.t_end - p.t_start))
+                breaks = np.sort(rng.uniform(p.t_start, p.t_end, n))
+                breaks_of.append(breaks)
+                segs.extend((float(t), i) for t in [p.t_start, *breaks])
+            ids: list[list[str]] = [[] for _ in self.people]
+            for n_id, (_, i) in enumerate(sorted(segs)):
+                ids[i].append(f"{cam.id}-{n_id + 1}")
+            out[cam.id] = list(zip(breaks_of, ids, strict=True))
+        return out
 
     def block(self, k: int, t0_s: float, t1_s: float) -> list[VisionFrame]:
         """All frames stamped in [t0_s, t1_s), in time order (block index ``k``
@@ -147,14 +166,27 @@ class VisionBlocks:
         conf = np.clip(0.97 - 0.07 * near - np.abs(rng.normal(0, 0.06, seen.shape)), 0.3, 0.99)
         hands = [self._hands(i, tt, pos[j], near[j], cam, rng) for j, i in enumerate(active)]
         n_false = rng.poisson(s.false_per_s / cam.hz, len(tt))
+        tracks = self._tracks(cam, active, tt)
         frames = []
         for f in range(len(tt)):
-            people = [PersonDetection(readonly(xy[j, f]), float(conf[j, f]), hands[j][f])
+            people = [PersonDetection(readonly(xy[j, f]), float(conf[j, f]), hands[j][f],
+                                      tracks[j][f] if tracks else None)
                       for j in np.flatnonzero(det[:, f])]
             people += self._extras(people, n_false[f], cam, rng)
             order = rng.permutation(len(people))
             frames.append(VisionFrame(float(stamps[f]), cam.id, tuple(people[o] for o in order)))
         return frames
+
+    def _tracks(self, cam: _Camera, active: list[int], tt: np.ndarray) -> list[list[str]] | None:
+        """Per active person, per frame, the camera's track id (None when off)."""
+        if self.track_ids is None:
+            return None
+        per_person = self.track_ids[cam.id]
+        out = []
+        for i in active:
+            breaks, ids = per_person[i]
+            out.append([ids[k] for k in np.searchsorted(breaks, tt, side="right")])
+        return out
 
     def _extras(self, people: list[PersonDetection], n_false: int, cam: _Camera,
                 rng: np.random.Generator) -> list[PersonDetection]:

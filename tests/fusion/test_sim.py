@@ -262,3 +262,14 @@ def test_quiet_plates_are_noisier_at_higher_rates(recordings):
     assert hi / lo > 1.2  # nominal noise written to store.toml grows with the rate
     for ratios in sd.values():  # measured sd matches the nominal noise_g (+ drift, rounding)
         assert 0.8 < np.median(ratios) < 1.5
+
+
+def test_track_hints_are_optional_and_break(tmp_path):
+    base = SCENARIOS["concession"]
+    scn = replace(base, vision=replace(base.vision, track_hints=True, track_break_per_s=0.2))
+    simulate(scn, 2, tmp_path, duration_s=80.0)
+    ids = Counter(p.track for fr in open_recording(tmp_path).iter_vision() for p in fr.people)
+    assert ids[None] < 0.1 * sum(ids.values())  # only duplicates/false detections lack one
+    truth = open_recording(tmp_path).read_truth()
+    people = sum(1 for _ in truth.shoppers)  # a lower bound on people
+    assert len(ids) - 1 > people  # breaks make more ids than people
