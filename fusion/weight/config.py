@@ -24,8 +24,15 @@ class WeightConfig:
         cusum_k: CUSUM reference value (half the smallest shift to detect), sigma.
         cusum_h: CUSUM decision threshold, sigma.
         settle_s: a plate is stable again when readings stayed in the band this long, s.
+        window_samples: ring-buffer length per plate; must hold ``settle_s``
+            of samples at the fastest rate (64 covers 0.4 s up to 160 Hz).
         band_min_g: smallest half-width of the stability band, g.
         band_sigma: half-width of the stability band, sigma.
+        var_sigma: settled only if the segment's residual variance (after a
+            line fit) is below ``r * (1 + var_sigma * sqrt(2 / (n - 1)))`` (a
+            var_sigma-sd bound on the sample variance): a resting hand's tremor
+            is not noise.  Skipped in the first settle of a plate.
+        relax_s: after this long unstable the variance test is skipped (s).
         slope_frac: settled only if the fitted slope moves the level less than
             ``slope_frac * band`` over ``settle_s``.
         min_change_g: smallest reported event |total|, g.
@@ -39,11 +46,14 @@ class WeightConfig:
         whole_item_k: a plate's change "explains whole items" within this many sd.
         max_items: most items of one SKU a single plate change may explain.
         max_wait_s: longest an event waits for a busy neighbouring plate, s.
-        press_hold_s: a weight *increase* is held until its plate has been
-            stable this long, because a hand press that holds still looks like
-            a put-back until it is released, s.
-        odd_hold_s: as ``press_hold_s`` for an increase that is no whole number
-            of items of its plates' SKUs (a misplaced return, or a lean), s.
+        press_hold_s: a weight *increase* that is a whole number of items of
+            its plates' SKUs is held until its plates have been stable this
+            long, because a hand press that holds still looks like a put-back
+            until it is released, s.
+        odd_hold_s: any change that is *not* a whole number of items of its
+            plates' SKUs (a hand still resting after a take, a lean, a
+            misplaced return) is held this long; if the plate moves again
+            meanwhile, the two changes are summed into one, s.
         max_hold_s: longest a weight increase is held (the plate keeps moving), s.
     """
 
@@ -56,9 +66,12 @@ class WeightConfig:
     cusum_k: float = 1.0
     cusum_h: float = 6.0
     settle_s: float = 0.4
+    window_samples: int = 64
     band_min_g: float = 1.5
     band_sigma: float = 4.0
     slope_frac: float = 0.5
+    var_sigma: float = 3.0
+    relax_s: float = 5.0
     min_change_g: float = 8.0
     min_change_sd: float = 5.0
     part_min_g: float = 4.0
@@ -71,7 +84,7 @@ class WeightConfig:
     max_items: int = 5
     max_wait_s: float = 2.0
     press_hold_s: float = 1.0
-    odd_hold_s: float = 3.0
+    odd_hold_s: float = 2.0
     max_hold_s: float = 6.0
 
     def __post_init__(self) -> None:
@@ -83,5 +96,7 @@ class WeightConfig:
                      "settle_s", "cusum_h", "band_sigma"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"WeightConfig.{name} must be > 0, got {getattr(self, name)!r}")
+        if self.window_samples < 8:
+            raise ValueError("WeightConfig.window_samples must be >= 8")
         if self.confirm_samples < 1 or self.max_items < 1:
             raise ValueError("WeightConfig.confirm_samples and max_items must be >= 1")

@@ -28,6 +28,7 @@ from fusion.types import SampleFlag, ShelfEvent, Store
 from .config import WeightConfig
 from .kalman import LevelKalman
 from .merge import PlateChange, explains_whole_items, group_changes, neighbour_matrix
+from .window import SettleWindow, WindowStats
 
 logger = logging.getLogger(__name__)
 
@@ -79,9 +80,7 @@ class WeightDetector:
         self._gp, self._gn = z(), z()
         self._anc_x, self._anc_P, self._anc_t = f(), f(), f()
         self._base_x, self._base_var, self._ep_start = f(), f(), f()
-        self._seg_n, self._dev = np.zeros(n, np.int64), np.zeros(n, np.int32)
-        self._seg_t0, self._seg_z0, self._seg_tl = f(), f(), f()
-        self._seg_sz, self._seg_szz, self._seg_st, self._seg_stt, self._seg_stz = z(), z(), z(), z(), z()
+        self._win = SettleWindow(n, cfg.window_samples)
         self._last_ep_start, self._last_settle = f(), f()
         self._pending: list[PlateChange] = []
         self._nb = neighbour_matrix(store, cfg)
@@ -124,14 +123,17 @@ class WeightDetector:
         return self._decide(final=False)
 
     def flush(self) -> list[ShelfEvent]:
-        """End of stream: settle plates whose current segment is quiet, decide everything."""
+        """End of stream: settle plates whose last samples are quiet, decide everything."""
         cfg = self.config
-        c = np.flatnonzero((self._state != STABLE) & (self._seg_n >= 2))
+        c = np.flatnonzero((self._state != STABLE) & (self._win.i >= 2))
         if c.size:
-            span = self._seg_tl[c] - self._seg_t0[c]
-            c = c[span >= cfg.settle_s / 2]
-            if c.size:
-                self._settle(c, self._seg_tl[c])
+            t = self._win.t_last[c]
+            band = self._band(c)
+            ws = self._win.stats(c, t, cfg.settle_s, band)
+            ok = ((ws.n >= 2) & (ws.max_dev_g <= band)
+                  & (t - self._win.t_reset[c] >= cfg.settle_s / 2))
+            if ok.any():
+                self._settle(c[ok], t[ok], ws.subset(ok))
         return self._decide(final=True)
 
     def busy_since(self) -> float | None:
@@ -228,96 +230,80 @@ class WeightDetector:
         self._base_x[c] = base_x
         self._base_var[c] = base_var
         self._n_out[c] = 0
-        self._dev[c] = 0
-        self._seg_reset(c, t, z)
+        self._win.reset(c)
+        self._win.push(c, t, z)
 
     # ------------------------------------------------------------ settling
-
-    def _seg_reset(self, c: np.ndarray, t: np.ndarray, z: np.ndarray) -> None:
-        self._seg_n[c] = 1
-        self._seg_t0[c], self._seg_tl[c], self._seg_z0[c] = t, t, z
-        for a in (self._seg_sz, self._seg_szz, self._seg_st, self._seg_stt, self._seg_stz):
-            a[c] = 0.0
-
-    def _seg_add(self, c: np.ndarray, t: np.ndarray, z: np.ndarray) -> None:
-        dz, dt = z - self._seg_z0[c], t - self._seg_t0[c]
-        self._seg_n[c] += 1
-        self._seg_tl[c] = t
-        self._seg_sz[c] += dz
-        self._seg_szz[c] += dz * dz
-        self._seg_st[c] += dt
-        self._seg_stt[c] += dt * dt
-        self._seg_stz[c] += dt * dz
 
     def _band(self, c: np.ndarray) -> np.ndarray:
         cfg = self.config
         return np.fmax(cfg.band_min_g, cfg.band_sigma * np.sqrt(self._r[c]))
 
     def _settling(self, c: np.ndarray, t: np.ndarray, z: np.ndarray) -> None:
+        self._win.push(c, t, z)
         band = self._band(c)
-        n = self._seg_n[c]
-        mean = self._seg_z0[c] + self._seg_sz[c] / np.maximum(n, 1)
-        dev = (n == 0) | (np.abs(z - mean) > band)
-        devc = np.where(dev, self._dev[c] + 1, 0)
-        reset = (n == 0) | (devc >= 2)
-        acc = ~dev
-        self._dev[c] = np.where(reset, 0, devc)
-        self._seg_reset(c[reset], t[reset], z[reset])
-        self._seg_add(c[acc], t[acc], z[acc])
-        ca, ta = c[acc], t[acc]
-        done = self._quiet(ca, ta, band[acc])
+        ws = self._win.stats(c, t, self.config.settle_s, band)
+        learn = (self._state[c] == INIT) & ~self._noise_known[c]
+        if learn.any():  # first level of a plate of unknown noise: trust its own scatter
+            band = np.where(learn, np.fmax(band, self.config.band_sigma
+                                           * np.sqrt(ws.var_res_g2)), band)
+        done = self._calm(c, t, ws, band)
         if done.any():
-            self._settle(ca[done], ta[done])
+            self._settle(c[done], t[done], ws.subset(done))
 
-    def _quiet(self, c: np.ndarray, t: np.ndarray, band: np.ndarray) -> np.ndarray:
-        """Bool per cell: the current segment is long, full and flat enough."""
+    def _calm(self, c: np.ndarray, t: np.ndarray, ws: WindowStats, band: np.ndarray
+              ) -> np.ndarray:
+        """Bool per plate: the last settle_s of readings are full, flat and quiet."""
         cfg = self.config
-        n = self._seg_n[c].astype(float)
         dt = np.where(np.isfinite(self._dt[c]), np.fmax(self._dt[c], 1e-3), np.inf)
-        n_min = np.maximum(3.0, np.ceil(0.5 * cfg.settle_s / dt))
-        st, stt = self._seg_st[c], self._seg_stt[c]
-        den = n * stt - st * st
-        num = n * self._seg_stz[c] - st * self._seg_sz[c]
-        slope = np.where(den > 1e-12, num / np.where(den > 1e-12, den, 1.0), 0.0)
-        return ((t - self._seg_t0[c] >= cfg.settle_s) & (n >= n_min)
-                & (np.abs(slope) * cfg.settle_s <= cfg.slope_frac * band))
+        n_min = np.minimum(np.maximum(3.0, np.ceil(0.5 * cfg.settle_s / dt)), cfg.window_samples // 2)
+        var_max = self._r[c] * (1 + cfg.var_sigma * np.sqrt(2 / np.maximum(ws.n - 1, 1)))
+        quiet = ((ws.var_res_g2 <= var_max) | (self._state[c] == INIT)
+                 | (t - self._ep_start[c] >= cfg.relax_s))
+        return (ws.covered & (ws.n >= n_min) & (ws.max_dev_g <= band) & quiet
+                & (np.abs(ws.slope_g_per_s) * cfg.settle_s <= cfg.slope_frac * band))
 
-    def _settle(self, c: np.ndarray, t: np.ndarray) -> None:
+    def _settle(self, c: np.ndarray, t: np.ndarray, ws: WindowStats) -> None:
         """Plates ``c`` are stable again at times ``t``: record their changes."""
         cfg = self.config
-        n = self._seg_n[c].astype(float)
-        sz = self._seg_sz[c]
-        level = self._seg_z0[c] + sz / n
-        init = (self._state[c] == INIT) & ~self._noise_known[c] & (n > 2)
+        n = ws.n.astype(float)
+        level = ws.mean_g
+        init = (self._state[c] == INIT) & ~self._noise_known[c] & (n > 3)
         if init.any():
-            var = (self._seg_szz[c] - sz * sz / n) / np.maximum(n - 1, 1)
-            self._r[c[init]] = np.maximum(var[init], cfg.noise_floor_g ** 2)
-        var_after = 2.0 * self._r[c] / n  # x2: residual ringing/creep correlate samples
+            self._r[c[init]] = np.maximum(ws.var_res_g2[init], cfg.noise_floor_g ** 2)
+        var_after = self._r[c] / n
         unstable = self._state[c] == UNSTABLE
         delta = level - self._base_x[c]
-        sd = np.sqrt(self._base_var[c] + var_after)
+        # x2 on the new level: residual ringing and creep correlate its samples
+        sd = np.sqrt(self._base_var[c] + 2.0 * var_after)
         big = np.abs(delta) >= np.fmax(cfg.part_min_g, cfg.part_sd * sd)
-        held = {p.cell for p in self._pending if p.delta_g > 0}
         for i in np.flatnonzero(unstable):
-            ch = PlateChange(int(c[i]), float(self._ep_start[c[i]]), float(self._seg_t0[c[i]]),
+            ch = PlateChange(int(c[i]), float(self._ep_start[c[i]]), float(ws.t_first[i]),
                              float(t[i]), float(delta[i]), float(sd[i]),
                              float(self._base_var[c[i]]))
-            if ch.cell in held:
-                self._after_held(ch, float(var_after[i]))
+            old = [k for k, p in enumerate(self._pending) if p.cell == ch.cell]
+            if old and ch.t_start < self._hold_end(self._pending[old[-1]]):
+                self._combine(old[-1], ch, 2.0 * float(var_after[i]))
             elif big[i]:
                 self._pending.append(ch)
         self._last_settle[c[unstable]] = t[unstable]
         self._state[c] = STABLE
         self._kf.reset(c, level, var_after, t)
         self._t_valid[c] = t
-        self._gp[c], self._gn[c], self._n_out[c], self._seg_n[c] = 0.0, 0.0, 0, 0
+        self._gp[c], self._gn[c], self._n_out[c] = 0.0, 0.0, 0
+        self._win.reset(c)
 
-    def _after_held(self, ch: PlateChange, var_after: float) -> None:
-        """Plate ``ch.cell`` moved again while its weight increase was held:
-        the two are one interaction (e.g. a press and its release); replace
-        them by their sum, or by nothing when the sum is too small."""
+    def _hold_end(self, ch: PlateChange) -> float:
+        """Until when (s) a further change of the plate joins ``ch`` (see :meth:`_hold_s`)."""
+        hold = self._hold_s([ch])
+        return ch.t_settled + hold if hold > 0 else -np.inf
+
+    def _combine(self, i: int, ch: PlateChange, var_after: float) -> None:
+        """Plate ``ch.cell`` moved again while its change ``_pending[i]`` was held:
+        the two are one interaction (a press and its release, a take with a
+        hand still resting); replace them by their sum, or by nothing when the
+        sum is too small."""
         cfg = self.config
-        i = max(k for k, p in enumerate(self._pending) if p.cell == ch.cell and p.delta_g > 0)
         old = self._pending.pop(i)
         total = old.delta_g + ch.delta_g
         sd = float(np.sqrt(old.base_var_g2 + var_after))
@@ -354,24 +340,27 @@ class WeightDetector:
         return sorted(events, key=lambda e: e.t_final)
 
     def _held(self, group: list[PlateChange]) -> bool:
-        """A weight increase waits until its plates stayed stable ``press_hold_s``."""
-        cfg = self.config
-        if sum(p.delta_g for p in group) <= 0:
+        """An increase, or a change that is no whole number of items, waits
+        :meth:`_hold_s` after it settled, and longer while its plate, having
+        moved again within that time, is still unsettled (up to ``max_hold_s``)."""
+        hold = self._hold_s(group)
+        t_set = max(p.t_settled for p in group)
+        if hold <= 0 or self._now - t_set >= self.config.max_hold_s:
             return False
-        if self._now - max(p.t_settled for p in group) >= cfg.max_hold_s:
-            return False
-        cells = np.array([p.cell for p in group])
-        calm = (self._state[cells] == STABLE) & (
-            self._now - self._last_settle[cells] >= self._hold_s(group))
-        return not bool(calm.all())
+        if self._now < t_set + hold:
+            return True
+        return any(p.t_settled < self._last_ep_start[p.cell] < p.t_settled + hold
+                   for p in group)
 
     def _hold_s(self, group: list[PlateChange]) -> float:
-        """How long a weight increase must stay calm before it counts (s)."""
+        """How long a change must stay calm before it is decided (s)."""
         total = sum(p.delta_g for p in group)
         sd = float(np.sqrt(sum(p.sd_g ** 2 for p in group)))
         whole = any(explains_whole_items(self.store, PlateChange(p.cell, 0, 0, 0, total, sd),
                                          self.config) for p in group)
-        return self.config.press_hold_s if whole else self.config.odd_hold_s
+        if not whole:
+            return self.config.odd_hold_s
+        return self.config.press_hold_s if total > 0 else 0.0
 
     def _make_event(self, changes: list[PlateChange], waited_out: bool) -> ShelfEvent | None:
         cfg = self.config
@@ -391,8 +380,8 @@ class WeightDetector:
             tf = max(tf, float(self._last_settle[nbrs][rel].max()))
         if waited_out:
             tf = max(tf, min(self._now, tf + cfg.max_wait_s))
-        if sum(delta) > 0:  # released after a calm hold (see _held)
-            calm_t = float(self._last_settle[cells].max()) + self._hold_s(changes)
-            tf = max(tf, min(self._now, calm_t))
+        hold = self._hold_s(changes)
+        if hold > 0:  # released after a calm hold (see _held)
+            tf = max(tf, min(self._now, tf + hold))
         return ShelfEvent(t_start=t0, t_end=t1, t_final=tf, cells=tuple(cells),
                           delta_g=tuple(float(d) for d in delta), sd_g=tuple(sd))

@@ -14,8 +14,10 @@ NOISES = [0.3, 1.0, 3.0]
 RATES = [10.0, 20.0, 50.0, 80.0]
 
 
-def _single(script: PlateScript, duration_s: float = 12.0, seed: int = 0, chunk_s: float = 0.5):
-    det = WeightDetector(make_store(1))
+def _single(script: PlateScript, duration_s: float = 12.0, seed: int = 0, chunk_s: float = 0.5,
+            item_g: float = 352.0):
+    """Run one plate stocking a single SKU of ``item_g`` grams."""
+    det = WeightDetector(make_store(1, skus={"item": (item_g, 1.0)}, cell_skus=[["item"]]))
     return det, run(det, make_samples([script], duration_s, seed), chunk_s)
 
 
@@ -26,7 +28,7 @@ def test_step_detected_with_right_grams(noise, rate, delta):
     seed = int(rate + 10 * noise + abs(delta))
     script = merge_scripts(take(4.0, delta, hand_g=200.0), noise_g=noise, rate_hz=rate,
                            phase_s=0.0123, jitter_s=0.002)
-    _, ev = _single(script, seed=seed)
+    _, ev = _single(script, seed=seed, item_g=abs(delta))
     assert len(ev) == 1, ev
     e = ev[0]
     assert e.cells == (0,)
@@ -43,7 +45,7 @@ def test_step_detected_with_right_grams(noise, rate, delta):
 @pytest.mark.parametrize("rate", [10.0, 80.0])
 def test_light_item_at_the_detection_limit(rate):
     script = merge_scripts(take(3.0, -10.0, hand_g=60.0), noise_g=0.5, rate_hz=rate)
-    _, ev = _single(script, duration_s=8.0, seed=3)
+    _, ev = _single(script, duration_s=8.0, seed=3, item_g=10.0)
     assert [round(e.delta_g[0]) for e in ev] in ([-10], [-9], [-11])
 
 
@@ -74,6 +76,24 @@ def test_dead_still_lean_gives_no_event(force):
     assert ev == []
 
 
+@pytest.mark.parametrize("rate", [10.0, 20.0, 80.0])
+def test_hand_resting_after_a_take_is_one_event(rate):
+    # the plate looks settled at -704 + 120 while the hand rests (dead still), then
+    # the release takes the hand's 120 g away: one event of 2 colas, not two
+    script = PlateScript(noise_g=1.0, rate_hz=rate, tremor=0.0, presses=[(3.0, 4.6, 120.0)],
+                         steps=[(3.2, -704.0, 0.2)], ringing=[(4.7, 20.0, 6.0, 0.1)])
+    _, ev = _single(script, duration_s=10.0, seed=4)
+    assert len(ev) == 1 and abs(ev[0].total_g + 704.0) < 4.0
+    assert ev[0].t_final < 4.7 + 1.5
+
+
+def test_a_change_of_no_whole_item_is_held_then_reported():
+    script = merge_scripts(take(3.0, -200.0), noise_g=1.0, rate_hz=20.0)
+    _, ev = _single(script, duration_s=10.0)
+    assert len(ev) == 1 and abs(ev[0].total_g + 200.0) < 4.0
+    assert ev[0].t_final >= ev[0].t_end + WeightConfig().odd_hold_s
+
+
 def test_neighbour_crosstalk_gives_no_event_on_the_quiet_plate():
     store = make_store(2, cell_skus=[["cola"], ["chips"]])
     scripts = [merge_scripts(take(3.0, -352.0, hand_g=800.0), noise_g=1.0, rate_hz=40),
@@ -90,7 +110,7 @@ def test_creep_tail_and_drift_are_not_events(rate):
     script = PlateScript(level_g=5000.0, noise_g=0.5, rate_hz=rate,
                          steps=[(2.0, -3000.0, 0.3)], ringing=[(2.4, 150.0, 6.0, 0.15)],
                          creep=[(2.3, -6.0, 20.0), (0.0, 3.0, 60.0)])
-    _, ev = _single(script, duration_s=40.0, seed=7)
+    _, ev = _single(script, duration_s=40.0, seed=7, item_g=1500.0)
     assert len(ev) == 1
     assert abs(ev[0].delta_g[0] + 3000.0) < 3.0
 
@@ -145,11 +165,11 @@ def test_chunking_does_not_change_the_events():
     scripts = [merge_scripts(take(2.0, -352.0), take(6.0, -704.0), noise_g=1.0, rate_hz=rate)
                for rate in (10.0, 80.0)]
     s = make_samples(scripts, 10.0, seed=11)
-    store = make_store(2, cell_skus=[["cola"], ["water"]])
+    store = make_store(2, cell_skus=[["cola"], ["water"]], gap_m=0.5)
     outs = []
     for chunk in (0.05, 0.7, 20.0):
         ev = run(WeightDetector(store), s, chunk_s=chunk)
-        outs.append([(e.cells, round(e.total_g, 6), e.t_start, e.t_end) for e in ev])
+        outs.append(sorted((e.t_start, e.cells, round(e.total_g, 6), e.t_end) for e in ev))
     assert outs[0] == outs[1] == outs[2]
     assert len(outs[0]) == 4
 

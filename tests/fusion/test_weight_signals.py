@@ -81,12 +81,15 @@ def take(t0: float, delta_g: float, hand_g: float = 300.0, dur_s: float = 0.8
 
 
 def merge_scripts(*parts: dict, **kw) -> PlateScript:
-    """Build a PlateScript from several :func:`take`-style dicts plus keyword fields."""
+    """Build a PlateScript from several :func:`take`-style dicts plus keyword
+    fields (list fields are concatenated)."""
     acc: dict = {}
-    for part in parts:
+    for part in (*parts, kw):
         for k, v in part.items():
-            acc.setdefault(k, []).extend(v)
-    acc.update(kw)
+            if isinstance(v, list | tuple):
+                acc.setdefault(k, []).extend(v)
+            else:
+                acc[k] = v
     return PlateScript(**acc)
 
 

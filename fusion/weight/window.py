@@ -1,0 +1,105 @@
+"""Sliding settle window: the last samples of every unsettled plate.
+
+A plate is *stable again* when the readings of the last ``settle_s`` seconds
+stay within a band around their mean (one single-sample spike tolerated),
+their fitted slope is flat and their scatter is no larger than the plate's
+noise.  The window is a ring buffer of ``k`` samples per plate, shape
+``(n_cells, k)``; all statistics are computed for many plates at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True, slots=True)
+class WindowStats:
+    """Statistics of the last-``settle_s`` window of ``m`` plates, each (m,).
+
+    Attributes:
+        n: samples used (after dropping at most one spike).
+        mean_g: their mean, g.
+        max_dev_g: largest |sample - mean| among them, g.
+        slope_g_per_s: least-squares slope, g/s.
+        var_res_g2: residual variance about the fitted line, g^2.
+        t_first: time of the oldest sample in the window, s.
+        covered: the plate has been buffering for at least ``settle_s``.
+    """
+
+    n: np.ndarray
+    mean_g: np.ndarray
+    max_dev_g: np.ndarray
+    slope_g_per_s: np.ndarray
+    var_res_g2: np.ndarray
+    t_first: np.ndarray
+    covered: np.ndarray
+
+    def subset(self, m: np.ndarray) -> WindowStats:
+        """The statistics of the plates selected by mask or index ``m``."""
+        return WindowStats(self.n[m], self.mean_g[m], self.max_dev_g[m], self.slope_g_per_s[m],
+                           self.var_res_g2[m], self.t_first[m], self.covered[m])
+
+
+class SettleWindow:
+    """Ring buffers of the last ``k`` samples of ``n`` plates."""
+
+    def __init__(self, n: int, k: int):
+        if k < 4:
+            raise ValueError(f"SettleWindow: k must be >= 4, got {k}")
+        self.k = k
+        self.t = np.full((n, k), np.nan)  # (n, k) sample times, s
+        self.z = np.zeros((n, k))  # (n, k) readings, g
+        self.i = np.zeros(n, np.int64)  # (n,) samples pushed since reset
+        self.t_reset = np.full(n, np.nan)  # (n,) first sample since reset, s
+        self.t_last = np.full(n, np.nan)  # (n,) last sample pushed, s
+
+    def reset(self, c: np.ndarray) -> None:
+        """Empty the windows of plates ``c``."""
+        self.t[c] = np.nan
+        self.i[c] = 0
+        self.t_reset[c] = np.nan
+        self.t_last[c] = np.nan
+
+    def push(self, c: np.ndarray, t: np.ndarray, z: np.ndarray) -> None:
+        """Append one sample (t s, z g) to each plate of ``c`` (unique indices)."""
+        pos = self.i[c] % self.k
+        self.t[c, pos] = t
+        self.z[c, pos] = z
+        self.i[c] += 1
+        self.t_reset[c] = np.where(np.isfinite(self.t_reset[c]), self.t_reset[c], t)
+        self.t_last[c] = np.fmax(self.t_last[c], t)
+
+    def stats(self, c: np.ndarray, t_now: np.ndarray, settle_s: float, band_g: np.ndarray
+              ) -> WindowStats:
+        """Window statistics of plates ``c`` at times ``t_now`` (s).
+
+        The window holds the samples with ``t >= t_now - settle_s``; the one
+        sample farthest from the mean is dropped if it lies beyond ``band_g``.
+        """
+        T, Z = self.t[c], self.z[c]
+        w = np.isfinite(T) & (T >= (t_now - settle_s - 1e-9)[:, None]) & (T <= t_now[:, None])
+        mean = _wmean(w, Z)
+        dev = np.where(w, np.abs(Z - mean[:, None]), -1.0)
+        worst = np.argmax(dev, axis=1)
+        rows = np.arange(c.size)
+        w[rows, worst] &= dev[rows, worst] <= band_g
+        n = w.sum(axis=1)
+        mean = _wmean(w, Z)
+        zc = np.where(w, Z - mean[:, None], 0.0)
+        tt = np.where(w, T - t_now[:, None], 0.0)
+        nn = np.maximum(n, 1)
+        tc = np.where(w, tt - (tt.sum(1) / nn)[:, None], 0.0)
+        stt = (tc * tc).sum(1)
+        slope = np.where(stt > 1e-12, (tc * zc).sum(1) / np.where(stt > 1e-12, stt, 1.0), 0.0)
+        ss = (zc * zc).sum(1) - slope * slope * stt
+        return WindowStats(
+            n=n, mean_g=mean, max_dev_g=np.abs(zc).max(axis=1, initial=0.0),
+            slope_g_per_s=slope, var_res_g2=np.maximum(ss, 0.0) / np.maximum(n - 2, 1),
+            t_first=np.where(w, T, np.inf).min(axis=1, initial=np.inf),
+            covered=(t_now - self.t_reset[c]) >= settle_s - 1e-9)
+
+
+def _wmean(w: np.ndarray, Z: np.ndarray) -> np.ndarray:
+    return np.where(w, Z, 0.0).sum(1) / np.maximum(w.sum(1), 1)
