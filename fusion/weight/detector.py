@@ -141,6 +141,13 @@ class WeightDetector:
         ts = list(self._ep_start[self._state == UNSTABLE]) + [p.t_start for p in self._pending]
         return float(min(ts)) if ts else None
 
+    def busy_plates(self) -> dict[int, float]:
+        """Plate index -> earliest t_start (s) of its unsettled or undecided change."""
+        out = {int(c): float(self._ep_start[c]) for c in np.flatnonzero(self._state == UNSTABLE)}
+        for p in self._pending:
+            out[p.cell] = min(out.get(p.cell, np.inf), p.t_start)
+        return out
+
     def levels_g(self) -> np.ndarray:
         """(n_cells,) current settled level per plate (g); NaN while unknown."""
         return np.where(self._state == STABLE, self._kf.x,

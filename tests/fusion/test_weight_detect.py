@@ -155,9 +155,10 @@ def test_busy_since_and_levels_follow_the_plate():
     det.process(s[(s["t"] >= 2.0) & (s["t"] < 3.5)])
     busy = det.busy_since()
     assert busy is not None and 2.9 <= busy <= 3.3
+    assert det.busy_plates() == {0: busy}
     assert abs(det.levels_g()[0] - 2000.0) < 1.0  # last settled level while busy
     ev = det.process(s[s["t"] >= 3.5]) + det.flush()
-    assert len(ev) == 1 and det.busy_since() is None
+    assert len(ev) == 1 and det.busy_since() is None and det.busy_plates() == {}
     assert abs(det.levels_g()[0] - 1648.0) < 1.0
 
 
