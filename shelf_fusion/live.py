@@ -1,0 +1,388 @@
+"""Live shelves: read every ``[[controller]]`` of a ``store.toml`` on one store clock.
+
+``store.toml`` may hold, besides the tables of the recording spec,
+``[[controller]]`` tables describing the hardware (readers of recordings ignore
+them; :func:`fusion.store.load_store` keeps them in ``Store.extra``)::
+
+    [[controller]]
+    url = "/dev/serial/by-id/usb-FTDI_FT232R-if00-port0"
+    profile = "mt-sics"
+    cells = ["K3-2-1"]                 # cell id per channel, in channel order
+    rate_hz = 10                       # poll rate (optional, default 10 Hz)
+    # or: channels = {"0" = "K3-2-1", "2" = "K3-2-2"}   (unlisted channels are dropped)
+    # written by `shelf-fusion calibrate --write-store` (optional):
+    scale = {"K3-2-1" = 1.0021}        # grams = (reading - zero_g) * scale
+    zero_g = {"K3-2-1" = 0.0}
+
+:class:`LiveShelf` opens one driver per controller, polls each at its rate and
+releases the samples of all controllers merged in time order (a sample is
+released once every controller has been read after it arrived), mapped to
+store cell indices. :class:`LiveRun` feeds them, with vision frames and gate
+taps from files as their times come due, into :class:`fusion.engine.Engine`.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from fusion.errors import RecordingError, StoreConfigError
+from fusion.types import WEIGHT_DTYPE, GateTap, Receipt, Store, VisionFrame
+
+log = logging.getLogger(__name__)
+
+DEFAULT_RATE_HZ = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class ControllerConfig:
+    """One ``[[controller]]`` table.
+
+    Attributes:
+        url: driver URL (see :mod:`drivers.registry`).
+        profile: protocol profile name or path.
+        channel_cells: channel -> store cell index.
+        rate_hz: poll rate (Hz).
+        scale: channel -> gain applied after the driver (1 when absent).
+        zero_g: channel -> offset subtracted before ``scale`` (g).
+        index: position of the table in the file (0-based).
+    """
+
+    url: str
+    profile: str
+    channel_cells: Mapping[int, int]
+    rate_hz: float = DEFAULT_RATE_HZ
+    scale: Mapping[int, float] = field(default_factory=dict)
+    zero_g: Mapping[int, float] = field(default_factory=dict)
+    index: int = 0
+
+
+def _fail(store: Store, key: str, reason: str):
+    raise StoreConfigError(store.source or "store.toml", key, reason)
+
+
+def _channel_map(store: Store, key: str, t: Mapping) -> dict[int, int]:
+    idx = store.cell_index()
+    if ("cells" in t) == ("channels" in t):
+        _fail(store, key, "give exactly one of cells = [cell ids in channel order] or "
+                          "channels = {\"0\" = cell id, ...}")
+    if "cells" in t:
+        if not isinstance(t["cells"], list) or not t["cells"]:
+            _fail(store, f"{key}.cells", "must be a non-empty list of [[cell]] ids")
+        pairs = list(enumerate(t["cells"]))
+        sub = "cells"
+    else:
+        if not isinstance(t["channels"], dict) or not t["channels"]:
+            _fail(store, f"{key}.channels", "must be a table {\"0\" = \"cell id\", ...}")
+        pairs = []
+        for ch, cell in t["channels"].items():
+            if not str(ch).isdigit():
+                _fail(store, f"{key}.channels", f"channel {ch!r} is not a whole number >= 0")
+            pairs.append((int(ch), cell))
+        sub = "channels"
+    out: dict[int, int] = {}
+    for ch, cell in pairs:
+        if cell not in idx:
+            _fail(store, f"{key}.{sub}", f"unknown cell {cell!r}: not a [[cell]] id")
+        out[ch] = idx[cell]
+    return out
+
+
+def _per_cell(store: Store, key: str, t: Mapping, name: str, chmap: Mapping[int, int],
+              default: float) -> dict[int, float]:
+    val = t.get(name, {})
+    if not isinstance(val, dict):
+        _fail(store, f"{key}.{name}", "must be a table {\"cell id\" = number}")
+    by_cell = {i: ch for ch, i in chmap.items()}
+    idx = store.cell_index()
+    out = {ch: default for ch in chmap}
+    for cell, v in val.items():
+        if cell not in idx or idx[cell] not in by_cell:
+            _fail(store, f"{key}.{name}", f"cell {cell!r} is not read by this controller")
+        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+            _fail(store, f"{key}.{name}.{cell}", f"{v!r} is not a finite number")
+        out[by_cell[idx[cell]]] = float(v)
+    return out
+
+
+def load_controllers(store: Store) -> list[ControllerConfig]:
+    """Validate the ``[[controller]]`` tables kept in ``store.extra``.
+
+    Raises:
+        StoreConfigError: naming the file and ``controller[i].key``.
+    """
+    raw = store.extra.get("controller", [])
+    if not isinstance(raw, list) or not all(isinstance(t, dict) for t in raw):
+        _fail(store, "controller", "must be [[controller]] tables")
+    out = []
+    for i, t in enumerate(raw):
+        key = f"controller[{i}]"
+        for name in ("url", "profile"):
+            if not isinstance(t.get(name), str) or not t[name]:
+                _fail(store, f"{key}.{name}", "missing or not a non-empty string")
+        rate = t.get("rate_hz", DEFAULT_RATE_HZ)
+        if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 < rate <= 1000:
+            _fail(store, f"{key}.rate_hz", f"{rate!r}: must be a number of Hz in (0, 1000]")
+        chmap = _channel_map(store, key, t)
+        out.append(ControllerConfig(
+            url=t["url"], profile=t["profile"], channel_cells=chmap, rate_hz=float(rate),
+            scale=_per_cell(store, key, t, "scale", chmap, 1.0),
+            zero_g=_per_cell(store, key, t, "zero_g", chmap, 0.0), index=i))
+    seen: dict[int, int] = {}
+    for c in out:
+        for cell in c.channel_cells.values():
+            if cell in seen:
+                _fail(store, f"controller[{c.index}]", f"cell {store.cells[cell].id!r} is "
+                      f"already read by controller[{seen[cell]}]")
+            seen[cell] = c.index
+    return out
+
+
+class _Reader:
+    """One open controller: driver, channel lookup tables, next poll time."""
+
+    def __init__(self, cfg: ControllerConfig, driver):
+        self.cfg, self.driver = cfg, driver
+        n = max(cfg.channel_cells) + 1
+        self.cell = np.full(n, -1, dtype=np.int64)
+        self.scale = np.ones(n)
+        self.zero_g = np.zeros(n)
+        for ch, cell in cfg.channel_cells.items():
+            self.cell[ch] = cell
+            self.scale[ch] = cfg.scale.get(ch, 1.0)
+            self.zero_g[ch] = cfg.zero_g.get(ch, 0.0)
+        self.next_t = -math.inf
+        self.read_t = -math.inf  # store time before the last read() began
+
+    def map(self, s: np.ndarray) -> np.ndarray:
+        """Driver rows (cell = channel) -> store rows; drops unmapped channels."""
+        ch = s["cell"].astype(np.int64)
+        ok = ch < len(self.cell)
+        s, ch = s[ok], ch[ok]
+        keep = self.cell[ch] >= 0
+        s, ch = s[keep].copy(), ch[keep]
+        s["cell"] = self.cell[ch]
+        s["grams"] = (s["grams"].astype(np.float64) - self.zero_g[ch]) * self.scale[ch]
+        return s
+
+
+def make_driver(cfg: ControllerConfig, clock: Callable[[], float], timeout_s: float = 1.0):
+    """The (unopened) driver of one controller, channel index as ``cell``."""
+    from drivers.registry import backend_for_url, open_driver
+    kwargs: dict = {"clock": clock, "timeout_s": timeout_s}
+    if backend_for_url(cfg.url) == "serial":
+        kwargs["rate_hz"] = cfg.rate_hz
+        kwargs["strict"] = False
+    return open_driver(cfg.url, cfg.profile, **kwargs)
+
+
+class LiveShelf:
+    """Every controller of a store, read on one store clock.
+
+    Args:
+        controllers: from :func:`load_controllers`.
+        clock: store clock in seconds; default ``time.monotonic`` offset so
+            that :meth:`open` is t = 0.
+        driver_factory: ``(config, clock) -> driver`` (default :func:`make_driver`).
+    """
+
+    def __init__(self, controllers: Sequence[ControllerConfig], *,
+                 clock: Callable[[], float] | None = None,
+                 driver_factory: Callable | None = None):
+        if not controllers:
+            raise ValueError("no controllers: add [[controller]] tables to store.toml")
+        self.controllers = list(controllers)
+        self._clock_arg = clock
+        self._t0 = 0.0
+        self._factory = driver_factory or make_driver
+        self._readers: list[_Reader] = []
+        self._buf: list[np.ndarray] = []
+        self.released_t = 0.0  #: every sample up to here has been released (s)
+
+    def clock(self) -> float:
+        """Store time (s)."""
+        return self._clock_arg() if self._clock_arg else time.monotonic() - self._t0
+
+    def open(self) -> None:
+        """Open every driver (closing those already open if one fails)."""
+        self._t0 = time.monotonic()
+        try:
+            for cfg in self.controllers:
+                drv = self._factory(cfg, self.clock)
+                drv.open()
+                self._readers.append(_Reader(cfg, drv))
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        """Close every driver; safe to call twice."""
+        for r in self._readers:
+            r.driver.close()
+        self._readers = []
+
+    def __enter__(self) -> LiveShelf:
+        self.open()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    @property
+    def drivers(self) -> list:
+        return [r.driver for r in self._readers]
+
+    def next_due_s(self) -> float:
+        """Store time of the next poll due."""
+        return min((r.next_t for r in self._readers), default=self.clock())
+
+    def poll(self) -> np.ndarray:
+        """Read the controllers that are due; return samples safe to release.
+
+        Returns:
+            (n,) :data:`WEIGHT_DTYPE` in non-decreasing ``t`` (store cell indices).
+        """
+        for r in self._readers:
+            now = self.clock()
+            if now >= r.next_t:
+                r.read_t = now
+                r.next_t = max(r.next_t + 1.0 / r.cfg.rate_hz, now)
+                s = r.driver.read()
+                if len(s):
+                    self._buf.append(r.map(s))
+        return self._release(min(r.read_t for r in self._readers))
+
+    def drain(self) -> np.ndarray:
+        """Everything still buffered (at the end of a run)."""
+        return self._release(math.inf)
+
+    def _release(self, upto_t: float) -> np.ndarray:
+        if not self._buf:
+            if math.isfinite(upto_t):
+                self.released_t = max(self.released_t, upto_t)
+            return np.zeros(0, WEIGHT_DTYPE)
+        allrows = np.concatenate(self._buf)
+        allrows = allrows[np.argsort(allrows["t"], kind="stable")]
+        k = int(np.searchsorted(allrows["t"], upto_t, side="right"))
+        out, rest = allrows[:k], allrows[k:]
+        self._buf = [rest] if len(rest) else []
+        if len(out):
+            late = out["t"] < self.released_t
+            if late.any():  # arrived after its slot was released: keep order
+                log.debug("%d late samples moved to t=%.4f", int(late.sum()), self.released_t)
+                out["t"][late] = self.released_t
+            self.released_t = float(out["t"][-1])
+        if math.isfinite(upto_t):
+            self.released_t = max(self.released_t, upto_t)
+        return out
+
+
+# ------------------------------------------------------------ file inputs
+
+
+def read_vision_file(path: str | Path) -> list[VisionFrame]:
+    """Frames of a ``vision.jsonl`` (recording format), sorted by time."""
+    from fusion.recording import parse_vision_line
+    frames = []
+    with open(path, encoding="utf-8") as f:
+        for line, text in enumerate(f, start=1):
+            if text.strip():
+                frames.append(parse_vision_line(text, str(path), line))
+    return sorted(frames, key=lambda fr: fr.t)
+
+
+def read_gates_file(path: str | Path, store: Store) -> list[GateTap]:
+    """Taps of a ``gates.csv`` (header ``t,gate,shopper[,party]``), sorted by time."""
+    import csv
+    gates = {g.id for g in store.gates}
+    taps = []
+    with open(path, encoding="utf-8", newline="") as f:
+        rows = csv.reader(f)
+        header = [h.strip() for h in next(rows, [])]
+        if not {"t", "gate", "shopper"} <= set(header):
+            raise RecordingError(str(path), 1, "", f"header {header}: need t,gate,shopper[,party]")
+        col = {h: i for i, h in enumerate(header)}
+        for line, row in enumerate(rows, start=2):
+            if not row:
+                continue
+            try:
+                t = float(row[col["t"]])
+                party = int(row[col["party"]]) if "party" in col and len(row) > col["party"] \
+                    and row[col["party"]].strip() else 1
+            except (ValueError, IndexError):
+                raise RecordingError(str(path), line, "t", f"bad row {row}") from None
+            if row[col["gate"]] not in gates:
+                raise RecordingError(str(path), line, "gate",
+                                     f"unknown gate {row[col['gate']]!r}: not a [[gate]] id")
+            taps.append(GateTap(t, row[col["gate"]], row[col["shopper"]].strip(), party))
+    return sorted(taps, key=lambda tap: tap.t)
+
+
+class LiveRun:
+    """The online engine on live weights, with vision/taps fed as they come due.
+
+    Args:
+        store: the layout.
+        shelf: an open :class:`LiveShelf`.
+        events: vision frames and gate taps (any order).
+        on_receipt: called with each receipt as soon as it is decided.
+    """
+
+    def __init__(self, store: Store, shelf: LiveShelf, events: Iterable[VisionFrame | GateTap] = (),
+                 on_receipt: Callable[[Receipt], None] | None = None):
+        from fusion.engine import Engine
+        self.engine = Engine(store)
+        self.shelf = shelf
+        self._events = sorted(((e.t, 0 if isinstance(e, GateTap) else 1, i, e)
+                               for i, e in enumerate(events)), key=lambda x: x[:3])
+        self._next = 0
+        self.on_receipt = on_receipt or (lambda r: None)
+        self.receipts: list[Receipt] = []
+        self.n_samples = 0
+
+    def _feed(self, item) -> None:
+        for r in self.engine.feed(item):
+            self.receipts.append(r)
+            self.on_receipt(r)
+
+    def step(self, samples: np.ndarray, upto_t: float) -> None:
+        """Feed ``samples`` (time-ordered) and every event due by ``upto_t``, in time order."""
+        self.n_samples += len(samples)
+        while self._next < len(self._events) and self._events[self._next][0] <= upto_t:
+            t, _, _, ev = self._events[self._next]
+            k = int(np.searchsorted(samples["t"], t, side="right"))
+            if k:
+                self._feed(samples[:k])
+                samples = samples[k:]
+            self._feed(ev)
+            self._next += 1
+        if len(samples):
+            self._feed(samples)
+
+    def run(self, seconds: float | None = None, should_stop: Callable[[], bool] = lambda: False
+            ) -> list[Receipt]:
+        """Poll until ``seconds`` of store time pass (or forever / ``should_stop()``)."""
+        end = math.inf if seconds is None else float(seconds)
+        while not should_stop():
+            now = self.shelf.clock()
+            if now >= end:
+                break
+            s = self.shelf.poll()
+            self.step(s, self.shelf.released_t)
+            time.sleep(max(0.0, min(self.shelf.next_due_s(), end) - self.shelf.clock()))
+        return self.finish()
+
+    def finish(self) -> list[Receipt]:
+        """Feed what is left (all remaining events due by the last time) and finish."""
+        s = self.shelf.drain()
+        self.step(s, max(self.shelf.released_t, self.shelf.clock()))
+        for r in self.engine.finish():
+            self.receipts.append(r)
+            self.on_receipt(r)
+        return self.receipts

@@ -1,0 +1,174 @@
+"""The bring-up commands of the CLI against the real emulators (pty and Modbus TCP)."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+import tomllib
+
+import numpy as np
+import pytest
+
+from drivers.modbus.emu_model import EmulatedScale
+from drivers.scale_modbus_emu import TcpEmulator
+from drivers.scale_serial_emu import PtySerialEmulator
+from fusion.recording import Recording
+from shelf_fusion.cli import main
+from tests.bringup_helpers import controller, write_store
+
+
+@pytest.fixture
+def sics():
+    with PtySerialEmulator("mt-sics", signal=lambda t: 4.0) as emu:
+        yield emu
+
+
+@pytest.fixture
+def modbus():
+    scale = EmulatedScale("generic-rs485", signal=lambda t: 1234.5)
+    with TcpEmulator({3: scale}) as srv:
+        yield srv, scale
+
+
+def _json_lines(text: str) -> list[dict]:
+    return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+
+
+def test_read_json_from_mtsics_pty(sics, capsys):
+    assert main(["read", sics.port, "--profile", "mt-sics", "--count", "4", "--json"]) == 0
+    rows = _json_lines(capsys.readouterr().out)
+    assert len(rows) == 4
+    assert all(set(r) == {"t", "cell", "grams", "stable"} for r in rows)
+    assert [r["grams"] for r in rows] == [4.0] * 4
+    assert all(r["cell"] == 0 and r["stable"] for r in rows)
+    assert [r["t"] for r in rows] == sorted(r["t"] for r in rows)
+
+
+def test_read_json_from_modbus_tcp(modbus, capsys):
+    srv, _ = modbus
+    assert main(["read", srv.url(3), "--profile", "generic-rs485", "--count", "3", "--json"]) == 0
+    assert [r["grams"] for r in _json_lines(capsys.readouterr().out)] == [1234.5] * 3
+
+
+def test_read_json_prints_invalid_reading_as_null(capsys):
+    scale = EmulatedScale("generic-rs485", signal=lambda t: 1234.5, capacity_g=1000.0)
+    with TcpEmulator({1: scale}) as srv:  # overloaded: no valid value
+        assert main(["read", srv.url(1), "--profile", "generic-rs485", "--count", "2",
+                     "--json"]) == 0
+    rows = _json_lines(capsys.readouterr().out)
+    assert [(r["grams"], r["stable"]) for r in rows] == [(None, False)] * 2
+
+
+def test_zero_and_tare_on_mtsics(sics, capsys):
+    assert main(["zero", sics.port, "--profile", "mt-sics"]) == 0
+    assert b"Z" in sics.received
+    assert main(["tare", sics.port, "--profile", "mt-sics"]) == 0
+    assert "tared" in capsys.readouterr().out
+    assert b"T" in sics.received
+
+
+def test_zero_refused_is_one_line_error(capsys):
+    with PtySerialEmulator("mt-sics", signal=lambda t: 5000.0) as emu:  # outside zero range
+        assert main(["zero", emu.port, "--profile", "mt-sics"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("shelf-fusion zero: error:") and "\n" not in err
+
+
+def test_calibrate_modbus_span_on_device(modbus, capsys):
+    srv, _ = modbus
+    assert main(["calibrate", srv.url(3), "--profile", "generic-rs485", "--known-grams", "1200",
+                 "--no-zero", "--settle", "0.3"]) == 0
+    assert "on the device" in capsys.readouterr().out
+    main(["read", srv.url(3), "--profile", "generic-rs485", "--count", "2", "--json"])
+    assert [r["grams"] for r in _json_lines(capsys.readouterr().out)] == [1200.0, 1200.0]
+
+
+def test_calibrate_serial_writes_scale_into_store(tmp_path, capsys):
+    with PtySerialEmulator("hx711-openscale", signal=lambda t: 510.0, noise_g=0.0) as emu:
+        store = write_store(tmp_path, controller(emu.port, "hx711-openscale", ["A1"]))
+        assert main(["calibrate", emu.port, "--profile", "hx711-openscale", "--known-grams",
+                     "500", "--no-zero", "--settle", "0.5", "--write-store", str(store),
+                     "--cell", "A1"]) == 0
+    data = tomllib.loads(store.read_text())
+    ctrl = data["controller"][0]
+    assert ctrl["scale"]["A1"] == pytest.approx(500 / 510, rel=1e-4)
+    assert ctrl["zero_g"]["A1"] == 0.0
+    assert (tmp_path / "store.toml.bak").exists()
+    from fusion.store import load_store  # the rewritten store still loads
+    assert [c.id for c in load_store(store).cells] == ["A1", "B1"]
+
+
+def test_calibrate_mtsics_without_store_says_what_to_do(sics, capsys):
+    assert main(["calibrate", sics.port, "--profile", "mt-sics", "--known-grams", "100",
+                 "--no-zero", "--settle", "0.3"]) == 2
+    assert "--write-store" in capsys.readouterr().err
+
+
+def test_scan_finds_serial_profile_and_modbus_unit(sics, modbus, capsys):
+    assert main(["scan", sics.port, "--profile", "mt-sics", "--profile", "hx711-adc",
+                 "--timeout", "0.4"]) == 0
+    out = capsys.readouterr().out
+    assert "mt-sics" in out and "hx711-adc" not in out
+    srv, _ = modbus
+    assert main(["scan", srv.url(1), "--units", "2-4", "--profile", "generic-rs485"]) == 0
+    out = capsys.readouterr().out
+    assert "unit   3  profile generic-rs485" in out and "1234.50 g" in out
+    assert "unit   2" not in out and "unit   4" not in out
+
+
+def test_record_two_controllers_writes_valid_recording(sics, modbus, tmp_path, capsys):
+    srv, _ = modbus
+    store = write_store(tmp_path, controller(sics.port, "mt-sics", ["A1"], 20),
+                        controller(srv.url(3), "generic-rs485", ["B1"], 20))
+    out = tmp_path / "rec"
+    assert main(["record", "--store", str(store), "--out", str(out), "--seconds", "1.0"]) == 0
+    rec = Recording(out)
+    w = np.concatenate(list(rec.iter_weights()))
+    assert np.all(np.diff(w["t"]) >= 0) and w["t"][0] >= 0
+    by_cell = {c.id: w["grams"][w["cell"] == i] for i, c in enumerate(rec.store.cells)}
+    assert len(by_cell["A1"]) >= 3 and len(by_cell["B1"]) >= 3
+    assert np.all(by_cell["A1"] == 4.0) and np.all(by_cell["B1"] == 1234.5)
+    assert "controller" in rec.store.extra  # readers keep, and ignore, the hardware tables
+    assert (out / "weights.csv").read_text().startswith("t,cell,grams\n")
+
+
+def test_record_bad_controller_table_names_file_and_key(tmp_path, capsys):
+    store = write_store(tmp_path, controller("/dev/null", "mt-sics", ["Z9"]))
+    assert main(["record", "--store", str(store), "--out", str(tmp_path / "o"),
+                 "--seconds", "0.1"]) == 2
+    err = capsys.readouterr().err
+    assert "store.toml" in err and "controller[0].cells" in err and "Z9" in err
+
+
+def test_run_on_emulated_controller_with_vision_and_gates(sics, tmp_path, capsys):
+    store = write_store(tmp_path, controller(sics.port, "mt-sics", ["A1"], 20))
+    (tmp_path / "gates.csv").write_text("t,gate,shopper,party\n0.2,G1,S1,1\n")
+    frame = {"t": 0.3, "camera": "C1", "people": [{"xy": [4.5, 0.4], "conf": 0.9}]}
+    (tmp_path / "vision.jsonl").write_text(json.dumps(frame) + "\n")
+    out = tmp_path / "receipts.jsonl"
+    assert main(["run", "--store", str(store), "--vision", str(tmp_path / "vision.jsonl"),
+                 "--gates", str(tmp_path / "gates.csv"), "--out", str(out),
+                 "--seconds", "1.0"]) == 0
+    receipts = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["shopper"] for r in receipts] == ["S1"]
+    assert receipts[0]["items"] == {} and math.isfinite(receipts[0]["decided_t"])
+
+
+def test_emulate_prints_url_then_stops(capsys):
+    proc = subprocess.run([sys.executable, "-m", "shelf_fusion.cli", "emulate", "laumas-w100",
+                           "--seconds", "0.5"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "listening on modbus-tcp://127.0.0.1:" in proc.stdout
+
+
+def test_emulate_serial_scenario_is_readable(capsys):
+    from shelf_fusion.bringup_emulate import start_emulator
+    emu = start_emulator("hx711-adc", scenario="easy")
+    try:
+        assert main(["read", emu.url, "--profile", "hx711-adc", "--count", "3", "--json"]) == 0
+    finally:
+        emu.stop()
+    rows = _json_lines(capsys.readouterr().out)
+    assert len(rows) == 3 and all(r["grams"] is not None and r["grams"] > 0 for r in rows)
