@@ -16,6 +16,11 @@ from fusion.sim.loadcell import LoadCellModel
 from fusion.sim.scenario import LayoutSpec, LoadCellSpec, Scenario, SkuSpec
 from fusion.types import Camera, Cell, Gate, Sku, Store, readonly
 
+#: Plate capacity is the smallest that holds a full facing plus this (g).
+_LEAN_MARGIN_G = 2000.0
+#: ``noise_g_10hz`` is for this capacity; noise grows as sqrt(capacity / this).
+_NOISE_REF_CAPACITY_G = 5000.0
+
 
 @dataclass(slots=True)
 class Facing:
@@ -142,7 +147,7 @@ def _cell_models(spec: LoadCellSpec, n: int, capacity_need_g: np.ndarray,
         models.append(LoadCellModel(
             sample_hz=float(hz[i]), rate_error=float(rng.normal(0, spec.rate_error_sd)),
             phase_s=float(rng.uniform(0, 1.0 / hz[i])), jitter_s=spec.jitter_s,
-            noise_g_10hz=float(rng.uniform(*spec.noise_g_10hz)),
+            noise_g_10hz=float(rng.uniform(*spec.noise_g_10hz) * np.sqrt(cap / _NOISE_REF_CAPACITY_G)),
             zero_offset_g=float(rng.normal(0, spec.zero_offset_sd_g)),
             gain_error=float(rng.normal(0, spec.gain_error_sd)),
             drift_g=float(rng.uniform(*spec.drift_g)),
@@ -199,7 +204,7 @@ def _stock(spec: LayoutSpec, plates: list[tuple], plan, lrng: np.random.Generato
         for c, s in zip(cells, split, strict=True):
             if sku.id not in cell_skus[c]:
                 cell_skus[c].append(sku.id)
-            need[c] += 2.0 * spec.stock[1] * sku.weight_g * s
+            need[c] += spec.stock[1] * sku.weight_g * s
         p = plates[cells[0]]
         n_items = int(rng.integers(spec.stock[0], spec.stock[1] + 1))
         items = list(rng.normal(sku.weight_g, sku.weight_sd_g, n_items))
@@ -216,7 +221,7 @@ def build_layout(scn: Scenario, rng: np.random.Generator) -> Layout:
     plates, width, aisle_y = _plates(spec)
     facings, cell_skus, need = _stock(spec, plates, _plan_facings(spec, plates, lrng), lrng, rng)
     n = len(plates)
-    models = _cell_models(scn.loadcell, n, need, lrng)
+    models = _cell_models(scn.loadcell, n, need + _LEAN_MARGIN_G, lrng)
     cells = []
     for i, p in enumerate(plates):
         _, _, _, x0, y, z, _ = p

@@ -93,7 +93,7 @@ CONCESSION = Scenario(
                 "12 SKUs incl. near-identical cans and light snacks, up to 10 people",
     duration_s=480.0,
     store_name="Arena concession K3",
-    layout=LayoutSpec(catalogue=_CONCESSION_CATALOGUE, stock=(12, 18)),
+    layout=LayoutSpec(catalogue=_CONCESSION_CATALOGUE, stock=(18, 28)),
     crowd=CrowdSpec(actions=(1, 2)),
 )
 

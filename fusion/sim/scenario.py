@@ -85,7 +85,8 @@ class LoadCellSpec:
     Attributes:
         hz_choices: nominal sample rates to pick from (Hz).
         hz_p: probability of each rate.
-        noise_g_10hz: (lo, hi) white-noise sd at 10 SPS (g).
+        noise_g_10hz: (lo, hi) white-noise sd at 10 SPS of a 5 kg plate (g);
+            scaled by sqrt(capacity / 5 kg).
         rate_error_sd: sd of the relative ADC clock error.
         jitter_s: timestamp jitter sd (s).
         zero_offset_sd_g: sd of the calibration zero residual (g).
@@ -104,7 +105,7 @@ class LoadCellSpec:
         dropout_mean_s: mean dropout length (s).
         error_p: probability of an invalid (empty) reading per sample.
         capacity_g: plate capacities to choose from (g); the smallest that
-            holds twice the initial stock is used.
+            holds a full facing plus 2 kg is used.
     """
 
     hz_choices: tuple[float, ...] = (10.0, 40.0, 80.0)
