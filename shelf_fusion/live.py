@@ -324,6 +324,40 @@ def read_gates_file(path: str | Path, store: Store) -> list[GateTap]:
     return sorted(taps, key=lambda tap: tap.t)
 
 
+def interleave(samples: np.ndarray, events: Sequence[tuple], start: int, upto_t: float
+               ) -> tuple[list, int]:
+    """Merge time-ordered ``samples`` with the events due by ``upto_t``.
+
+    Args:
+        samples: (n,) :data:`WEIGHT_DTYPE`, non-decreasing ``t``.
+        events: ``(t, kind, i, item)`` sorted; ``events[start:]`` not fed yet.
+        start: first event not fed yet.
+        upto_t: feed events with ``t <= upto_t`` (s).
+
+    Returns:
+        (items in time order -- weight chunks before an event at the same
+        time --, index of the first event still waiting).
+    """
+    items: list = []
+    k = start
+    while k < len(events) and events[k][0] <= upto_t:
+        cut = int(np.searchsorted(samples["t"], events[k][0], side="right"))
+        if cut:
+            items.append(samples[:cut])
+            samples = samples[cut:]
+        items.append(events[k][3])
+        k += 1
+    if len(samples):
+        items.append(samples)
+    return items, k
+
+
+def sort_events(events: Iterable[VisionFrame | GateTap]) -> list[tuple]:
+    """``(t, kind, i, item)`` in feed order (taps before frames at equal times)."""
+    return sorted(((e.t, 0 if isinstance(e, GateTap) else 1, i, e) for i, e in enumerate(events)),
+                  key=lambda x: x[:3])
+
+
 class LiveRun:
     """The online engine on live weights, with vision/taps fed as they come due.
 
@@ -339,8 +373,7 @@ class LiveRun:
         from fusion.engine import Engine
         self.engine = Engine(store)
         self.shelf = shelf
-        self._events = sorted(((e.t, 0 if isinstance(e, GateTap) else 1, i, e)
-                               for i, e in enumerate(events)), key=lambda x: x[:3])
+        self._events = sort_events(events)
         self._next = 0
         self.on_receipt = on_receipt or (lambda r: None)
         self.receipts: list[Receipt] = []
@@ -354,16 +387,9 @@ class LiveRun:
     def step(self, samples: np.ndarray, upto_t: float) -> None:
         """Feed ``samples`` (time-ordered) and every event due by ``upto_t``, in time order."""
         self.n_samples += len(samples)
-        while self._next < len(self._events) and self._events[self._next][0] <= upto_t:
-            t, _, _, ev = self._events[self._next]
-            k = int(np.searchsorted(samples["t"], t, side="right"))
-            if k:
-                self._feed(samples[:k])
-                samples = samples[k:]
-            self._feed(ev)
-            self._next += 1
-        if len(samples):
-            self._feed(samples)
+        items, self._next = interleave(samples, self._events, self._next, upto_t)
+        for item in items:
+            self._feed(item)
 
     def run(self, seconds: float | None = None, should_stop: Callable[[], bool] = lambda: False
             ) -> list[Receipt]:

@@ -1,0 +1,101 @@
+"""shelf_fusion.live: [[controller]] validation, the merged live reader, the live engine loop."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from drivers.modbus.emu_model import EmulatedScale
+from drivers.scale_modbus_emu import TcpEmulator
+from drivers.scale_serial_emu import PtySerialEmulator
+from fusion.errors import StoreConfigError
+from fusion.store import load_store
+from fusion.types import WEIGHT_DTYPE, GateTap, VisionFrame
+from shelf_fusion.live import (
+    LiveShelf,
+    interleave,
+    load_controllers,
+    read_gates_file,
+    sort_events,
+)
+from tests.bringup_helpers import controller, write_store
+
+
+def _store(tmp_path, *ctrls):
+    return load_store(write_store(tmp_path, *ctrls))
+
+
+def test_cells_and_channels_forms(tmp_path):
+    store = _store(tmp_path, controller("/dev/ttyUSB0", "mt-sics", ["B1"], 15),
+                   '\n[[controller]]\nurl = "modbus-tcp://h:502?unit=2"\nprofile = "x"\n'
+                   'channels = {"3" = "A1"}\nscale = {"A1" = 1.5}\nzero_g = {"A1" = -2}\n')
+    a, b = load_controllers(store)
+    assert (a.url, a.channel_cells, a.rate_hz) == ("/dev/ttyUSB0", {0: 1}, 15.0)
+    assert (b.channel_cells, b.scale, b.zero_g, b.rate_hz) == ({3: 0}, {3: 1.5}, {3: -2.0}, 10.0)
+
+
+@pytest.mark.parametrize("table, key", [
+    ('url = "u"\ncells = ["A1"]', "controller[0].profile"),
+    ('url = "u"\nprofile = "p"', "controller[0]"),
+    ('url = "u"\nprofile = "p"\ncells = ["A1"]\nchannels = {"0" = "A1"}', "controller[0]"),
+    ('url = "u"\nprofile = "p"\ncells = ["nope"]', "controller[0].cells"),
+    ('url = "u"\nprofile = "p"\nchannels = {"x" = "A1"}', "controller[0].channels"),
+    ('url = "u"\nprofile = "p"\ncells = ["A1"]\nrate_hz = 0', "controller[0].rate_hz"),
+    ('url = "u"\nprofile = "p"\ncells = ["A1"]\nscale = {"B1" = 1.0}', "controller[0].scale"),
+    ('url = "u"\nprofile = "p"\ncells = ["A1"]\nzero_g = {"A1" = "x"}', "controller[0].zero_g.A1"),
+])
+def test_bad_controller_tables_name_file_and_key(tmp_path, table, key):
+    store = _store(tmp_path, "\n[[controller]]\n" + table + "\n")
+    with pytest.raises(StoreConfigError) as e:
+        load_controllers(store)
+    assert e.value.key == key and e.value.path.endswith("store.toml")
+
+
+def test_cell_read_twice_is_refused(tmp_path):
+    store = _store(tmp_path, controller("u1", "p", ["A1"]), controller("u2", "p", ["A1"]))
+    with pytest.raises(StoreConfigError, match="already read by controller"):
+        load_controllers(store)
+
+
+def test_live_shelf_merges_serial_and_modbus_in_time_order(tmp_path):
+    scale = EmulatedScale("generic-rs485", signal=lambda t: 1234.5)
+    with PtySerialEmulator("mt-sics", signal=lambda t: 7.0) as emu, TcpEmulator({1: scale}) as srv:
+        store = _store(tmp_path, controller(emu.port, "mt-sics", ["A1"], 20),
+                       f'\n[[controller]]\nurl = "{srv.url(1)}"\nprofile = "generic-rs485"\n'
+                       'channels = {"0" = "B1"}\nrate_hz = 40\n'
+                       'scale = {"B1" = 2.0}\nzero_g = {"B1" = 100.0}\n')
+        chunks = []
+        with LiveShelf(load_controllers(store)) as shelf:
+            while shelf.clock() < 0.8:
+                chunks.append(shelf.poll())
+            chunks.append(shelf.drain())
+    w = np.concatenate(chunks)
+    assert w.dtype == WEIGHT_DTYPE and np.all(np.diff(w["t"]) >= 0) and w["t"][0] >= 0
+    a, b = w[w["cell"] == 0], w[w["cell"] == 1]
+    assert len(a) >= 3 and len(b) >= 3 and len(a) + len(b) == len(w)
+    assert np.all(a["grams"] == 7.0)
+    assert np.allclose(b["grams"], (1234.5 - 100.0) * 2.0)
+
+
+def test_interleave_feeds_events_between_weights_in_time_order():
+    events = sort_events([VisionFrame(0.5, "C1", ()), GateTap(0.25, "G1", "S9"),
+                          GateTap(5.0, "G1", "S1")])
+    w = np.zeros(4, WEIGHT_DTYPE)
+    w["t"] = [0.1, 0.2, 0.3, 0.6]
+    items, nxt = interleave(w, events, 0, upto_t=0.6)
+    kinds = [("w", len(x)) if isinstance(x, np.ndarray) else x.t for x in items]
+    assert kinds == [("w", 2), 0.25, ("w", 1), 0.5, ("w", 1)] and nxt == 2
+    items, nxt = interleave(np.zeros(0, WEIGHT_DTYPE), events, nxt, upto_t=4.9)
+    assert items == [] and nxt == 2  # not due yet: waits
+    items, nxt = interleave(np.zeros(0, WEIGHT_DTYPE), events, nxt, upto_t=5.0)
+    assert items == [GateTap(5.0, "G1", "S1")] and nxt == 3
+
+
+def test_gates_file_unknown_gate_names_line(tmp_path):
+    from fusion.errors import RecordingError
+    store = _store(tmp_path)
+    p = tmp_path / "gates.csv"
+    p.write_text("t,gate,shopper\n1.0,G1,A\n2.0,G7,B\n")
+    with pytest.raises(RecordingError) as e:
+        read_gates_file(p, store)
+    assert e.value.line == 3 and e.value.field == "gate"
