@@ -276,3 +276,22 @@ class Scenario:
     vision: VisionSpec = field(default_factory=VisionSpec)
     gzip: bool = False
     block_s: float = 8.0
+
+    def __post_init__(self) -> None:
+        def need(ok: bool, what: str) -> None:
+            if not ok:
+                raise ValueError(f"Scenario {self.name!r}: {what}")
+
+        lay, crowd = self.layout, self.crowd
+        need(self.duration_s > 0 and self.block_s > 0, "duration_s and block_s must be > 0")
+        need(lay.kind in ("wall", "aisle"), f"layout.kind must be 'wall' or 'aisle', got {lay.kind!r}")
+        need(len(lay.level_z_m) == lay.levels, f"layout.level_z_m needs {lay.levels} heights")
+        need(bool(lay.catalogue), "layout.catalogue is empty")
+        need(0 < lay.stock[0] <= lay.stock[1], "layout.stock must be (lo, hi) with 0 < lo <= hi")
+        need(len(self.loadcell.hz_choices) == len(self.loadcell.hz_p),
+             "loadcell.hz_choices and hz_p differ in length")
+        need(len(crowd.party_p) == 3 and sum(crowd.party_p) > 0, "crowd.party_p needs 3 weights")
+        need(crowd.max_people >= 1 and crowd.arrival_per_min > 0,
+             "crowd.max_people >= 1 and arrival_per_min > 0 required")
+        need(crowd.walk_speed_m_s[0] > 0, "crowd.walk_speed_m_s must be > 0")
+        need(self.vision.cameras >= 1, "vision.cameras must be >= 1")

@@ -214,6 +214,10 @@ def test_progress_is_reported_and_variants_work(tmp_path):
         simulate("nope", 1, tmp_path)
     with pytest.raises(ValueError, match="duration_s"):
         simulate("concession", 1, tmp_path, duration_s=10.0)
+    with pytest.raises(ValueError, match="max_people"):
+        replace(base, crowd=replace(base.crowd, max_people=0))
+    with pytest.raises(ValueError, match="level_z_m"):
+        replace(base, layout=replace(base.layout, levels=4))
 
 
 @pytest.mark.parametrize("name", sorted(SHORT_S))
