@@ -157,7 +157,8 @@ def _smoothstep(u: np.ndarray) -> np.ndarray:
 
 
 def _ringing(model: LoadCellModel, dt: np.ndarray, amp_g: np.ndarray) -> np.ndarray:
-    """Damped oscillation starting at dt = 0 (zero before); dt (n, k), amp (k,)."""
+    """Damped oscillation starting at dt = 0 (zero before), first swinging
+    towards the sign of ``amp_g``; dt (n, k), amp (k,)."""
     on = dt > 0
     dtp = np.where(on, dt, 0.0)
     osc = np.sin(2 * np.pi * model.ring_hz * dtp) * np.exp(-dtp / model.ring_tau_s)
@@ -183,7 +184,8 @@ def _steps_g(model: LoadCellModel, tl: LoadTimeline, t_s: np.ndarray) -> np.ndar
     ramp = _smoothstep((tt - t0) / tl.step_ramp_s[live])
     after = np.maximum(tt - te, 0.0)
     creep = model.creep_fraction * (1.0 - np.exp(-after / model.creep_tau_s))
-    ring = _ringing(model, tt - te, -model.ring_fraction * d)
+    # the plate overshoots in the direction of the change (a lift: below the new level)
+    ring = _ringing(model, tt - te, model.ring_fraction * d)
     return out + (d * (ramp + creep)).sum(axis=1) + ring.sum(axis=1)
 
 
@@ -200,7 +202,7 @@ def _presses_g(model: LoadCellModel, tl: LoadTimeline, t_s: np.ndarray) -> np.nd
     tt = t_s[:, None]
     window = _smoothstep((tt - t0) / rise) * _smoothstep((t1 - tt) / rise)
     tremor = 1.0 + 0.1 * np.sin(2 * np.pi * 1.3 * (tt - t0) + t0)
-    ring = _ringing(model, tt - t1, model.ring_fraction * f)
+    ring = _ringing(model, tt - t1, -model.ring_fraction * f)  # released: springs up past level
     return (f * window * tremor).sum(axis=1) + ring.sum(axis=1)
 
 

@@ -49,6 +49,17 @@ def test_press_returns_to_level_and_rings_after_release():
     assert np.allclose(load[t < 5.0], 2000.0)
     ring = load[(t > 8.0) & (t < 8.3)] - 2000.0
     assert ring.min() < -5.0 and ring.max() > 5.0  # oscillates around the level
+    assert ring[np.argmax(np.abs(ring) > 1.0)] < 0  # the unloaded plate first springs up
+
+
+def test_ringing_overshoots_in_the_direction_of_the_change():
+    model = LoadCellModel(ring_fraction=0.1, ring_hz=10.0, ring_tau_s=0.1, creep_fraction=0.0)
+    for delta in (-500.0, 500.0):
+        tl = LoadTimeline.build(2000.0, steps=[(1.0, 0.3, delta)])
+        t = np.arange(1.3, 1.6, 0.002)
+        dev = true_load_g(model, tl, t) - (2000.0 + delta)
+        first = dev[np.argmax(np.abs(dev) > 1.0)]
+        assert np.sign(first) == np.sign(delta)
 
 
 def test_step_ramp_is_smooth_and_settles_to_the_change():
