@@ -568,13 +568,13 @@ class RecordingWriter:
         if t[0] < self._last_w or np.any(np.diff(t) < 0):
             raise ValueError("weight samples must be written in non-decreasing time order")
         self._last_w = float(t[-1])
-        ids = self._cell_ids
-        g = samples["grams"].astype(np.float64)
-        ts = np.char.mod("%.4f", t)
-        gs = np.char.mod("%.2f", g)
-        gs[np.isnan(g)] = ""
-        cells = samples["cell"].tolist()
-        self._files["w"].write("".join(f"{a},{ids[c]},{b}\n" for a, c, b in zip(ts.tolist(), cells, gs.tolist(), strict=True)))
+        ids = np.asarray(self._cell_ids, dtype=object)[samples["cell"]]
+        flat = np.empty(3 * len(samples), dtype=object)
+        flat[0::3] = t.tolist()
+        flat[1::3] = ids
+        flat[2::3] = samples["grams"].astype(np.float64).tolist()
+        text = ("%.4f,%s,%.2f\n" * len(samples)) % tuple(flat)
+        self._files["w"].write(text.replace(",nan\n", ",\n"))
 
     def write_vision(self, frame: VisionFrame) -> None:
         """Append one camera frame."""
