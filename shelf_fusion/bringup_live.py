@@ -62,7 +62,10 @@ def cmd_stream(args) -> int:
             print("channel    rate          mean        noise        stable    gaps  (Ctrl-C stops)")
         while time.monotonic() < end:
             t0 = time.monotonic()
-            s = _read_for(drv, max(0.05, min(args.refresh, end - t0)), args.rate)
+            try:
+                s = _read_for(drv, max(0.05, min(args.refresh, end - t0)), args.rate)
+            except KeyboardInterrupt:
+                break
             window = max(time.monotonic() - t0, 1e-3)
             lines = []
             for ch, rate, mean, sd, gaps in channel_stats(s, window):
@@ -110,6 +113,8 @@ def cmd_record(args) -> int:
                 np.add.at(counts, s["cell"].astype(np.int64), 1)
                 np.add.at(gaps, s["cell"][np.isnan(s["grams"])].astype(np.int64), 1)
                 _sleep_until_due(shelf, end)
+        except KeyboardInterrupt:  # Ctrl-C ends a recording normally
+            pass
         finally:
             writer.write_weights(shelf.drain())
     shutil.copyfile(args.store, Path(args.out) / "store.toml")  # keeps [[controller]] tables
@@ -139,7 +144,12 @@ def cmd_run(args) -> int:
     try:
         with shelf:
             run = LiveRun(store, shelf, events, on_receipt=emit)
-            receipts = run.run(args.seconds)
+            print(f"running on {len(shelf.drivers)} controller(s)"
+                  + ("" if args.seconds else "; Ctrl-C stops"), file=sys.stderr, flush=True)
+            try:
+                receipts = run.run(args.seconds)
+            except KeyboardInterrupt:  # Ctrl-C ends a run: decide and write the rest
+                receipts = run.finish()
     finally:
         if out is not sys.stdout:
             out.close()

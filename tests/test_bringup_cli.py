@@ -172,3 +172,23 @@ def test_emulate_serial_scenario_is_readable(capsys):
         emu.stop()
     rows = _json_lines(capsys.readouterr().out)
     assert len(rows) == 3 and all(r["grams"] is not None and r["grams"] > 0 for r in rows)
+
+
+def test_run_until_ctrl_c_writes_the_open_receipts(sics, tmp_path):
+    import signal
+    import time
+    store = write_store(tmp_path, controller(sics.port, "mt-sics", ["A1"], 20))
+    (tmp_path / "gates.csv").write_text("t,gate,shopper,party\n0.0,G1,S2,1\n")
+    out = tmp_path / "receipts.jsonl"
+    proc = subprocess.Popen([sys.executable, "-m", "shelf_fusion.cli", "run", "--store",
+                             str(store), "--gates", str(tmp_path / "gates.csv"), "--out",
+                             str(out)], stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stderr.readline().startswith("running on 1 controller")
+        time.sleep(0.5)  # let it poll a little
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    assert [json.loads(line)["shopper"] for line in out.read_text().splitlines()] == ["S2"]
