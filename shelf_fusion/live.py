@@ -172,13 +172,32 @@ class _Reader:
         return s
 
 
-def make_driver(cfg: ControllerConfig, clock: Callable[[], float], timeout_s: float = 1.0):
-    """The (unopened) driver of one controller, channel index as ``cell``."""
+def make_driver(cfg: ControllerConfig, clock: Callable[[], float], timeout_s: float = 1.0,
+                links: dict | None = None):
+    """The (unopened) driver of one controller, channel index as ``cell``.
+
+    Modbus controllers on the same line (same RTU port, or same TCP gateway)
+    share one link taken from / added to ``links`` (bus key -> open link), so
+    their requests never collide on the wire.
+    """
     from drivers.registry import backend_for_url, open_driver
     kwargs: dict = {"clock": clock, "timeout_s": timeout_s}
     if backend_for_url(cfg.url) == "serial":
         kwargs["rate_hz"] = cfg.rate_hz
         kwargs["strict"] = False
+    elif links is not None:
+        from drivers.modbus.links import open_link, parse_url
+        from drivers.modbus.profile import get_profile
+        spec = get_profile(cfg.profile)
+        addr = parse_url(cfg.url, default_baud=spec.default_baud,
+                         default_parity=spec.default_parity)
+        if addr.bus_key not in links:
+            link = open_link(addr, timeout_s=timeout_s)
+            link.open()
+            links[addr.bus_key] = link
+        kwargs["link"] = links[addr.bus_key]
+        kwargs["profile"] = spec
+        return open_driver(cfg.url, **kwargs)
     return open_driver(cfg.url, cfg.profile, **kwargs)
 
 
@@ -189,7 +208,8 @@ class LiveShelf:
         controllers: from :func:`load_controllers`.
         clock: store clock in seconds; default ``time.monotonic`` offset so
             that :meth:`open` is t = 0.
-        driver_factory: ``(config, clock) -> driver`` (default :func:`make_driver`).
+        driver_factory: ``(config, clock) -> driver``; default :func:`make_driver`
+            with Modbus links shared per line.
     """
 
     def __init__(self, controllers: Sequence[ControllerConfig], *,
@@ -200,7 +220,9 @@ class LiveShelf:
         self.controllers = list(controllers)
         self._clock_arg = clock
         self._t0 = 0.0
-        self._factory = driver_factory or make_driver
+        self._links: dict = {}
+        self._factory = driver_factory or (
+            lambda cfg, clock: make_driver(cfg, clock, links=self._links))
         self._readers: list[_Reader] = []
         self._buf: list[np.ndarray] = []
         self.released_t = 0.0  #: every sample up to here has been released (s)
@@ -226,6 +248,9 @@ class LiveShelf:
         for r in self._readers:
             r.driver.close()
         self._readers = []
+        for link in self._links.values():
+            link.close()
+        self._links = {}
 
     def __enter__(self) -> LiveShelf:
         self.open()

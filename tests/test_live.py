@@ -127,3 +127,23 @@ def test_live_engine_charges_a_take_seen_on_an_emulated_plate(tmp_path):
     assert seen == receipts and [r.shopper for r in receipts] == ["S1"]
     assert dict(receipts[0].items) == {"cola-330": 1}
     assert [(ln.cell, ln.qty) for ln in receipts[0].lines] == [("A1", 1)]
+
+
+def test_two_units_on_one_rtu_line_share_the_port(tmp_path):
+    from drivers.scale_modbus_emu import RtuPtyEmulator
+    models = {1: EmulatedScale("generic-rs485", signal=lambda t: 111.0),
+              2: EmulatedScale("flintec-ft11", signal=lambda t: 222.0)}
+    with RtuPtyEmulator(models) as bus:
+        store = _store(tmp_path, controller(bus.url(1, parity="N"), "generic-rs485", ["A1"], 20),
+                       controller(bus.url(2, parity="N"), "flintec-ft11", ["B1"], 20))
+        chunks = []
+        with LiveShelf(load_controllers(store)) as shelf:
+            assert len({id(d.link) for d in shelf.drivers}) == 1
+            while shelf.clock() < 0.5:
+                chunks.append(shelf.poll())
+            chunks.append(shelf.drain())
+        assert bus.crc_errors == 0
+    w = np.concatenate(chunks)
+    assert np.all(np.diff(w["t"]) >= 0)
+    assert np.all(w["grams"][w["cell"] == 0] == 111.0) and np.all(w["grams"][w["cell"] == 1] == 222.0)
+    assert (w["cell"] == 0).sum() >= 3 and (w["cell"] == 1).sum() >= 3
