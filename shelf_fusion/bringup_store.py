@@ -74,5 +74,5 @@ def write_cell_calibration(path: str | Path, cell_id: str, *, scale: float, zero
             text += tables_to_toml(name, val)
     shutil.copyfile(path, path.with_name(path.name + ".bak"))
     path.write_text(text, encoding="utf-8")
-    from shelf_fusion.live import load_controllers
+    from shelf_fusion.bringup_config import load_controllers
     load_controllers(load_store(path))  # what we wrote must read back

@@ -147,3 +147,13 @@ def test_two_units_on_one_rtu_line_share_the_port(tmp_path):
     assert np.all(np.diff(w["t"]) >= 0)
     assert np.all(w["grams"][w["cell"] == 0] == 111.0) and np.all(w["grams"][w["cell"] == 1] == 222.0)
     assert (w["cell"] == 0).sum() >= 3 and (w["cell"] == 1).sum() >= 3
+
+
+def test_channel_the_device_lacks_is_a_store_error(tmp_path):
+    with PtySerialEmulator("mt-sics", signal=lambda t: 1.0) as emu:
+        store = _store(tmp_path, f'\n[[controller]]\nurl = "{emu.port}"\nprofile = "mt-sics"\n'
+                                 'channels = {"1" = "A1"}\n')
+        shelf = LiveShelf(load_controllers(store))
+        with pytest.raises(StoreConfigError, match="has 1 channel"):
+            shelf.open()
+        assert shelf.drivers == []  # what was opened got closed
