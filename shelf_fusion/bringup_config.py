@@ -80,7 +80,7 @@ def _channel_map(store: Store, key: str, t: Mapping) -> dict[int, int]:
         sub = "channels"
     out: dict[int, int] = {}
     for ch, cell in pairs:
-        if cell not in idx:
+        if not isinstance(cell, str) or cell not in idx:
             _fail(store, f"{key}.{sub}", f"unknown cell {cell!r}: not a [[cell]] id")
         out[ch] = idx[cell]
     return out
@@ -95,10 +95,10 @@ def _per_cell(store: Store, key: str, t: Mapping, name: str, chmap: Mapping[int,
     idx = store.cell_index()
     out = {ch: default for ch in chmap}
     for cell, v in val.items():
+        if not isinstance(v, int | float) or isinstance(v, bool) or not math.isfinite(v):
+            _fail(store, f"{key}.{name}.{cell}", f"{v!r} is not a finite number")
         if cell not in idx or idx[cell] not in by_cell:
             _fail(store, f"{key}.{name}", f"cell {cell!r} is not read by this controller")
-        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
-            _fail(store, f"{key}.{name}.{cell}", f"{v!r} is not a finite number")
         out[by_cell[idx[cell]]] = float(v)
     return out
 

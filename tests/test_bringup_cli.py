@@ -192,3 +192,8 @@ def test_run_until_ctrl_c_writes_the_open_receipts(sics, tmp_path):
         proc.kill()
     assert proc.returncode == 0, err
     assert [json.loads(line)["shopper"] for line in out.read_text().splitlines()] == ["S2"]
+
+
+def test_devices_lists_ports_or_says_none(capsys):
+    assert main(["devices"]) == 0
+    assert capsys.readouterr().out.strip()

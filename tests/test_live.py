@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from drivers.modbus.emu_model import EmulatedScale
 from drivers.scale_modbus_emu import TcpEmulator
@@ -157,3 +159,36 @@ def test_channel_the_device_lacks_is_a_store_error(tmp_path):
         with pytest.raises(StoreConfigError, match="has 1 channel"):
             shelf.open()
         assert shelf.drivers == []  # what was opened got closed
+
+
+_values = st.one_of(st.none(), st.booleans(), st.integers(-3, 5), st.floats(allow_nan=True),
+                    st.sampled_from(["A1", "B1", "u", "", "0", "x"]),
+                    st.lists(st.sampled_from(["A1", "B1", "Z"]), max_size=3),
+                    st.lists(st.one_of(st.integers(), st.lists(st.integers())), max_size=2),
+                    st.dictionaries(st.sampled_from(["0", "1", "A1", "B1", "x"]),
+                                    st.one_of(st.sampled_from(["A1", "B1"]), st.floats(),
+                                              st.lists(st.integers(), max_size=1)),
+                                    max_size=3))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.fixed_dictionaries({"url": st.sampled_from(["u", "", 3]),
+                              "profile": st.sampled_from(["p", None])}),
+       st.dictionaries(st.sampled_from(["cells", "channels", "rate_hz", "scale", "zero_g",
+                                        "other"]), _values, max_size=5))
+def test_any_controller_table_loads_or_names_its_key(base, rest):
+    table = {**base, **rest}
+    import tomllib
+
+    from fusion.store import parse_store
+    from tests.bringup_helpers import STORE_HEAD
+    data = tomllib.loads(STORE_HEAD)
+    data["controller"] = [{k: v for k, v in table.items() if v is not None}]
+    store = parse_store(data, source="bench/store.toml")
+    try:
+        (cfg,) = load_controllers(store)
+    except StoreConfigError as e:
+        assert e.path == "bench/store.toml" and e.key.startswith("controller[0]")
+    else:
+        assert cfg.url and cfg.profile and cfg.channel_cells and cfg.rate_hz > 0
+        assert set(cfg.channel_cells.values()) <= {0, 1}
