@@ -24,6 +24,8 @@ class WeightConfig:
         cusum_k: CUSUM reference value (half the smallest shift to detect), sigma.
         cusum_h: CUSUM decision threshold, sigma.
         settle_s: a plate is stable again when readings stayed in the band this long, s.
+        settle_samples: ... and over at least this many sample intervals (slow
+            plates get a longer window: 6 -> 0.6 s at 10 Hz).
         window_samples: ring-buffer length per plate; must hold ``settle_s``
             of samples at the fastest rate (64 covers 0.4 s up to 160 Hz).
         band_min_g: smallest half-width of the stability band, g.
@@ -46,14 +48,17 @@ class WeightConfig:
         whole_item_k: a plate's change "explains whole items" within this many sd.
         max_items: most items of one SKU a single plate change may explain.
         max_wait_s: longest an event waits for a busy neighbouring plate, s.
-        press_hold_s: a weight *increase* that is a whole number of items of
-            its plates' SKUs is held until its plates have been stable this
-            long, because a hand press that holds still looks like a put-back
-            until it is released, s.
-        odd_hold_s: any change that is *not* a whole number of items of its
-            plates' SKUs (a hand still resting after a take, a lean, a
-            misplaced return) is held this long; if the plate moves again
-            meanwhile, the two changes are summed into one, s.
+        hold_max_g: holds apply only to changes up to this size (g): a hand's
+            tremor (~10 % of its force) hides in the noise only for small
+            forces, larger presses never pass the settle test.
+        press_hold_s: a small weight *increase* that is a whole number of
+            items of its plates' SKUs waits this long after settling (a grip
+            press of exactly an item's weight looks like a put-back until the
+            hand lets go), s.
+        odd_hold_s: a small change that is *not* a whole number of items of
+            its plates' SKUs (a lean felt by a neighbour, a hand still resting
+            after a take) waits this long; if the plate moves again meanwhile,
+            the two changes are summed into one, s.
         max_hold_s: longest a weight increase is held (the plate keeps moving), s.
     """
 
@@ -66,6 +71,7 @@ class WeightConfig:
     cusum_k: float = 1.0
     cusum_h: float = 6.0
     settle_s: float = 0.4
+    settle_samples: int = 6
     window_samples: int = 64
     band_min_g: float = 1.5
     band_sigma: float = 4.0
@@ -83,8 +89,9 @@ class WeightConfig:
     whole_item_k: float = 3.0
     max_items: int = 5
     max_wait_s: float = 2.0
+    hold_max_g: float = 150.0
     press_hold_s: float = 1.0
-    odd_hold_s: float = 2.0
+    odd_hold_s: float = 4.0
     max_hold_s: float = 6.0
 
     def __post_init__(self) -> None:

@@ -124,14 +124,14 @@ class WeightDetector:
 
     def flush(self) -> list[ShelfEvent]:
         """End of stream: settle plates whose last samples are quiet, decide everything."""
-        cfg = self.config
         c = np.flatnonzero((self._state != STABLE) & (self._win.i >= 2))
         if c.size:
             t = self._win.t_last[c]
             band = self._band(c)
-            ws = self._win.stats(c, t, cfg.settle_s, band)
+            win_s = self._window_s(c)
+            ws = self._win.stats(c, t, win_s, band)
             ok = ((ws.n >= 2) & (ws.max_dev_g <= band)
-                  & (t - self._win.t_reset[c] >= cfg.settle_s / 2))
+                  & (t - self._win.t_reset[c] >= win_s / 2))
             if ok.any():
                 self._settle(c[ok], t[ok], ws.subset(ok))
         return self._decide(final=True)
@@ -249,26 +249,33 @@ class WeightDetector:
     def _settling(self, c: np.ndarray, t: np.ndarray, z: np.ndarray) -> None:
         self._win.push(c, t, z)
         band = self._band(c)
-        ws = self._win.stats(c, t, self.config.settle_s, band)
+        win_s = self._window_s(c)
+        ws = self._win.stats(c, t, win_s, band)
         learn = (self._state[c] == INIT) & ~self._noise_known[c]
         if learn.any():  # first level of a plate of unknown noise: trust its own scatter
             band = np.where(learn, np.fmax(band, self.config.band_sigma
                                            * np.sqrt(ws.var_res_g2)), band)
-        done = self._calm(c, t, ws, band)
+        done = self._calm(c, t, ws, band, win_s)
         if done.any():
             self._settle(c[done], t[done], ws.subset(done))
 
-    def _calm(self, c: np.ndarray, t: np.ndarray, ws: WindowStats, band: np.ndarray
-              ) -> np.ndarray:
-        """Bool per plate: the last settle_s of readings are full, flat and quiet."""
+    def _window_s(self, c: np.ndarray) -> np.ndarray:
+        """(m,) settle window of plates ``c``: settle_s, or settle_samples intervals (s)."""
+        cfg = self.config
+        dt = np.where(np.isfinite(self._dt[c]), self._dt[c], 0.0)
+        return np.fmax(cfg.settle_s, np.minimum(cfg.settle_samples * dt, 4 * cfg.settle_s))
+
+    def _calm(self, c: np.ndarray, t: np.ndarray, ws: WindowStats, band: np.ndarray,
+              win_s: np.ndarray) -> np.ndarray:
+        """Bool per plate: the last ``win_s`` of readings are full, flat and quiet."""
         cfg = self.config
         dt = np.where(np.isfinite(self._dt[c]), np.fmax(self._dt[c], 1e-3), np.inf)
-        n_min = np.minimum(np.maximum(3.0, np.ceil(0.5 * cfg.settle_s / dt)), cfg.window_samples // 2)
+        n_min = np.minimum(np.maximum(3.0, np.ceil(0.5 * win_s / dt)), cfg.window_samples // 2)
         var_max = self._r[c] * (1 + cfg.var_sigma * np.sqrt(2 / np.maximum(ws.n - 1, 1)))
         quiet = ((ws.var_res_g2 <= var_max) | (self._state[c] == INIT)
                  | (t - self._ep_start[c] >= cfg.relax_s))
         return (ws.covered & (ws.n >= n_min) & (ws.max_dev_g <= band) & quiet
-                & (np.abs(ws.slope_g_per_s) * cfg.settle_s <= cfg.slope_frac * band))
+                & (np.abs(ws.slope_g_per_s) * win_s <= cfg.slope_frac * band))
 
     def _settle(self, c: np.ndarray, t: np.ndarray, ws: WindowStats) -> None:
         """Plates ``c`` are stable again at times ``t``: record their changes."""
@@ -360,14 +367,16 @@ class WeightDetector:
                    for p in group)
 
     def _hold_s(self, group: list[PlateChange]) -> float:
-        """How long a change must stay calm before it is decided (s)."""
+        """How long a change must stay calm before it is decided (s): only small
+        changes wait (see ``WeightConfig.hold_max_g``)."""
         total = sum(p.delta_g for p in group)
         sd = float(np.sqrt(sum(p.sd_g ** 2 for p in group)))
         whole = any(explains_whole_items(self.store, PlateChange(p.cell, 0, 0, 0, total, sd),
                                          self.config) for p in group)
         if not whole:
             return self.config.odd_hold_s
-        return self.config.press_hold_s if total > 0 else 0.0
+        small_rise = 0 < total <= self.config.hold_max_g
+        return self.config.press_hold_s if small_rise else 0.0
 
     def _make_event(self, changes: list[PlateChange], waited_out: bool) -> ShelfEvent | None:
         cfg = self.config

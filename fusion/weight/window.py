@@ -71,14 +71,16 @@ class SettleWindow:
         self.t_reset[c] = np.where(np.isfinite(self.t_reset[c]), self.t_reset[c], t)
         self.t_last[c] = np.fmax(self.t_last[c], t)
 
-    def stats(self, c: np.ndarray, t_now: np.ndarray, settle_s: float, band_g: np.ndarray
-              ) -> WindowStats:
+    def stats(self, c: np.ndarray, t_now: np.ndarray, settle_s: np.ndarray | float,
+              band_g: np.ndarray) -> WindowStats:
         """Window statistics of plates ``c`` at times ``t_now`` (s).
 
-        The window holds the samples with ``t >= t_now - settle_s``; the one
+        The window (``settle_s``: s, scalar or per plate) holds the samples
+        with ``t >= t_now - settle_s``; the one
         sample farthest from the mean is dropped if it lies beyond ``band_g``.
         """
         T, Z = self.t[c], self.z[c]
+        settle_s = np.broadcast_to(np.asarray(settle_s, float), t_now.shape)
         w = np.isfinite(T) & (T >= (t_now - settle_s - 1e-9)[:, None]) & (T <= t_now[:, None])
         mean = _wmean(w, Z)
         dev = np.where(w, np.abs(Z - mean[:, None]), -1.0)

@@ -37,9 +37,7 @@ def test_step_detected_with_right_grams(noise, rate, delta):
     assert 0.02 < e.sd_g[0] < 3.0
     assert 3.7 <= e.t_start <= 4.4
     hand_leaves = 4.0 + 0.8 + 0.1  # press released, ringing starts
-    # a put-back is held press_hold_s longer: a still hand looks like one until released
-    hold = WeightConfig().press_hold_s if delta > 0 else 0.0
-    assert e.t_end <= e.t_final <= hand_leaves + 1.2 + hold
+    assert e.t_end <= e.t_final <= hand_leaves + 1.2
 
 
 @pytest.mark.parametrize("rate", [10.0, 80.0])
@@ -67,18 +65,24 @@ def test_presses_leans_spikes_and_ringing_give_no_event(noise, rate):
     assert abs(det.levels_g()[0] - 2000.0) < 3 * noise
 
 
-@pytest.mark.parametrize("force", [30.0, 352.0])
-def test_dead_still_lean_gives_no_event(force):
-    # 352 g is a whole cola: only press_hold_s protects; 30 g is no item: odd_hold_s
-    hold = 0.8 if force == 352.0 else 2.4
-    script = PlateScript(noise_g=1.0, rate_hz=20.0, tremor=0.0, presses=[(2.0, 2.0 + hold, force)])
+@pytest.mark.parametrize("hold", [0.8, 3.5])
+def test_dead_still_lean_gives_no_event(hold):
+    # 30 g is no whole item: held odd_hold_s, and the release cancels it
+    script = PlateScript(noise_g=1.0, rate_hz=20.0, tremor=0.0, presses=[(2.0, 2.0 + hold, 30.0)])
     _, ev = _single(script, duration_s=9.0, seed=2)
+    assert ev == []
+
+
+def test_dead_still_press_of_an_item_weight_gives_no_event():
+    # a small whole-item increase is held press_hold_s; the release cancels it
+    script = PlateScript(noise_g=1.0, rate_hz=20.0, tremor=0.0, presses=[(2.0, 2.9, 55.0)])
+    _, ev = _single(script, duration_s=9.0, seed=2, item_g=55.0)
     assert ev == []
 
 
 @pytest.mark.parametrize("rate", [10.0, 20.0, 80.0])
 def test_hand_resting_after_a_take_is_one_event(rate):
-    # the plate looks settled at -704 + 120 while the hand rests (dead still), then
+    # the plate looks settled at -704 + 120 while a hand rests (dead still), then
     # the release takes the hand's 120 g away: one event of 2 colas, not two
     script = PlateScript(noise_g=1.0, rate_hz=rate, tremor=0.0, presses=[(3.0, 4.6, 120.0)],
                          steps=[(3.2, -704.0, 0.2)], ringing=[(4.7, 20.0, 6.0, 0.1)])
@@ -87,10 +91,19 @@ def test_hand_resting_after_a_take_is_one_event(rate):
     assert ev[0].t_final < 4.7 + 1.5
 
 
-def test_a_change_of_no_whole_item_is_held_then_reported():
-    script = merge_scripts(take(3.0, -200.0), noise_g=1.0, rate_hz=20.0)
+def test_whole_item_changes_are_not_held():
+    # takes and (beyond hold_max_g) put-backs of whole items are decided at once
+    script = merge_scripts(take(3.0, -352.0), take(6.0, 352.0), noise_g=1.0, rate_hz=20.0)
     _, ev = _single(script, duration_s=10.0)
-    assert len(ev) == 1 and abs(ev[0].total_g + 200.0) < 4.0
+    assert [round(e.total_g / 352) for e in ev] == [-1, 1]
+    assert all(e.t_final < e.t_end + 0.6 for e in ev)
+
+
+@pytest.mark.parametrize("delta", [-100.0, -200.0, 500.0])
+def test_a_change_of_no_whole_item_is_held_then_reported(delta):
+    script = merge_scripts(take(3.0, delta, hand_g=100.0), noise_g=1.0, rate_hz=20.0)
+    _, ev = _single(script, duration_s=10.0)
+    assert len(ev) == 1 and abs(ev[0].total_g - delta) < 4.0
     assert ev[0].t_final >= ev[0].t_end + WeightConfig().odd_hold_s
 
 
@@ -162,17 +175,21 @@ def test_busy_since_and_levels_follow_the_plate():
     assert abs(det.levels_g()[0] - 1648.0) < 1.0
 
 
-def test_chunking_does_not_change_the_events():
-    scripts = [merge_scripts(take(2.0, -352.0), take(6.0, -704.0), noise_g=1.0, rate_hz=rate)
-               for rate in (10.0, 80.0)]
-    s = make_samples(scripts, 10.0, seed=11)
-    store = make_store(2, cell_skus=[["cola"], ["water"]], gap_m=0.5)
+@pytest.mark.parametrize("odd", [False, True])
+def test_chunking_does_not_change_the_events(odd):
+    # odd: plate 1 stocks water, so its -100/-60 changes are held and summed
+    d1 = (-100.0, -60.0) if odd else (-352.0, -704.0)
+    scripts = [merge_scripts(take(2.0, -352.0), take(6.0, -704.0), noise_g=1.0, rate_hz=10.0),
+               merge_scripts(take(2.0, d1[0]), take(4.5, d1[1]), noise_g=1.0, rate_hz=80.0)]
+    s = make_samples(scripts, 12.0, seed=11)
+    store = make_store(2, cell_skus=[["cola"], ["water" if odd else "cola"]], gap_m=0.5)
     outs = []
     for chunk in (0.05, 0.7, 20.0):
         ev = run(WeightDetector(store), s, chunk_s=chunk)
-        outs.append(sorted((e.t_start, e.cells, round(e.total_g, 6), e.t_end) for e in ev))
+        outs.append(sorted((e.t_start, e.cells, round(e.total_g, 6), e.t_end, e.t_final)
+                           for e in ev))
     assert outs[0] == outs[1] == outs[2]
-    assert len(outs[0]) == 4
+    assert len(outs[0]) == (3 if odd else 4)
 
 
 def test_unknown_noise_is_learned():
