@@ -21,6 +21,7 @@ class TrackerConfig:
         max_gate_m: hard distance gate (m).
         confirm_hits: detections that confirm a track.
         tentative_timeout_s: unconfirmed track dropped when unseen this long (s).
+        tentative_max_age_s: unconfirmed track dropped this long after birth (s).
         coast_s: confirmed track coasts this long, then is *lost* (s).
         max_speed_mps: plausible walking speed, caps coasting and re-link (m/s).
     Detections:
@@ -38,7 +39,8 @@ class TrackerConfig:
         switch_overlap_s: when a bound track is lost, an unbound track born up
             to this long before its last sighting may be its continuation (s).
         relink_clutter_per_m2: density of "a new or false track" against which
-            a re-link's posterior is computed (1/m^2).
+            a re-link's posterior is computed (1/m^2); a pair less likely than
+            that is never linked.
     Identity:
         entry_birth_m: a track born within this distance of an entry zone is
             an entering person of that gate (cameras may see the queue) (m).
@@ -68,6 +70,7 @@ class TrackerConfig:
     max_gate_m: float = 1.5
     confirm_hits: int = 5
     tentative_timeout_s: float = 0.5
+    tentative_max_age_s: float = 1.0
     coast_s: float = 1.0
     max_speed_mps: float = 2.0
     min_conf: float = 0.2
@@ -111,6 +114,7 @@ class TrackerConfig:
                           gate_chi2=self.gate_chi2, max_gate=self.max_gate_m,
                           confirm_hits=self.confirm_hits,
                           tentative_timeout_s=self.tentative_timeout_s,
+                          tentative_max_age_s=self.tentative_max_age_s,
                           coast_s=self.coast_s, max_coast_speed=self.max_speed_mps,
                           reacquire_gap_s=self.relink_min_gap_s)
 

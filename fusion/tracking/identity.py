@@ -166,8 +166,8 @@ def relink_choice(pairs: list[tuple[KalmanTrack, float, float, bool]],
         total += lik
         if lik > best_l:
             best, best_l = i, lik
-    if best is None:
-        return None, 0.0
+    if best is None or best_l < cfg.relink_clutter_per_m2:
+        return None, 0.0  # "a new or false track" explains it better
     return best, best_l / (total + cfg.relink_clutter_per_m2)
 
 

@@ -44,6 +44,8 @@ class CoreConfig:
         max_gate: hard Euclidean gate on the predicted position (u).
         confirm_hits: cumulative hits that confirm a tentative track.
         tentative_timeout_s: a tentative track unseen this long is dropped (s).
+        tentative_max_age_s: a track not confirmed this long after its birth is
+            dropped (s): a chain of sparse false detections never confirms.
         coast_s: a confirmed track unseen this long stops coasting and is lost (s).
         max_coast_speed: cap of the velocity used while coasting (u/s), so a
             stale velocity does not carry a prediction away.
@@ -64,6 +66,7 @@ class CoreConfig:
     max_gate: float = 1.5
     confirm_hits: int = 5
     tentative_timeout_s: float = 0.5
+    tentative_max_age_s: float = 1.0
     coast_s: float = 1.0
     max_coast_speed: float = 2.0
     reacquire_gap_s: float = 0.3
@@ -71,7 +74,7 @@ class CoreConfig:
 
     def __post_init__(self) -> None:
         for name in ("meas_sd", "accel_sd", "init_speed_sd", "gate_chi2", "max_gate",
-                     "tentative_timeout_s", "coast_s", "max_coast_speed",
+                     "tentative_timeout_s", "tentative_max_age_s", "coast_s", "max_coast_speed",
                      "reacquire_gap_s", "reacquire_window_s"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"CoreConfig.{name} must be > 0, got {getattr(self, name)!r}")
@@ -328,8 +331,8 @@ class TrackCore:
 
         Returns:
             (lost, dropped): confirmed tracks unseen for ``coast_s`` and
-            tentative tracks unseen for ``tentative_timeout_s``; both are
-            removed from :attr:`active`.
+            tentative tracks unseen for ``tentative_timeout_s`` or older than
+            ``tentative_max_age_s``; both are removed from :attr:`active`.
         """
         c = self.config
         lost: list[KalmanTrack] = []
@@ -339,7 +342,8 @@ class TrackCore:
             age = t - tr.t_last
             if tr.confirmed and age > c.coast_s:
                 lost.append(tr)
-            elif not tr.confirmed and age > c.tentative_timeout_s:
+            elif not tr.confirmed and (age > c.tentative_timeout_s
+                                       or t - tr.t_first > c.tentative_max_age_s):
                 dropped.append(tr)
             else:
                 keep.append(tr)
