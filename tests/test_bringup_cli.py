@@ -197,3 +197,50 @@ def test_run_until_ctrl_c_writes_the_open_receipts(sics, tmp_path):
 def test_devices_lists_ports_or_says_none(capsys):
     assert main(["devices"]) == 0
     assert capsys.readouterr().out.strip()
+
+
+class _Operator:
+    """Stands in for the person at the shelf: puts the mass on when asked."""
+
+    def __init__(self, empty_g: float, loaded_g: float):
+        self.load_g = empty_g
+        self.loaded_g = loaded_g
+        self.asked: list[str] = []
+
+    def __call__(self, text: str) -> None:
+        self.asked.append(text)
+        if "mass" in text:
+            self.load_g = self.loaded_g
+
+
+def test_calibrate_with_zero_software_board_writes_zero_and_scale(tmp_path, monkeypatch, capsys):
+    op = _Operator(empty_g=37.0, loaded_g=1049.0)
+    monkeypatch.setattr("shelf_fusion.bringup._prompt", op)
+    with PtySerialEmulator("hx711-openscale", signal=lambda t: op.load_g, noise_g=0.0) as emu:
+        store = write_store(tmp_path, controller(emu.port, "hx711-openscale", ["B1"]))
+        assert main(["calibrate", emu.port, "--profile", "hx711-openscale", "--known-grams",
+                     "1000", "--settle", "0.5", "--write-store", str(store), "--cell", "B1"]) == 0
+    assert len(op.asked) == 2 and "empty" in op.asked[0]
+    ctrl = tomllib.loads(store.read_text())["controller"][0]
+    assert ctrl["zero_g"]["B1"] == pytest.approx(37.0, abs=0.01)
+    assert ctrl["scale"]["B1"] == pytest.approx(1000 / (1049 - 37), rel=1e-4)
+
+
+def test_calibrate_with_zero_on_modbus_device(monkeypatch, capsys):
+    op = _Operator(empty_g=37.0, loaded_g=1049.0)
+    monkeypatch.setattr("shelf_fusion.bringup._prompt", op)
+    with TcpEmulator({1: EmulatedScale("generic-rs485", signal=lambda t: op.load_g)}) as srv:
+        assert main(["calibrate", srv.url(1), "--profile", "generic-rs485", "--known-grams",
+                     "1000", "--settle", "0.3"]) == 0
+        assert "1012.00 g -> 1000.00 g" in capsys.readouterr().out
+        main(["read", srv.url(1), "--profile", "generic-rs485", "--count", "1", "--json"])
+    assert _json_lines(capsys.readouterr().out)[0]["grams"] == 1000.0
+
+
+def test_stream_prints_rate_and_noise(sics, capsys):
+    assert main(["stream", sics.port, "--profile", "mt-sics", "--seconds", "1.2",
+                 "--refresh", "0.5"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines and all(line.startswith("ch0") and " Hz " in line and "sd" in line
+                         for line in lines)
+    assert "\x1b[" not in "".join(lines)  # not a tty: plain lines
