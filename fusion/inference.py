@@ -1,8 +1,9 @@
 """Which SKU, and how many, explain a shelf event.
 
 Hypotheses are (SKU, count) combinations of up to ``max_items`` items of up to
-two SKUs, all taken (qty > 0, the plates got lighter) or all put back
-(qty < 0), plus "no item".  Each gets
+two SKUs, all taken (qty > 0, the plates got lighter), all put back (qty < 0),
+or one SKU taken and another put back (a swap, low prior), plus "no item".
+Each gets
 
     likelihood  N(total_g; -sum(n_i * mu_i), sd_event^2 + sum(|n_i| * sd_i^2))
     prior       planogram SKUs of the event's plates >> SKUs the shopper holds
@@ -43,6 +44,9 @@ class InferenceConfig:
         putback_weight: prior of a put-back relative to a take.
         count_decay: prior ratio of n+1 items to n items.
         two_sku_weight: prior factor of a two-SKU hypothesis.
+        swap_weight: further factor when one SKU is taken and another put
+            back in the same event (e.g. a misplaced return onto a plate a
+            product is taken from).
         no_item_weight: prior weight of "no item" (a disturbance).
         disturbance_g: extra sd of a no-item event (press/lean residue), g.
         holding_floor: a vision cue multiplies by ``holding_floor + p(sku)``.
@@ -57,8 +61,9 @@ class InferenceConfig:
     misplaced_weight: float = 0.2
     over_basket_weight: float = 1e-3
     putback_weight: float = 0.5
-    count_decay: float = 0.5
+    count_decay: float = 0.35
     two_sku_weight: float = 0.1
+    swap_weight: float = 0.1
     no_item_weight: float = 0.05
     disturbance_g: float = 3.0
     holding_floor: float = 0.2
@@ -70,7 +75,7 @@ class InferenceConfig:
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"InferenceConfig.{name} must be >= 1")
         for name in ("off_plate_weight", "misplaced_weight", "over_basket_weight",
-                     "putback_weight", "count_decay", "two_sku_weight", "no_item_weight",
+                     "putback_weight", "count_decay", "two_sku_weight", "swap_weight", "no_item_weight",
                      "disturbance_g", "holding_floor", "min_probability", "off_plate_window_sd"):
             v = getattr(self, name)
             if not (math.isfinite(v) and v >= 0):
@@ -81,7 +86,8 @@ class InferenceConfig:
 def combination_table(k: int, max_items: int) -> np.ndarray:
     """(m, k) int8 signed counts: every take/put-back of 1..2 of k SKUs, <= max_items items.
 
-    Row order: single-SKU takes and put-backs, then two-SKU ones.  The
+    Row order: single-SKU takes and put-backs, two-SKU takes and put-backs,
+    then *swaps* (one SKU taken, another put back in the same event).  The
     "no item" row is not included.
     """
     rows = []
@@ -92,11 +98,16 @@ def combination_table(k: int, max_items: int) -> np.ndarray:
         for a in range(1, max_items):
             for b in range(1, max_items - a + 1):
                 rows.append({j: a, j2: b})
-    table = np.zeros((2 * len(rows), k), np.int8)
+    swaps = [{j: a, j2: -b} for j, j2 in itertools.permutations(range(k), 2)
+             for a in range(1, max_items) for b in range(1, max_items - a + 1)]
+    table = np.zeros((2 * len(rows) + len(swaps), k), np.int8)
     for i, r in enumerate(rows):
         for j, n in r.items():
             table[2 * i, j] = n
             table[2 * i + 1, j] = -n
+    for i, r in enumerate(swaps):
+        for j, n in r.items():
+            table[2 * len(rows) + i, j] = n
     table.setflags(write=False)
     return table
 
@@ -181,6 +192,7 @@ class ItemInference:
         lp += _log(cfg.count_decay) * (n_items - 1)
         lp += np.where((table != 0).sum(1) == 2, _log(cfg.two_sku_weight), 0.0)
         lp += np.where(neg.any(1), _log(cfg.putback_weight), 0.0)
+        lp += np.where(neg.any(1) & pos.any(1), _log(cfg.swap_weight), 0.0)
         if basket is not None:
             held = np.array([max(int(basket.get(s, 0)), 0) for s in cand], float)
             over = (-table > held[None, :]).sum(1)
