@@ -44,8 +44,9 @@ class ShopperState:
         history: positions and hands.
         born_xy: (2,) first detected position (m).
         entry_gate: id of the entry gate it was born near, or ``None``.
-        arrival_t: when it was first seen at (within ``entry_radius_m`` of) that
-            gate's zone (s), or ``None``.
+        zone_hits: detections at (within ``entry_radius_m`` of) that zone.
+        arrival_t: time of its ``confirm_hits``-th detection at that zone (s),
+            or ``None``.
         account: bound account or ``None``.
         identity_conf: confidence in ``account``, 0..1.
         bind_done: True once tap binding no longer applies (bound, or given up).
@@ -57,6 +58,7 @@ class ShopperState:
     history: TrackHistory = field(default_factory=TrackHistory)
     born_xy: np.ndarray | None = None
     entry_gate: str | None = None
+    zone_hits: int = 0
     arrival_t: float | None = None
     account: str | None = None
     identity_conf: float = 0.0

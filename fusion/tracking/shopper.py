@@ -55,6 +55,9 @@ class ShopperTracker:
         self._core = TrackCore(self.config.core())
         self._gates = {g.id: g for g in store.gates}
         self._exit_zones = [np.asarray(g.zone, float) for g in store.gates if g.is_exit]
+        self._entry_boxes = {g.id: (np.min(g.zone, axis=0), np.max(g.zone, axis=0),
+                                    np.asarray(g.zone, float))
+                             for g in store.gates if g.is_entry}
         self._lost: list[KalmanTrack] = []  # confirmed, unseen > coast_s, re-linkable
         self._done: list[KalmanTrack] = []  # exited or expired; kept for window()
         self._pending: dict[str, list[PendingTap]] = {}
@@ -133,7 +136,7 @@ class ShopperTracker:
             st = state(tr)
             st.history.add_position(t, tr.kf.x[:2])
             self._observe(st, t, dets[j])
-            if st.entry_gate is not None and st.arrival_t is None:
+            if st.account is None and st.arrival_t is None:
                 self._check_arrival(st, t, tr.kf.x[:2])
             matched.append(tr)
             if tr.hits == confirm_hits:
@@ -150,15 +153,20 @@ class ShopperTracker:
                 continue
             tr = core.birth(t, z[j])
             born.append(tr)
-            st = ShopperState(born_xy=z[j].copy(), entry_gate=self._entry_gate_at(z[j]))
+            st = ShopperState(born_xy=z[j].copy(),
+                              entry_gate=self._entry_gate_at(z[j], self.config.entry_birth_m))
             tr.data = st
-            if st.entry_gate is not None:
-                self._check_arrival(st, t, z[j])
+            self._check_arrival(st, t, z[j])
             st.history.add_position(t, z[j])
             self._observe(st, t, dets[j])
         for tr in newly:
-            if state(tr).entry_gate is None:
+            st = state(tr)
+            if st.entry_gate is None:
                 self._relink(tr)
+            elif not self._pending.get(st.entry_gate):
+                # no tap waiting at that gate: a lost shopper coming back is
+                # likelier than a newcomer if a lost track fits well
+                self._relink(tr, min_factor=0.5)
 
     @staticmethod
     def _observe(st: ShopperState, t: float, det: PersonDetection) -> None:
@@ -178,18 +186,33 @@ class ShopperTracker:
         return best
 
     def _check_arrival(self, st: ShopperState, t: float, xy: np.ndarray) -> None:
-        zone = np.asarray(self._gates[st.entry_gate].zone, float)
-        if distance_to_polygon(zone, xy) <= self.config.entry_radius_m:
+        """Count detections of an unbound track at an entry zone; it *arrives*
+        (``arrival_t``) at the ``confirm_hits``-th, so one early false detection
+        does not decide the order of arrival. An unbound track that walks into
+        an entry zone becomes an entering person of that gate."""
+        r = self.config.entry_radius_m
+        if st.entry_gate is None or not self._near_zone(st.entry_gate, xy, r):
+            gate = self._entry_gate_at(xy, r)
+            if gate is None:
+                return
+            if gate != st.entry_gate:
+                st.entry_gate, st.zone_hits, st.bind_done = gate, 0, False
+        st.zone_hits += 1
+        if st.zone_hits >= self._core.config.confirm_hits:
             st.arrival_t = t
 
-    def _entry_gate_at(self, xy: np.ndarray) -> str | None:
-        best, best_d = None, self.config.entry_birth_m
-        for g in self._gates.values():
-            if g.is_entry:
-                d = distance_to_polygon(np.asarray(g.zone, float), xy)
-                if d <= best_d:
-                    best, best_d = g.id, d
-        return best
+    def _near_zone(self, gate_id: str, xy: np.ndarray, radius_m: float) -> bool:
+        lo, hi, zone = self._entry_boxes[gate_id]
+        if (xy[0] < lo[0] - radius_m or xy[1] < lo[1] - radius_m
+                or xy[0] > hi[0] + radius_m or xy[1] > hi[1] + radius_m):
+            return False
+        return distance_to_polygon(zone, xy) <= radius_m
+
+    def _entry_gate_at(self, xy: np.ndarray, radius_m: float) -> str | None:
+        for gate_id in self._entry_boxes:
+            if self._near_zone(gate_id, xy, radius_m):
+                return gate_id
+        return None
 
     # --------------------------------------------------------- identity
     def _bind(self, now: float) -> None:
@@ -220,11 +243,16 @@ class ShopperTracker:
         self._accounts[account].tracks.append(tr)
         log.debug("track %d bound to %s (conf %.2f)", tr.id, account, conf)
 
-    def _relink(self, new: KalmanTrack) -> None:
-        """A new track looks for the lost track it continues (forward re-link)."""
+    def _relink(self, new: KalmanTrack, min_factor: float = 0.0) -> None:
+        """A new track looks for the lost track it continues (forward re-link).
+
+        With ``min_factor`` > 0 it links only when that sure, and otherwise
+        stays open for tap binding.
+        """
         now = self._now
         gap_s = self.config.relink_min_gap_s
-        state(new).bind_done = True
+        if min_factor <= 0.0:
+            state(new).bind_done = True
         born = state(new).born_xy
         pairs = []
         for c in self._lost + self._core.active:
@@ -236,7 +264,7 @@ class ShopperTracker:
             d = math.hypot(born[0] - c.kf.x[0], born[1] - c.kf.x[1])
             pairs.append((c, d, max(gap, 0.0), hints_match(new, c)))
         best, factor = relink_choice(pairs, self.config)
-        if best is not None:
+        if best is not None and factor >= min_factor:
             self._merge(pairs[best][0], new, factor)
 
     def _relink_lost(self, old: KalmanTrack) -> bool:
@@ -267,6 +295,7 @@ class ShopperTracker:
         old.kf = new.kf
         old.t_last = max(old.t_last, new.t_last)
         old.hits += new.hits
+        old.held = new.held
         so.identity_conf *= factor
         so.hint = sn.hint or so.hint
         self._core.remove(new)
