@@ -160,13 +160,8 @@ class ShopperTracker:
             st.history.add_position(t, z[j])
             self._observe(st, t, dets[j])
         for tr in newly:
-            st = state(tr)
-            if st.entry_gate is None:
+            if state(tr).entry_gate is None:
                 self._relink(tr)
-            elif not self._pending.get(st.entry_gate):
-                # no tap waiting at that gate: a lost shopper coming back is
-                # likelier than a newcomer if a lost track fits well
-                self._relink(tr, min_factor=0.5)
 
     @staticmethod
     def _observe(st: ShopperState, t: float, det: PersonDetection) -> None:
@@ -243,16 +238,11 @@ class ShopperTracker:
         self._accounts[account].tracks.append(tr)
         log.debug("track %d bound to %s (conf %.2f)", tr.id, account, conf)
 
-    def _relink(self, new: KalmanTrack, min_factor: float = 0.0) -> None:
-        """A new track looks for the lost track it continues (forward re-link).
-
-        With ``min_factor`` > 0 it links only when that sure, and otherwise
-        stays open for tap binding.
-        """
+    def _relink(self, new: KalmanTrack) -> None:
+        """A new track looks for the lost track it continues (forward re-link)."""
         now = self._now
         gap_s = self.config.relink_min_gap_s
-        if min_factor <= 0.0:
-            state(new).bind_done = True
+        state(new).bind_done = True
         born = state(new).born_xy
         pairs = []
         for c in self._lost + self._core.active:
@@ -264,7 +254,7 @@ class ShopperTracker:
             d = math.hypot(born[0] - c.kf.x[0], born[1] - c.kf.x[1])
             pairs.append((c, d, max(gap, 0.0), hints_match(new, c)))
         best, factor = relink_choice(pairs, self.config)
-        if best is not None and factor >= min_factor:
+        if best is not None:
             self._merge(pairs[best][0], new, factor)
 
     def _relink_lost(self, old: KalmanTrack) -> bool:

@@ -129,7 +129,7 @@ def test_tailgater_stays_unbound():
 
 @pytest.mark.parametrize("gap_s", [1.0, 2.0])
 def test_occlusion_gap_bridged_by_relink(gap_s):
-    a = enter("a", 2.0, (5.0, 2.5, 2.5), (9.0, 2.5, 5.0), gaps=[(5.5, 5.5 + gap_s)])
+    a = enter("a", 2.0, (5.0, 2.5, 2.0), (9.0, 4.5, 3.0), gaps=[(5.5, 5.5 + gap_s)])
     trk = ShopperTracker(STORE)
     run(trk, Scene([a], taps=[GateTap(2.0, "IN", "A")], seed=6))
     before = accounts_of(trk, a, 4.0, 5.4)
