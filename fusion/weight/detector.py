@@ -295,9 +295,10 @@ class WeightDetector:
             ch = PlateChange(int(c[i]), float(self._ep_start[c[i]]), float(ws.t_first[i]),
                              float(t[i]), float(delta[i]), float(sd[i]),
                              float(self._base_var[c[i]]))
-            old = [k for k, p in enumerate(self._pending) if p.cell == ch.cell]
-            if old and ch.t_start < self._hold_end(self._pending[old[-1]]):
-                self._combine(old[-1], ch, 2.0 * float(var_after[i]))
+            old = [k for k, p in enumerate(self._pending)
+                   if p.cell == ch.cell and ch.t_start < self._hold_end(p)]
+            if old:
+                self._after_held(old, ch, 2.0 * float(var_after[i]), bool(big[i]))
             elif big[i]:
                 self._pending.append(ch)
         self._last_settle[c[unstable]] = t[unstable]
@@ -312,18 +313,35 @@ class WeightDetector:
         hold = self._hold_s([ch])
         return ch.t_settled + hold if hold > 0 else -np.inf
 
-    def _combine(self, i: int, ch: PlateChange, var_after: float) -> None:
-        """Plate ``ch.cell`` moved again while its change ``_pending[i]`` was held:
-        the two are one interaction (a press and its release, a take with a
-        hand still resting); replace them by their sum, or by nothing when the
-        sum is too small."""
+    def _after_held(self, idx: list[int], ch: PlateChange, var_after: float, big: bool) -> None:
+        """Plate ``ch.cell`` moved again while its changes ``_pending[idx]`` were held.
+
+        They are one interaction (a press and its release, a take with a hand
+        still resting) when their sum with ``ch`` is a whole number of items
+        or about zero: all are replaced by the sum (or by nothing).
+        Otherwise they stay apart, and held changes too small to report are
+        dropped (a residue, e.g. hysteresis after a press, must not swallow
+        later takes).
+        """
         cfg = self.config
-        old = self._pending.pop(i)
-        total = old.delta_g + ch.delta_g
-        sd = float(np.sqrt(old.base_var_g2 + var_after))
-        if abs(total) >= max(cfg.part_min_g, cfg.part_sd * sd):
-            self._pending.append(PlateChange(ch.cell, old.t_start, ch.t_end, ch.t_settled,
-                                             total, sd, old.base_var_g2))
+        held = [self._pending[k] for k in idx]
+        first = held[0]
+        total = sum(p.delta_g for p in held) + ch.delta_g
+        sd = float(np.sqrt(first.base_var_g2 + var_after))
+        joint = PlateChange(ch.cell, first.t_start, ch.t_end, ch.t_settled, total, sd,
+                            first.base_var_g2)
+        cancel = abs(total) < max(cfg.part_min_g, cfg.part_sd * sd)
+        if cancel or explains_whole_items(self.store, joint, cfg):
+            drop = set(idx)
+            self._pending = [p for k, p in enumerate(self._pending) if k not in drop]
+            if not cancel:
+                self._pending.append(joint)
+            return
+        small = {k for k, p in zip(idx, held, strict=True)
+                 if abs(p.delta_g) < max(cfg.min_change_g, cfg.min_change_sd * p.sd_g)}
+        self._pending = [p for k, p in enumerate(self._pending) if k not in small]
+        if big:
+            self._pending.append(ch)
 
     # ------------------------------------------------------------ decisions
 
@@ -363,7 +381,8 @@ class WeightDetector:
             return False
         if self._now < t_set + hold:
             return True
-        return any(p.t_settled < self._last_ep_start[p.cell] < p.t_settled + hold
+        return any(self._state[p.cell] == UNSTABLE
+                   and p.t_settled < self._ep_start[p.cell] < p.t_settled + hold
                    for p in group)
 
     def _hold_s(self, group: list[PlateChange]) -> float:
@@ -371,8 +390,9 @@ class WeightDetector:
         changes wait (see ``WeightConfig.hold_max_g``)."""
         total = sum(p.delta_g for p in group)
         sd = float(np.sqrt(sum(p.sd_g ** 2 for p in group)))
+        # loose test: only changes clearly unlike any whole number of items wait
         whole = any(explains_whole_items(self.store, PlateChange(p.cell, 0, 0, 0, total, sd),
-                                         self.config) for p in group)
+                                         self.config, k=5.0, rel=0.03) for p in group)
         if not whole:
             return self.config.odd_hold_s
         small_rise = 0 < total <= self.config.hold_max_g

@@ -81,19 +81,21 @@ def neighbour_matrix(store: Store, config: WeightConfig) -> np.ndarray:
     return m
 
 
-def explains_whole_items(store: Store, change: PlateChange, config: WeightConfig) -> bool:
+def explains_whole_items(store: Store, change: PlateChange, config: WeightConfig,
+                         k: float | None = None, rel: float = 0.01) -> bool:
     """True when |delta| is 1..max_items units of one SKU of the change's plate.
 
-    Tolerance: ``whole_item_k * sqrt(sd^2 + n * unit_sd^2)`` plus 1 % of n units.
+    Tolerance: ``k * sqrt(sd^2 + n * unit_sd^2)`` plus ``rel`` of n units
+    (``k`` defaults to ``config.whole_item_k``).
     """
+    k = config.whole_item_k if k is None else k
     a = abs(change.delta_g)
     n = np.arange(1, config.max_items + 1)
     for sku_id in store.cells[change.cell].skus:
         sku = store.skus.get(sku_id)
         if sku is None:
             continue
-        tol = config.whole_item_k * np.sqrt(change.sd_g ** 2 + n * sku.weight_sd_g ** 2)
-        tol = tol + 0.01 * n * sku.weight_g
+        tol = k * np.sqrt(change.sd_g ** 2 + n * sku.weight_sd_g ** 2) + rel * n * sku.weight_g
         if np.any(np.abs(a - n * sku.weight_g) <= tol):
             return True
     return False
