@@ -298,7 +298,7 @@ class WeightDetector:
             old = [k for k, p in enumerate(self._pending)
                    if p.cell == ch.cell and ch.t_start < self._hold_end(p)]
             if old:
-                self._after_held(old, ch, 2.0 * float(var_after[i]), bool(big[i]))
+                self._after_held(old, ch, 2.0 * float(var_after[i]))
             elif big[i]:
                 self._pending.append(ch)
         self._last_settle[c[unstable]] = t[unstable]
@@ -313,35 +313,20 @@ class WeightDetector:
         hold = self._hold_s([ch])
         return ch.t_settled + hold if hold > 0 else -np.inf
 
-    def _after_held(self, idx: list[int], ch: PlateChange, var_after: float, big: bool) -> None:
-        """Plate ``ch.cell`` moved again while its changes ``_pending[idx]`` were held.
-
-        They are one interaction (a press and its release, a take with a hand
-        still resting) when their sum with ``ch`` is a whole number of items
-        or about zero: all are replaced by the sum (or by nothing).
-        Otherwise they stay apart, and held changes too small to report are
-        dropped (a residue, e.g. hysteresis after a press, must not swallow
-        later takes).
-        """
+    def _after_held(self, idx: list[int], ch: PlateChange, var_after: float) -> None:
+        """Plate ``ch.cell`` moved again while its changes ``_pending[idx]`` were
+        still held: they are one interaction (a press and its release, a take
+        with a hand still resting), replaced by their sum, or by nothing when
+        the sum is too small."""
         cfg = self.config
         held = [self._pending[k] for k in idx]
-        first = held[0]
         total = sum(p.delta_g for p in held) + ch.delta_g
-        sd = float(np.sqrt(first.base_var_g2 + var_after))
-        joint = PlateChange(ch.cell, first.t_start, ch.t_end, ch.t_settled, total, sd,
-                            first.base_var_g2)
-        cancel = abs(total) < max(cfg.part_min_g, cfg.part_sd * sd)
-        if cancel or explains_whole_items(self.store, joint, cfg):
-            drop = set(idx)
-            self._pending = [p for k, p in enumerate(self._pending) if k not in drop]
-            if not cancel:
-                self._pending.append(joint)
-            return
-        small = {k for k, p in zip(idx, held, strict=True)
-                 if abs(p.delta_g) < max(cfg.min_change_g, cfg.min_change_sd * p.sd_g)}
-        self._pending = [p for k, p in enumerate(self._pending) if k not in small]
-        if big:
-            self._pending.append(ch)
+        sd = float(np.sqrt(held[0].base_var_g2 + var_after))
+        drop = set(idx)
+        self._pending = [p for k, p in enumerate(self._pending) if k not in drop]
+        if abs(total) >= max(cfg.part_min_g, cfg.part_sd * sd):
+            self._pending.append(PlateChange(ch.cell, held[0].t_start, ch.t_end, ch.t_settled,
+                                             total, sd, held[0].base_var_g2))
 
     # ------------------------------------------------------------ decisions
 
