@@ -37,6 +37,13 @@ class AttributionConfig:
         body_weight: likelihood factor of body-only evidence vs. hand evidence.
         body_when_hands: further factor on body evidence for a track whose
             hands were seen elsewhere during the window.
+        touch_background: likelihood that someone who did *not* touch the
+            plates still shows evidence as strong as a hand on the edge (for
+            splitting a multi-unit event among several hands).
+        max_split_accounts: at most this many accounts share one event.
+        same_person_factor: relative likelihood that one person makes two
+            events at once (two hands, two plates) vs. two people making them.
+        joint_max_options: candidates per event considered in joint attribution.
         unseen_likelihood: likelihood of "someone we do not see" (relative to
             a hand right on the edge, which is 1).
     """
@@ -50,6 +57,10 @@ class AttributionConfig:
     body_weight: float = 0.15
     body_when_hands: float = 0.02
     unseen_likelihood: float = 1e-4
+    touch_background: float = 0.05
+    max_split_accounts: int = 3
+    same_person_factor: float = 0.2
+    joint_max_options: int = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +74,8 @@ class Candidate:
         distance_m: closest evidence distance (hand or body) to the plates (m).
         holding: SKU -> best 'holding' probability seen on its hands after the event.
         track_ids: the tracks that contributed.
+        likelihood: unnormalised evidence that this account touched the
+            plates (1 = a hand right on the edge).
     """
 
     account: str
@@ -71,6 +84,7 @@ class Candidate:
     distance_m: float
     holding: dict[str, float]
     track_ids: tuple[int, ...]
+    likelihood: float = 0.0
 
 
 def segment_distance(points: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -133,7 +147,7 @@ def attribute(event: ShelfEvent, store: Store, windows: Sequence, config: Attrib
                 holding[sku] = max(holding.get(sku, 0.0), p)
         ident = float(sum(i[0] * i[3].identity_conf for i in items) / lik) if account != UNKNOWN else 0.0
         rows.append((account, lik, ident, best[1], holding, tuple(i[3].track_id for i in items)))
-    out = [Candidate(a, lik / total, ident, d, h, ids) for a, lik, ident, d, h, ids in rows]
+    out = [Candidate(a, lik / total, ident, d, h, ids, lik) for a, lik, ident, d, h, ids in rows]
     unseen = cfg.unseen_likelihood / total
     known = [c for c in out if c.account != UNKNOWN]
     unknown_p = unseen + sum(c.probability for c in out if c.account == UNKNOWN)
@@ -167,3 +181,99 @@ def _body_likelihood(w, fronts, t0: float, t1: float, cfg: AttributionConfig) ->
     d = float(edges_distance(w.xy[mask], fronts, dims=2).min())
     excess = max(0.0, d - cfg.body_reach_m)
     return cfg.body_weight * float(np.exp(-0.5 * (excess / cfg.body_sd_m) ** 2)), d
+
+
+def allocate_units(cands: Sequence[Candidate], n_units: int, config: AttributionConfig | None = None,
+                   ) -> tuple[tuple[tuple[str, int], ...], float]:
+    """Share ``n_units`` taken (or returned) in one event among the accounts that touched it.
+
+    Two people can take from one plate within a second; the plate never
+    settles in between and the weight path sees one event of two units. Each
+    named account either touched the plates (probability
+    ``q = L / (L + touch_background)``) or did not; an allocation giving
+    ``k_i`` units to account ``i`` has weight ``prod(q_i if k_i else 1 - q_i)``.
+
+    Returns:
+        ((account, units), ...) of the most probable allocation (units > 0),
+        and its posterior probability among all allocations.
+    """
+    cfg = config or AttributionConfig()
+    named = [c for c in cands if c.account != UNKNOWN][: cfg.max_split_accounts]
+    if not named or n_units < 1:
+        return (), 0.0
+    q = np.array([c.likelihood / (c.likelihood + cfg.touch_background) for c in named])
+    q = np.clip(q, 1e-9, 1 - 1e-9)
+    best, best_w, total = None, -1.0, 0.0
+    for alloc in _compositions(n_units, len(named)):
+        touched = np.array(alloc) > 0
+        w = float(np.prod(np.where(touched, q, 1 - q)))
+        total += w
+        if w > best_w:
+            best, best_w = alloc, w
+    shares = tuple((named[i].account, k) for i, k in enumerate(best) if k > 0)
+    return shares, best_w / total if total > 0 else 0.0
+
+
+def _compositions(n: int, k: int):
+    """All ways to write n as an ordered sum of k non-negative integers."""
+    if k == 1:
+        yield (n,)
+        return
+    for first in range(n, -1, -1):
+        for rest in _compositions(n - first, k - 1):
+            yield (first, *rest)
+
+
+def joint_attribution(per_event: Sequence[Sequence[Candidate]], config: AttributionConfig | None = None,
+                      ) -> list[list[Candidate]]:
+    """Re-weigh the candidates of events that happened at the same time.
+
+    People reach one plate at a time (mostly): when two plates change together
+    and two people stand there, "A took from plate 1 and B from plate 2" is
+    likelier than either doing both. Every joint assignment of accounts to the
+    events gets the product of the per-event likelihoods, times
+    ``same_person_factor`` for each extra event given to an account that
+    already has one in the group; each event's probabilities are the
+    marginals of that joint posterior.
+
+    Args:
+        per_event: for each event, the candidates from :func:`attribute`.
+        config: tunables.
+
+    Returns:
+        For each event, its candidates with joint-posterior probabilities,
+        sorted by probability.
+    """
+    cfg = config or AttributionConfig()
+    if len(per_event) < 2:
+        return [list(c) for c in per_event]
+    options = [[(c.account, c.likelihood if c.account != UNKNOWN else
+                 max(c.likelihood, cfg.unseen_likelihood)) for c in cands][: cfg.joint_max_options]
+               for cands in per_event]
+    marg = [dict.fromkeys((a for a, _ in opts), 0.0) for opts in options]
+    for combo in _product(options):
+        w = 1.0
+        seen: dict[str, int] = {}
+        for account, lik in combo:
+            w *= lik
+            if account != UNKNOWN:
+                seen[account] = seen.get(account, 0) + 1
+        w *= cfg.same_person_factor ** sum(n - 1 for n in seen.values())
+        for i, (account, _) in enumerate(combo):
+            marg[i][account] += w
+    out = []
+    for cands, m in zip(per_event, marg, strict=True):
+        total = sum(m.values()) or 1.0
+        kept = [Candidate(c.account, m.get(c.account, 0.0) / total, c.identity_conf, c.distance_m, c.holding,
+                          c.track_ids, c.likelihood) for c in cands]
+        out.append(sorted(kept, key=lambda c: -c.probability))
+    return out
+
+
+def _product(options):
+    if not options:
+        yield ()
+        return
+    for head in options[0]:
+        for rest in _product(options[1:]):
+            yield (head, *rest)

@@ -22,7 +22,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from fusion.attribution import UNKNOWN, AttributionConfig, Candidate, attribute
+from fusion.attribution import (
+    UNKNOWN,
+    AttributionConfig,
+    Candidate,
+    allocate_units,
+    attribute,
+    joint_attribution,
+)
 from fusion.inference import ItemInference
 from fusion.receipt import ReceiptBook, ReceiptConfig
 from fusion.tracking import ExitEvent, ShopperTracker
@@ -39,6 +46,9 @@ class EngineConfig:
     Attributes:
         weight_batch_s: weight samples are buffered and processed in batches
             of this much stream time (s); adds at most this latency.
+        group_wait_s: a shelf event waits this long (s) after it is final for
+            events that overlap it in time, which are then attributed jointly.
+        group_margin_s: events closer in time than this (s) count as overlapping.
         exit_wait_s: after an exit, wait at most this long (s) for unsettled
             plates to settle before deciding the receipt.
         doubt_floor: doubts below this probability are not recorded.
@@ -47,6 +57,8 @@ class EngineConfig:
     """
 
     weight_batch_s: float = 0.2
+    group_wait_s: float = 1.5
+    group_margin_s: float = 0.3
     exit_wait_s: float = 3.0
     doubt_floor: float = 0.01
     attribution: AttributionConfig = field(default_factory=AttributionConfig)
@@ -121,9 +133,7 @@ class Engine:
         self._flush_weights()
         self._pending.extend(self.weights.flush())
         self._pending.sort(key=lambda e: e.t_final)
-        for ev in self._pending:
-            self._decide_event(ev)
-        self._pending = []
+        self._decide_due(math.inf)
         for ex in self.tracker.pop_exits(self.now):
             self._exits.setdefault(ex.account, ex)
         out = []
@@ -150,9 +160,33 @@ class Engine:
             self._pending.extend(events)
             self._pending.sort(key=lambda e: e.t_final)
 
+    def _decide_due(self, wait_s: float) -> None:
+        """Decide every group of events whose first event is final for ``wait_s``."""
+        while self._pending and self._pending[0].t_final + wait_s <= self.now:
+            group = [self._pending.pop(0)]
+            grew = True
+            while grew:
+                lo = min(e.t_start for e in group) - self.config.group_margin_s
+                hi = max(e.t_end for e in group) + self.config.group_margin_s
+                join = [e for e in self._pending if e.t_start <= hi and e.t_end >= lo and e.t_final <= self.now]
+                grew = bool(join)
+                group += join
+                self._pending = [e for e in self._pending if e not in join]
+            self._decide_group(group)
+
+    def _decide_group(self, events: list[ShelfEvent]) -> None:
+        att = self.config.attribution
+        per_event = []
+        for ev in events:
+            windows = self.tracker.window(ev.t_start - att.pre_s, ev.t_end + att.post_s)
+            per_event.append(self._open_candidates(attribute(ev, self.store, windows, att)))
+        if len(events) > 1:
+            per_event = joint_attribution(per_event, att)
+        for ev, cands in zip(events, per_event, strict=True):
+            self._decide_event(ev, cands)
+
     def _advance(self) -> list[Receipt]:
-        while self._pending and self._pending[0].t_final <= self.now:
-            self._decide_event(self._pending.pop(0))
+        self._decide_due(self.config.group_wait_s)
         for ex in self.tracker.pop_exits(self.now):
             if self.book.is_open(ex.account):
                 self._exits.setdefault(ex.account, ex)
@@ -166,8 +200,7 @@ class Engine:
             if self.now < ex.decided_t:
                 continue
             self._flush_weights()
-            while self._pending and self._pending[0].t_final <= self.now:
-                self._decide_event(self._pending.pop(0))
+            self._decide_due(0.0)
             busy = self.weights.busy_since()
             waiting = (busy is not None and busy <= ex.exit_t) or any(
                 e.t_start <= ex.exit_t for e in self._pending)
@@ -181,12 +214,9 @@ class Engine:
         keep = [c for c in cands if c.account == UNKNOWN or self.book.is_open(c.account)]
         total = sum(c.probability for c in keep) or 1.0
         return [Candidate(c.account, c.probability / total, c.identity_conf, c.distance_m, c.holding,
-                          c.track_ids) for c in keep]
+                          c.track_ids, c.likelihood) for c in keep]
 
-    def _decide_event(self, ev: ShelfEvent) -> None:
-        cfg = self.config
-        windows = self.tracker.window(ev.t_start - cfg.attribution.pre_s, ev.t_end + cfg.attribution.post_s)
-        cands = self._open_candidates(attribute(ev, self.store, windows, cfg.attribution))
+    def _decide_event(self, ev: ShelfEvent, cands: list[Candidate]) -> None:
         best = cands[0]
         where = self.store.cells[ev.cells[int(np.argmax(np.abs(ev.delta_g)))]].id
         t_mid = 0.5 * (ev.t_start + ev.t_end)
@@ -206,17 +236,50 @@ class Engine:
         if not top.items:
             self._doubt(best.account, 1.0 - top.probability, f"possible item at {where} t={t_mid:.1f}")
             return
+        shares, p_split = self._shares(top.items, cands)
+        what = f"{_fmt(top.items)} at {where} t={t_mid:.1f}"
+        if len(shares) > 1:
+            self._charge_split(ev, top, cands, shares, p_split, t_mid, what)
+            return
         p_line = top.probability * best.probability * best.identity_conf
         for sku, qty in top.items:
-            cell = self._line_cell(ev, sku)
-            self.book.add_line(best.account, ReceiptLine(t=round(t_mid, 3), cell=cell, sku=sku, qty=qty,
-                                                         confidence=round(p_line, 6)))
-        what = f"{_fmt(top.items)} at {where} t={t_mid:.1f}"
+            self._add_line(best.account, ev, sku, qty, t_mid, p_line)
         self._doubt(best.account, 1.0 - top.probability, f"item count/kind uncertain: {what}")
         self._doubt(best.account, 1.0 - best.probability, f"who took it uncertain: {what}")
         self._doubt(best.account, 1.0 - best.identity_conf, f"shopper identity uncertain: {what}")
         for c in cands[1:]:
             self._doubt(c.account, c.probability, f"may have made {what}")
+
+    def _shares(self, items, cands) -> tuple[tuple[tuple[str, int], ...], float]:
+        """Split a multi-unit, one-signed event among accounts that touched it."""
+        units = sum(abs(q) for _, q in items)
+        signs = {q > 0 for _, q in items}
+        if units < 2 or len(signs) != 1:
+            return (), 0.0
+        return allocate_units(cands, units, self.config.attribution)
+
+    def _charge_split(self, ev, top, cands, shares, p_split, t_mid, what) -> None:
+        sign = 1 if top.items[0][1] > 0 else -1
+        unit_skus = [sku for sku, q in top.items for _ in range(abs(q))]
+        by_account = {c.account: c for c in cands}
+        k = 0
+        for account, n in shares:
+            c = by_account[account]
+            p_line = top.probability * p_split * c.identity_conf
+            for sku in sorted(set(unit_skus[k:k + n])):
+                self._add_line(account, ev, sku, sign * unit_skus[k:k + n].count(sku), t_mid, p_line)
+            k += n
+            self._doubt(account, 1.0 - top.probability, f"item count/kind uncertain: {what}")
+            self._doubt(account, 1.0 - p_split, f"shared take, split uncertain: {what}")
+            self._doubt(account, 1.0 - c.identity_conf, f"shopper identity uncertain: {what}")
+        sharing = {a for a, _ in shares}
+        for c in cands:
+            if c.account not in sharing:
+                self._doubt(c.account, c.probability, f"may have made {what}")
+
+    def _add_line(self, account: str, ev: ShelfEvent, sku: str, qty: int, t: float, p: float) -> None:
+        self.book.add_line(account, ReceiptLine(t=round(t, 3), cell=self._line_cell(ev, sku), sku=sku,
+                                                qty=qty, confidence=round(p, 6)))
 
     def _doubt(self, account: str, p: float, reason: str) -> None:
         if account != UNKNOWN and p >= self.config.doubt_floor:

@@ -55,3 +55,27 @@ def test_unbound_track_counts_as_unknown():
     a = window(1, None, [[0.2, 2.0, 1.2]])
     cands = attribute(EVENT, STORE, [a])
     assert cands[0].account == UNKNOWN
+
+
+def cand(account, lik, p=0.5):
+    from fusion.attribution import Candidate
+    return Candidate(account, p, 1.0, 0.0, {}, (1,), lik)
+
+
+def test_allocate_units_splits_between_two_hands_on_the_plate():
+    from fusion.attribution import allocate_units
+    shares, p = allocate_units([cand("A", 1.0), cand("B", 0.9), cand(UNKNOWN, 1e-4)], 2)
+    assert sorted(shares) == [("A", 1), ("B", 1)] and p > 0.8
+    shares, p = allocate_units([cand("A", 1.0), cand("B", 0.001)], 2)
+    assert shares == (("A", 2),) and p > 0.9
+
+
+def test_joint_attribution_resolves_neighbouring_takes():
+    from fusion.attribution import joint_attribution
+    # A is clearly at plate 1 and a bit near plate 2; B the other way round
+    e1 = [cand("A", 1.0, 0.8), cand("B", 0.25, 0.2)]
+    e2 = [cand("B", 1.0, 0.8), cand("A", 0.25, 0.2)]
+    j1, j2 = joint_attribution([e1, e2])
+    assert j1[0].account == "A" and j2[0].account == "B"
+    assert j1[0].probability > 0.85 and j2[0].probability > 0.85
+    assert sum(c.probability for c in j1) == pytest.approx(1.0)
