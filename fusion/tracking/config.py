@@ -19,7 +19,9 @@ class TrackerConfig:
         accel_sd_mps2: white-noise acceleration of a walking person (m/s^2).
         gate_chi2: Mahalanobis gate (squared, 2 dof).
         max_gate_m: hard distance gate (m).
-        confirm_hits: detections that confirm a track.
+        confirm_hits: detections that confirm a track, if also...
+        confirm_ratio: ... this fraction of the frames that had a detection
+            nearby were hits (so duplicates of a neighbour never confirm).
         tentative_timeout_s: unconfirmed track dropped when unseen this long (s).
         tentative_max_age_s: unconfirmed track dropped this long after birth (s).
         coast_s: confirmed track coasts this long, then is *lost* (s).
@@ -27,7 +29,12 @@ class TrackerConfig:
     Detections:
         min_conf: detections below this confidence are ignored.
         duplicate_radius_m: an unmatched detection this close to a track matched
-            in the same frame is a duplicate of it (its hands go to that track).
+            in the same frame is a duplicate of it (its hands go to that track);
+            0 (default) disables it: party members walk closer together than
+            duplicates scatter, and ``confirm_ratio`` already keeps duplicates
+            from confirming.
+        shadow_m: an unbound track this close to another one for over 1 s, with
+            less than half its detections, is a shadow (duplicates) and dropped (m).
         birth_merge_m: unmatched detections of one frame this close start one
             track, not two (m).
     Re-link:
@@ -69,13 +76,15 @@ class TrackerConfig:
     gate_chi2: float = 11.8
     max_gate_m: float = 1.5
     confirm_hits: int = 5
+    confirm_ratio: float = 0.5
     tentative_timeout_s: float = 0.5
     tentative_max_age_s: float = 1.0
     coast_s: float = 1.0
     max_speed_mps: float = 2.0
     min_conf: float = 0.2
-    duplicate_radius_m: float = 0.3
-    birth_merge_m: float = 0.6
+    duplicate_radius_m: float = 0.0
+    birth_merge_m: float = 0.3
+    shadow_m: float = 0.4
     relink_window_s: float = 10.0
     relink_min_gap_s: float = 0.3
     relink_sd_m: float = 0.3
@@ -99,9 +108,12 @@ class TrackerConfig:
     def __post_init__(self) -> None:
         for name in self.__slots__:
             v = getattr(self, name)
-            if name == "min_conf":
+            if name in ("min_conf", "confirm_ratio"):
                 if not 0.0 <= v <= 1.0:
                     raise ValueError(f"TrackerConfig.{name} must be in [0, 1], got {v!r}")
+            elif name == "duplicate_radius_m":
+                if not v >= 0:
+                    raise ValueError(f"TrackerConfig.{name} must be >= 0, got {v!r}")
             elif not v > 0:
                 raise ValueError(f"TrackerConfig.{name} must be > 0, got {v!r}")
         if self.exit_timeout_s < self.coast_s:
@@ -112,7 +124,7 @@ class TrackerConfig:
         """The :class:`CoreConfig` for floor positions (d = 2, metres)."""
         return CoreConfig(dim=2, meas_sd=self.meas_sd_m, accel_sd=self.accel_sd_mps2,
                           gate_chi2=self.gate_chi2, max_gate=self.max_gate_m,
-                          confirm_hits=self.confirm_hits,
+                          confirm_hits=self.confirm_hits, confirm_ratio=self.confirm_ratio,
                           tentative_timeout_s=self.tentative_timeout_s,
                           tentative_max_age_s=self.tentative_max_age_s,
                           coast_s=self.coast_s, max_coast_speed=self.max_speed_mps,

@@ -42,7 +42,12 @@ class CoreConfig:
         init_speed_sd: prior speed standard deviation of a new track (u/s).
         gate_chi2: Mahalanobis gate (squared), e.g. 11.8 = 99.7 % for d = 2.
         max_gate: hard Euclidean gate on the predicted position (u).
-        confirm_hits: cumulative hits that confirm a tentative track.
+        confirm_hits: cumulative hits that confirm a tentative track...
+        confirm_ratio: ... if also at least this fraction of the frames that had
+            a measurement within ``max_gate`` of it were hits. A track fed by a
+            detector's occasional duplicates of a neighbour (or by scattered
+            false detections) has a low ratio; a real person next to another
+            one (a party member) is hit in most frames.
         tentative_timeout_s: a tentative track unseen this long is dropped (s).
         tentative_max_age_s: a track not confirmed this long after its birth is
             dropped (s): a chain of sparse false detections never confirms.
@@ -65,6 +70,7 @@ class CoreConfig:
     gate_chi2: float = 11.8
     max_gate: float = 1.5
     confirm_hits: int = 5
+    confirm_ratio: float = 0.5
     tentative_timeout_s: float = 0.5
     tentative_max_age_s: float = 1.0
     coast_s: float = 1.0
@@ -78,6 +84,8 @@ class CoreConfig:
                      "reacquire_gap_s", "reacquire_window_s"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"CoreConfig.{name} must be > 0, got {getattr(self, name)!r}")
+        if not 0.0 <= self.confirm_ratio <= 1.0:
+            raise ValueError(f"CoreConfig.confirm_ratio must be in [0, 1], got {self.confirm_ratio}")
         if self.dim < 1 or self.confirm_hits < 1:
             raise ValueError("CoreConfig.dim and confirm_hits must be >= 1")
 
@@ -91,12 +99,13 @@ class KalmanTrack:
         t_first: time of the first measurement (s).
         t_last: time of the last measurement, the time ``kf.x`` refers to (s).
         hits: cumulative number of measurements.
+        frames: frames (since birth) with a measurement within the hard gate.
         confirmed: True once ``hits >= confirm_hits``.
         held: ``(t, z)`` of a measurement waiting to re-acquire the track, or None.
         data: free slot for the layer above (e.g. the floor tracker's state).
     """
 
-    __slots__ = ("id", "kf", "t_first", "t_last", "hits", "confirmed", "held", "data")
+    __slots__ = ("id", "kf", "t_first", "t_last", "hits", "frames", "confirmed", "held", "data")
 
     def __init__(self, track_id: int, kf: KalmanFilter, t: float):
         self.id = track_id
@@ -104,6 +113,7 @@ class KalmanTrack:
         self.t_first = t
         self.t_last = t
         self.hits = 1
+        self.frames = 1
         self.confirmed = False
         self.held: tuple[float, np.ndarray] | None = None
         self.data: object = None
@@ -235,6 +245,7 @@ class TrackCore:
         """
         z = np.asarray(z, dtype=float).reshape(-1, self.config.dim)
         free = np.arange(len(z))
+        self._count_frames(t, z)
         matches: list[tuple[int, KalmanTrack]] = []
         dups: list[tuple[int, KalmanTrack]] = []
         dt_cache: dict[float, tuple[np.ndarray, np.ndarray]] = {}
@@ -256,6 +267,17 @@ class TrackCore:
             if confirmed and new and duplicate_radius > 0 and len(free):
                 free = self._split_duplicates(z, free, new, duplicate_radius, dups)
         return matches, dups, free
+
+    def _count_frames(self, t: float, z: np.ndarray) -> None:
+        """Count, per tentative track, this frame if it saw the track's area."""
+        tent = [tr for tr in self.active if not tr.confirmed]
+        if not tent or not len(z):
+            return
+        d = self.config.dim
+        xp, _ = self.predicted(tent, t)
+        dist2 = ((z[None, :, :] - xp[:, None, :d]) ** 2).sum(-1)
+        for tr, near in zip(tent, (dist2 <= self.config.max_gate**2).any(axis=1), strict=True):
+            tr.frames += bool(near)
 
     def _hold(self, tr: KalmanTrack, t: float, z: np.ndarray,
               dt_cache: dict[float, tuple[np.ndarray, np.ndarray]]) -> bool:
@@ -315,7 +337,9 @@ class TrackCore:
         tr.kf.update(z)
         tr.t_last = max(tr.t_last, t)
         tr.hits += 1
-        if not tr.confirmed and tr.hits >= self.config.confirm_hits:
+        c = self.config
+        if (not tr.confirmed and tr.hits >= c.confirm_hits
+                and tr.hits >= c.confirm_ratio * tr.frames):
             tr.confirmed = True
 
     def _cap_speed(self, tr: KalmanTrack) -> None:

@@ -30,6 +30,7 @@ from fusion.types import GateTap, PersonDetection, Store, VisionFrame
 log = logging.getLogger(__name__)
 
 _TRIM_EVERY_S = 1.0
+_SHADOW_EVERY_S = 0.25
 
 
 @dataclass(slots=True)
@@ -68,6 +69,7 @@ class ShopperTracker:
         self._encounters = EncounterMonitor(self.config)
         self._now = -math.inf
         self._last_trim = -math.inf
+        self._last_shadow_check = -math.inf
 
     # ------------------------------------------------------------ inputs
     def tap(self, tap: GateTap) -> None:
@@ -321,6 +323,8 @@ class ShopperTracker:
         self._lost = keep
         if self._exit_watch:
             self._check_accounts(t)
+        if t - self._last_shadow_check >= _SHADOW_EVERY_S:
+            self._drop_shadows(t)
         if t - self._last_trim >= _TRIM_EVERY_S:
             self._trim(t)
 
@@ -348,6 +352,28 @@ class ShopperTracker:
             acct.status = "exited"
             acct.tracks = []
             self._exit_watch.discard(name)
+
+    def _drop_shadows(self, now: float) -> None:
+        """Drop unbound confirmed tracks that shadow another track: within
+        ``shadow_m`` of it, older than 1 s, with less than half its detections
+        since birth (fed by duplicates or false detections)."""
+        self._last_shadow_check = now
+        cfg = self.config
+        tracks = [tr for tr in self._core.active if tr.confirmed]
+        for u in tracks:
+            su = state(u)
+            if su.account is not None or now - u.t_first < 1.0 or now - u.t_last > 0.3:
+                continue
+            for o in tracks:
+                if o is u or now - o.t_last > 0.3:
+                    continue
+                if math.hypot(u.kf.x[0] - o.kf.x[0], u.kf.x[1] - o.kf.x[1]) > cfg.shadow_m:
+                    continue
+                ho = state(o).history.t
+                if len(su.history.t) < 0.5 * (len(ho) - bisect_left(ho, u.t_first)):
+                    self._core.remove(u)
+                    log.debug("track %d dropped: shadow of %d", u.id, o.id)
+                    break
 
     def _trim(self, now: float) -> None:
         self._last_trim = now

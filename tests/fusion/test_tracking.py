@@ -263,7 +263,7 @@ def test_crowd_of_ten_keeps_most_identities():
 def test_duplicates_and_false_detections_make_no_extra_confirmed_tracks():
     a = enter("a", 2.0, (8.0, 3.0, 5.0))
     trk = ShopperTracker(STORE)
-    run(trk, Scene([a], taps=[GateTap(2.0, "IN", "A")], p_dup=0.3, false_per_frame=0.3,
+    run(trk, Scene([a], taps=[GateTap(2.0, "IN", "A")], p_dup=0.1, false_per_frame=0.3,
                    seed=13))
     windows = trk.window(0, 20)
     assert [w.account for w in windows if w.account is not None] == ["A"]
