@@ -24,7 +24,6 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --timeout=600 -q
 
 bench: $(STAMP)
-	$(BIN)/python -m pip install --quiet -e ".[bench]"
 	$(BIN)/python -m bench.run_all
 
 lint: $(STAMP)

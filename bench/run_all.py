@@ -1,0 +1,99 @@
+"""``make bench``: run every benchmark and write docs/benchmarks.md.
+
+Each section is produced by one module of this package, in this run, on this
+machine; the page records the command, date, Python and CPU so figures can be
+compared. Speed is CPU time of one process (one core).
+
+    python -m bench.run_all [--quick] [--out docs/benchmarks.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime
+import io
+import os
+import platform
+import sys
+from pathlib import Path
+
+from bench import modbus_polls, scenarios, weight_throughput
+
+
+def _machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"Python {platform.python_version()}, {cpu}, {os.cpu_count()} cores"
+
+
+def _captured(fn, argv) -> str:
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        fn(argv)
+    return buf.getvalue()
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="2 seeds and shorter runs (for a smoke check)")
+    ap.add_argument("--out", default="docs/benchmarks.md")
+    args = ap.parse_args(argv)
+    seeds = "0-1" if args.quick else "0-4"
+    print(f"scenarios (seeds {seeds}) ...", file=sys.stderr, flush=True)
+    scen = scenarios.main(["--scenarios", "easy,concession,aisle", "--seeds", seeds])
+    print("weight throughput ...", file=sys.stderr, flush=True)
+    weight = _captured(weight_throughput.main, ["--seconds", "20" if args.quick else "60"])
+    print("modbus bus ...", file=sys.stderr, flush=True)
+    modbus = modbus_polls.main(["--seconds", "1" if args.quick else "3"])
+    today = datetime.date.today().isoformat()
+    text = f"""# Benchmarks
+
+Every figure on this page was written by `make bench` (`python -m bench.run_all`)
+on {today}, {_machine()}. Run it again to refresh the page; the numbers vary
+with the machine and its load, ratios less than absolute times.
+
+## Store scenarios: scorecard and replay speed
+
+`python -m bench.scenarios --scenarios easy,concession,aisle --seeds {seeds}`: each
+preset of the simulator (docs/simulator.md) is simulated for every seed,
+replayed by the engine and scored against its truth with the spec's scorecard
+(`fusion/scoring.py`). Counts are summed over the seeds; unit recall/precision
+and attribution are means over seeds (receipt lines matched one-to-one to true
+events of the same SKU and sign within 2 s, per unit; attribution = share of
+matched units charged to the right account). Replay speed is store time divided
+by the CPU time of the replay (one core), reading the recording from disk.
+
+{scen}
+
+## Weight path throughput
+
+`python bench/weight_throughput.py`: `WeightDetector.process` (Kalman level,
+change detection, segmentation, merging) on a synthetic store of 20 or 200
+plates at mixed 10-80 Hz with a press-and-take every ~20 s per plate, fed in
+chunks of `chunk_s` seconds as the engine does; samples per second of wall time
+in one process.
+
+```
+{weight.strip()}
+```
+
+## Modbus RTU bus: polls/s against the line limit
+
+`python -m bench.modbus_polls`: {modbus_polls.__doc__.split(chr(10), 2)[2].strip()}
+
+{modbus}
+"""
+    Path(args.out).write_text(text, encoding="utf-8")
+    print(f"wrote {args.out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
