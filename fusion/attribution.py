@@ -12,6 +12,7 @@ All distances in metres, times in seconds.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -76,6 +77,8 @@ class Candidate:
         track_ids: the tracks that contributed.
         likelihood: unnormalised evidence that this account touched the
             plates (1 = a hand right on the edge).
+        hand_score_m: mean distance of its closest hand points to the plates
+            (m); infinite when none of its hands was seen.
     """
 
     account: str
@@ -85,6 +88,7 @@ class Candidate:
     holding: dict[str, float]
     track_ids: tuple[int, ...]
     likelihood: float = 0.0
+    hand_score_m: float = float("inf")
 
 
 def segment_distance(points: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -134,7 +138,7 @@ def attribute(event: ShelfEvent, store: Store, windows: Sequence, config: Attrib
         if lik <= 0:
             continue
         key = w.account if w.account is not None else UNKNOWN
-        per_account.setdefault(key, []).append((lik, dist, hold, w))
+        per_account.setdefault(key, []).append((lik, dist, hold, w, bool(((w.hands_t >= t0) & (w.hands_t <= t1)).any())))
     total = cfg.unseen_likelihood
     rows = []
     for account, items in per_account.items():
@@ -142,12 +146,13 @@ def attribute(event: ShelfEvent, store: Store, windows: Sequence, config: Attrib
         total += lik
         best = max(items, key=lambda i: i[0])
         holding: dict[str, float] = {}
-        for _, _, hold, _ in items:
+        for _, _, hold, _, _ in items:
             for sku, p in hold.items():
                 holding[sku] = max(holding.get(sku, 0.0), p)
         ident = float(sum(i[0] * i[3].identity_conf for i in items) / lik) if account != UNKNOWN else 0.0
-        rows.append((account, lik, ident, best[1], holding, tuple(i[3].track_id for i in items)))
-    out = [Candidate(a, lik / total, ident, d, h, ids, lik) for a, lik, ident, d, h, ids in rows]
+        hand = min((i[1] for i in items if i[4]), default=float("inf"))
+        rows.append((account, lik, ident, best[1], holding, tuple(i[3].track_id for i in items), hand))
+    out = [Candidate(a, lik / total, ident, d, h, ids, lik, hs) for a, lik, ident, d, h, ids, hs in rows]
     unseen = cfg.unseen_likelihood / total
     known = [c for c in out if c.account != UNKNOWN]
     unknown_p = unseen + sum(c.probability for c in out if c.account == UNKNOWN)
@@ -156,7 +161,8 @@ def attribute(event: ShelfEvent, store: Store, windows: Sequence, config: Attrib
 
 
 def _track_likelihood(w, fronts, t0: float, t1: float, t_end: float, cfg: AttributionConfig):
-    """(likelihood, distance_m, holding) of one track window."""
+    """(likelihood, distance_m, holding) of one track window; the distance is
+    the hand score (mean of the closest hand points) when hands were seen."""
     hand_mask = (w.hands_t >= t0) & (w.hands_t <= t1)
     holding: dict[str, float] = {}
     if hand_mask.any():
@@ -170,7 +176,7 @@ def _track_likelihood(w, fronts, t0: float, t1: float, t_end: float, cfg: Attrib
                 holding[sku] = max(holding.get(sku, 0.0), float(p))
         # body evidence still counts a little: a hand can be missed or mis-associated
         lik = max(lik, cfg.body_when_hands * _body_likelihood(w, fronts, t0, t1, cfg)[0])
-        return lik, float(closest.min()), holding
+        return lik, score, holding
     return (*_body_likelihood(w, fronts, t0, t1, cfg), holding)
 
 
@@ -264,8 +270,7 @@ def joint_attribution(per_event: Sequence[Sequence[Candidate]], config: Attribut
     out = []
     for cands, m in zip(per_event, marg, strict=True):
         total = sum(m.values()) or 1.0
-        kept = [Candidate(c.account, m.get(c.account, 0.0) / total, c.identity_conf, c.distance_m, c.holding,
-                          c.track_ids, c.likelihood) for c in cands]
+        kept = [dataclasses.replace(c, probability=m.get(c.account, 0.0) / total) for c in cands]
         out.append(sorted(kept, key=lambda c: -c.probability))
     return out
 
@@ -277,3 +282,38 @@ def _product(options):
     for head in options[0]:
         for rest in _product(options[1:]):
             yield (head, *rest)
+
+
+class HandSpreadEstimator:
+    """Online estimate of how far a reaching hand's score lies from the plate edge.
+
+    Hand-point noise and where on the edge hands go differ between camera
+    pipelines, so the spread used by :func:`attribute` is learnt from the
+    recording itself: the root mean square of the best candidate's hand score
+    over clear-cut events (one account clearly nearest), times ``margin``,
+    within [``lo_m``, ``hi_m``]. Until ``min_events`` were seen it is ``prior_m``.
+    """
+
+    def __init__(self, prior_m: float = 0.08, lo_m: float = 0.03, hi_m: float = 0.12,
+                 margin: float = 1.25, min_events: int = 15, keep: int = 400):
+        self.prior_m, self.lo_m, self.hi_m = prior_m, lo_m, hi_m
+        self.margin, self.min_events, self.keep = margin, min_events, keep
+        self._scores: list[float] = []
+
+    def observe(self, cands: Sequence[Candidate]) -> None:
+        """Learn from one event's candidates if it is clear-cut."""
+        named = [c for c in cands if c.account != UNKNOWN]
+        if not named or not np.isfinite(named[0].hand_score_m) or named[0].probability < 0.9:
+            return
+        s1 = named[0].hand_score_m
+        s2 = min((c.hand_score_m for c in named[1:]), default=float("inf"))
+        if s2 >= max(3.0 * s1, 2.0 * self.value()):
+            self._scores.append(min(s1, self.hi_m))
+            del self._scores[:-self.keep]
+
+    def value(self) -> float:
+        """The spread to use now (m)."""
+        if len(self._scores) < self.min_events:
+            return self.prior_m
+        rms = float(np.sqrt(np.mean(np.square(self._scores))))
+        return float(np.clip(self.margin * rms, self.lo_m, self.hi_m))

@@ -15,6 +15,7 @@ Data path: weight chunks -> :class:`fusion.weight.WeightDetector` ->
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 from collections.abc import Callable, Iterable
@@ -26,6 +27,7 @@ from fusion.attribution import (
     UNKNOWN,
     AttributionConfig,
     Candidate,
+    HandSpreadEstimator,
     allocate_units,
     attribute,
     joint_attribution,
@@ -100,6 +102,7 @@ class Engine:
         self.tracker = ShopperTracker(store)
         self.book = ReceiptBook(self.config.receipts)
         self.decisions: list[EventDecision] = []
+        self.hand_spread = HandSpreadEstimator(prior_m=self.config.attribution.hand_sd_m)
         self.now = -math.inf
         self._wbuf: list[np.ndarray] = []
         self._wbuf_t0 = math.inf
@@ -175,11 +178,13 @@ class Engine:
             self._decide_group(group)
 
     def _decide_group(self, events: list[ShelfEvent]) -> None:
-        att = self.config.attribution
+        att = dataclasses.replace(self.config.attribution, hand_sd_m=self.hand_spread.value())
         per_event = []
         for ev in events:
             windows = self.tracker.window(ev.t_start - att.pre_s, ev.t_end + att.post_s)
             per_event.append(self._open_candidates(attribute(ev, self.store, windows, att)))
+        for cands in per_event:
+            self.hand_spread.observe(cands)
         if len(events) > 1:
             per_event = joint_attribution(per_event, att)
         for ev, cands in zip(events, per_event, strict=True):
@@ -213,8 +218,7 @@ class Engine:
         """Drop accounts already decided, renormalise."""
         keep = [c for c in cands if c.account == UNKNOWN or self.book.is_open(c.account)]
         total = sum(c.probability for c in keep) or 1.0
-        return [Candidate(c.account, c.probability / total, c.identity_conf, c.distance_m, c.holding,
-                          c.track_ids, c.likelihood) for c in keep]
+        return [dataclasses.replace(c, probability=c.probability / total) for c in keep]
 
     def _decide_event(self, ev: ShelfEvent, cands: list[Candidate]) -> None:
         best = cands[0]

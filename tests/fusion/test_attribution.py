@@ -79,3 +79,19 @@ def test_joint_attribution_resolves_neighbouring_takes():
     assert j1[0].account == "A" and j2[0].account == "B"
     assert j1[0].probability > 0.85 and j2[0].probability > 0.85
     assert sum(c.probability for c in j1) == pytest.approx(1.0)
+
+
+def test_hand_spread_is_learnt_from_clear_cut_events():
+    from fusion.attribution import Candidate, HandSpreadEstimator
+    est = HandSpreadEstimator(prior_m=0.08, min_events=10)
+    rng = np.random.default_rng(0)
+    assert est.value() == 0.08
+    for s in np.abs(rng.normal(0, 0.03, 50)):
+        est.observe([Candidate("A", 0.99, 1.0, s, {}, (1,), 1.0, float(s)),
+                     Candidate("B", 0.01, 1.0, 0.5, {}, (2,), 0.01, 0.5)])
+    assert 0.03 <= est.value() < 0.05
+    # ambiguous events (a second hand as close) teach nothing
+    before = len(est._scores)
+    est.observe([Candidate("A", 0.6, 1.0, 0.02, {}, (1,), 1.0, 0.02),
+                 Candidate("B", 0.4, 1.0, 0.03, {}, (2,), 0.7, 0.03)])
+    assert len(est._scores) == before
