@@ -257,7 +257,7 @@ class ShopperTracker:
             pairs.append((c, d, max(gap, 0.0), hints_match(new, c)))
         best, factor = relink_choice(pairs, self.config)
         if best is not None:
-            self._merge(pairs[best][0], new, factor)
+            self._merge(pairs[best][0], new, factor, "re-link")
 
     def _relink_lost(self, old: KalmanTrack) -> bool:
         """A bound track just lost looks for an unbound young track that took
@@ -277,10 +277,10 @@ class ShopperTracker:
         best, factor = relink_choice(pairs, cfg)
         if best is None:
             return False
-        self._merge(old, pairs[best][0], factor)
+        self._merge(old, pairs[best][0], factor, "switch")
         return True
 
-    def _merge(self, old: KalmanTrack, new: KalmanTrack, factor: float) -> None:
+    def _merge(self, old: KalmanTrack, new: KalmanTrack, factor: float, why: str) -> None:
         """``old`` absorbs ``new``: its id, account and history continue."""
         so, sn = state(old), state(new)
         so.history.extend(sn.history)
@@ -294,7 +294,7 @@ class ShopperTracker:
         if old in self._lost:
             self._lost.remove(old)
         self._core.revive(old)
-        log.debug("track %d re-linked into %d (factor %.2f)", new.id, old.id, factor)
+        log.debug("track %d merged into %d by %s (factor %.2f)", new.id, old.id, why, factor)
 
     # ------------------------------------------------------------- time
     def _advance(self, t: float) -> None:

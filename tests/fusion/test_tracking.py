@@ -314,3 +314,16 @@ def test_back_to_back_arrivals_lower_binding_conf():
     wa, wb = accounts_of(trk, a, 7.0, 8.0), accounts_of(trk, b, 7.0, 8.0)
     assert {wa.account, wb.account} == {"A", "B"}  # who was first is a coin flip
     assert max(wa.identity_conf, wb.identity_conf) < 0.8
+
+
+def test_track_switch_is_merged_back_when_the_old_track_is_lost():
+    # the detections jump 0.9 m sideways (outside the gate): a new track forms
+    # while the bound one still coasts; when that one is lost, the new one is
+    # recognised as its continuation
+    a = enter("a", 2.0, (5.0, 2.5, 2.5), (5.5, 2.5, 2.5))
+    a.waypoints = np.vstack([a.waypoints, [[5.55, 3.4, 2.5], [9.0, 3.4, 5.0]]])
+    trk = ShopperTracker(STORE)
+    run(trk, Scene([a], taps=[GateTap(2.0, "IN", "A")], p_miss=0.0, p_dup=0.0,
+                   false_per_frame=0.0, seed=16))
+    before, after = accounts_of(trk, a, 4.0, 5.4), accounts_of(trk, a, 7.5, 9.0)
+    assert before.track_id == after.track_id and after.account == "A"

@@ -137,3 +137,26 @@ def test_history_trim_slice_and_merge():
     later.add_position(9.95, np.array([1.0, 1.0]))  # out of order: merge sorts
     h.extend(later)
     assert h.t == sorted(h.t) and h.last_t() == 12.0
+
+
+def test_confirmation_needs_a_hit_ratio_not_just_hits():
+    # target A is detected every frame; B (0.2 m away) only in 1 frame out of 4
+    core = TrackCore(CoreConfig(dim=2, confirm_hits=3, confirm_ratio=0.5))
+    for k in range(40):
+        t = k * 0.05
+        z = [[1.0, 1.0]] + ([[1.2, 1.0]] if k % 4 == 0 else [])
+        matches, _d, unmatched = core.assign(t, np.array(z))
+        for j in unmatched:
+            core.birth(t, np.array(z[j]))
+        core.expire(t)
+    confirmed = [tr for tr in core.active if tr.confirmed]
+    assert len(confirmed) == 1 and confirmed[0].position[0] == pytest.approx(1.0, abs=0.05)
+
+
+def test_coasting_track_needs_two_consistent_hits_to_reacquire():
+    core = TrackCore(CoreConfig(dim=2, confirm_hits=1, reacquire_gap_s=0.3))
+    tr = core.birth(0.0, np.array([0.0, 0.0]))
+    matches, _d, _u = core.assign(0.5, np.array([[0.4, 0.0]]))
+    assert matches == [] and tr.t_last == 0.0 and tr.held is not None
+    matches, _d, _u = core.assign(0.55, np.array([[0.45, 0.0]]))
+    assert [m[1] for m in matches] == [tr] and tr.t_last == 0.55 and tr.hits == 3
