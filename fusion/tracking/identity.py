@@ -20,7 +20,9 @@ Rules (see docs/tracking.md):
 * Binding confidence is ``1 - p_swap`` where ``p_swap = 0.5 exp(-dt^2 / (2
   bind_order_sd_s^2))`` and ``dt`` is the arrival gap to the nearest person
   bound to a *different* tap of the same gate (order of arrival is uncertain
-  when two people come within a fraction of a second).
+  when two people come within a fraction of a second); a further party member
+  arriving ``lag`` after the first gets a factor ``1 - 0.5 (1 - exp(-2
+  (lag / party_spread_s)^2))`` (1 together, ~0.8 at half the spread).
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ class ShopperState:
         exited: True once it left through an exit zone.
         near_exit: when it was lost: was it last seen near an exit zone.
         hint: the external tracker's last ``track`` hint, if any.
+        t_confirmed: when the track was confirmed (s), or ``None``.
     """
 
     history: TrackHistory = field(default_factory=TrackHistory)
@@ -66,6 +69,7 @@ class ShopperState:
     exited: bool = False
     near_exit: bool = False
     hint: str | None = None
+    t_confirmed: float | None = None
 
 
 def state(tr: KalmanTrack) -> ShopperState:
@@ -123,7 +127,13 @@ def bind_gate(pending: list[PendingTap], entering: list[KalmanTrack], now: float
             gaps = [abs(arrival - a) for a, acct in last if acct != tap.shopper]
             if p.slots_left == 1 and ci < len(cands):
                 gaps.append(state(cands[ci]).arrival_t - arrival)  # the next one is another tap's
-            out.append((tr, tap.shopper, _order_conf(min(gaps, default=math.inf), cfg)))
+            conf = _order_conf(min(gaps, default=math.inf), cfg)
+            if p.first_arrival_t is not None:
+                # a later party member: the longer after the first, the likelier
+                # it is somebody else (the next tap's person, a tailgater)
+                lag = (arrival - p.first_arrival_t) / cfg.party_spread_s
+                conf *= 1.0 - 0.5 * (1.0 - math.exp(-2.0 * lag * lag))
+            out.append((tr, tap.shopper, conf))
             last[:] = [(arrival, tap.shopper)]
             if p.first_arrival_t is None:
                 p.first_arrival_t = arrival
