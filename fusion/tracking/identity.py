@@ -147,6 +147,30 @@ def bind_gate(pending: list[PendingTap], entering: list[KalmanTrack], now: float
     return out
 
 
+def closest_other(tr: KalmanTrack, others: list[KalmanTrack], exclude: set[int],
+                  t0: float, t1: float) -> float:
+    """Closest distance (m) in [t0, t1] (s), counted from when each was
+    confirmed, between ``tr`` and any other confirmed track whose ``id()`` is
+    not in ``exclude`` (its party): two people who stood that close before a
+    tap was decided may have been told apart wrongly."""
+    st = state(tr)
+    t, xy, *_ = st.history.slice(max(t0, st.t_confirmed or t0), t1)
+    best = math.inf
+    if len(t) == 0:
+        return best
+    for o in others:
+        so = state(o)
+        if o is tr or not o.confirmed or id(o) in exclude:
+            continue
+        to, xo, *_ = so.history.slice(max(t0, so.t_confirmed or t0), t1)
+        m = (t >= to[0]) & (t <= to[-1]) if len(to) >= 2 else np.zeros(0, bool)
+        if m.any():
+            dx = np.interp(t[m], to, xo[:, 0]) - xy[m, 0]
+            dy = np.interp(t[m], to, xo[:, 1]) - xy[m, 1]
+            best = min(best, float(np.min(np.hypot(dx, dy))))
+    return best
+
+
 def _order_conf(gap_s: float, cfg: TrackerConfig) -> float:
     if not math.isfinite(gap_s):
         return 1.0

@@ -20,6 +20,7 @@ from fusion.tracking.identity import (
     PendingTap,
     ShopperState,
     bind_gate,
+    closest_other,
     encounter_factor,
     hints_match,
     relink_choice,
@@ -225,7 +226,8 @@ class ShopperTracker:
             bound = bind_gate(pend, entering, now, cfg, last)
             for tr, account, conf in bound:
                 party = {id(o) for o, a, _ in bound if a == account}
-                dmin = self._closest_other(tr, party, state(tr).arrival_t - 1.0, now)
+                dmin = closest_other(tr, self._core.active + self._lost, party,
+                                     state(tr).arrival_t - 1.0, now)
                 self._bind_track(tr, account, conf * encounter_factor(dmin, cfg))
         give_up_s = cfg.bind_before_s + cfg.bind_settle_s
         for tr in list(self._core.active):
@@ -235,30 +237,6 @@ class ShopperTracker:
                     and now > arrived + give_up_s and not self._pending.get(st.entry_gate)):
                 st.bind_done = True  # no tap claimed it: maybe a lost shopper coming back
                 self._relink(tr)
-
-    def _closest_other(self, tr: KalmanTrack, exclude: set[int], t0: float, t1: float) -> float:
-        """Closest distance (m) in [t0, t1] (s) between ``tr`` and any other
-        confirmed track not of ``tr``'s party: two people who stood that close
-        before a tap was decided may have been told apart wrongly."""
-        t, xy, *_ = state(tr).history.slice(max(t0, state(tr).t_confirmed or t0), t1)
-        best = math.inf
-        if len(t) == 0:
-            return best
-        for o in self._core.active + self._lost:
-            so = state(o)
-            if o is tr or not o.confirmed or id(o) in exclude or (
-                    so.account is not None and so.account in {
-                        state(x).account for x in self._core.active if id(x) in exclude}):
-                continue
-            to, xo, *_ = so.history.slice(max(t0, so.t_confirmed or t0), t1)
-            if len(to) < 2:
-                continue
-            m = (t >= to[0]) & (t <= to[-1])
-            if m.any():
-                dx = np.interp(t[m], to, xo[:, 0]) - xy[m, 0]
-                dy = np.interp(t[m], to, xo[:, 1]) - xy[m, 1]
-                best = min(best, float(np.min(np.hypot(dx, dy))))
-        return best
 
     def _bind_track(self, tr: KalmanTrack, account: str, conf: float) -> None:
         st = state(tr)
