@@ -229,8 +229,10 @@ class Engine:
             top = hyps[0]
             if top.items:
                 log.info("event at %s t=%.2f (%s) attributed to nobody", where, t_mid, top.items)
+                what = f"{_fmt(top.items)} at {where} t={t_mid:.1f}"
                 for c in cands[1:]:
-                    self._doubt(c.account, c.probability, f"may have made {_fmt(top.items)} at {where} t={t_mid:.1f}")
+                    self._doubt(c.account, c.probability, f"may have made {what}")
+                self._doubt_unseen(cands, best.probability * top.probability, what)
             self.decisions.append(EventDecision(ev, None, top.items, top.probability, tuple(cands)))
             return
         hyps = self.inference.hypotheses(ev, basket=dict(self.book.basket(best.account)),
@@ -284,6 +286,14 @@ class Engine:
     def _add_line(self, account: str, ev: ShelfEvent, sku: str, qty: int, t: float, p: float) -> None:
         self.book.add_line(account, ReceiptLine(t=round(t, 3), cell=self._line_cell(ev, sku), sku=sku,
                                                 qty=qty, confidence=round(p, 6)))
+
+    def _doubt_unseen(self, cands: list[Candidate], p_unseen: float, what: str) -> None:
+        """A take nobody we can name made: it may be any account inside that no camera placed there."""
+        named = {c.account for c in cands}
+        hidden = [a for a in self.book.ledgers
+                  if self.book.is_open(a) and a not in self._exits and a not in named]
+        for a in hidden:
+            self._doubt(a, p_unseen / len(hidden), f"unattributed {what}: this shopper was not seen")
 
     def _doubt(self, account: str, p: float, reason: str) -> None:
         if account != UNKNOWN and p >= self.config.doubt_floor:
