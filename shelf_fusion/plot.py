@@ -188,7 +188,7 @@ def plot_weights(folder: str | Path, cell_ids: Sequence[str] = (), t0_s: float |
     series = read_weights(rec, cells, t0, t1)
     fig, axes = plt.subplots(len(cells), 1, sharex=True, squeeze=False,
                              figsize=(11, 1.0 + 3.2 * len(cells)))
-    fig.subplots_adjust(top=1.0 - 0.55 / fig.get_figheight(), hspace=0.25)
+    fig.subplots_adjust(top=1.0 - 0.8 / fig.get_figheight(), hspace=0.25)
     for ax, c in zip(axes[:, 0], cells, strict=True):
         _draw_cell(ax, rec.store, c, series[c], eng.decisions, truth, t0, t1)
     axes[-1, 0].set_xlabel("time (s)")
@@ -205,57 +205,73 @@ def _draw_cell(ax, store, c: int, tg: np.ndarray, decisions, truth, t0: float, t
     ax.set_ylabel("grams (g)")
     ax.set_title(f"plate {cell.id}  (stocks {', '.join(cell.skus)})", fontsize=9, loc="left")
     ax.grid(alpha=0.3)
-    top = _Stagger(t0, t1)
+    top = _Stagger(t0, t1, _MAX_BOX_LEVELS)
     for d in sorted(decisions, key=lambda d: d.event.t_start):
         ev = d.event
         if c not in ev.cells or ev.t_end < t0 or ev.t_start > t1:
             continue
         color = "tab:orange" if d.account else "tab:red"
-        ax.axvspan(ev.t_start, ev.t_end, color=color, alpha=0.25, lw=0)
+        ax.axvspan(ev.t_start, ev.t_end, fc=color, ec="tab:red", alpha=0.25, lw=0,
+                   hatch=None if d.account else "///")
         delta = ev.delta_g[ev.cells.index(c)]
         what = ", ".join(f"{q:+d} {s}" for s, q in d.items) or "no item"
         text = f"{delta:+.0f} g\n{what}\n-> {d.account or 'nobody'} (p {d.p_items:.2f})"
         t_mid = 0.5 * (ev.t_start + ev.t_end)
         level = top.place(t_mid, text)
+        if level is None:
+            continue
         ax.annotate(text, xy=(t_mid, 1.0), xycoords=("data", "axes fraction"),
                     xytext=(0, -3 - _BOX_PT * level), textcoords="offset points", ha="center",
                     va="top", fontsize=6.5, bbox={"boxstyle": "round,pad=0.2", "fc": "white",
                                                    "ec": color, "alpha": 0.85})
-    bottom = _Stagger(t0, t1)
+    bottom = _Stagger(t0, t1, _MAX_TRUTH_LEVELS)
     for e in truth.events if truth is not None else ():
         if e.cell == cell.id and t0 <= e.t <= t1:
             text = f"{e.qty:+d} {e.sku} {e.shopper}"
             level = bottom.place(e.t + 0.55 * bottom.width(text), text)
             ax.plot([e.t], [0.0], marker="^" if e.qty > 0 else "v", color="tab:green", ms=7,
                     transform=ax.get_xaxis_transform(), clip_on=False)
+            if level is None:
+                continue
             ax.annotate(text, xy=(e.t, 0.0), xycoords=("data", "axes fraction"),
                         xytext=(5, 2 + _TRUTH_PT * level), textcoords="offset points",
                         fontsize=6.5, color="darkgreen", va="bottom")
     _reserve(ax, tg[:, 1], top.levels, bottom.levels)
+    if top.omitted or bottom.omitted:
+        ax.set_title(f"{top.omitted + bottom.omitted} labels left out: narrow --t0/--t1 to see them",
+                     fontsize=8, loc="right", color="0.4")
 
 
 _BOX_PT = 30.0  # height of one level of event boxes (points)
 _TRUTH_PT = 9.0  # height of one level of truth labels (points)
-_AX_W_PT = 720.0  # approximate width of a weights axis (points)
+_AX_W_PT = 720.0
+_MAX_BOX_LEVELS = 3
+_MAX_TRUTH_LEVELS = 4  # approximate width of a weights axis (points)
 
 
 class _Stagger:
     """Greedy levels so that neighbouring labels do not overlap."""
 
-    def __init__(self, t0: float, t1: float):
+    def __init__(self, t0: float, t1: float, max_levels: int):
         self.s_per_pt = (t1 - t0) / _AX_W_PT
+        self.max_levels = max_levels
         self.ends: list[float] = []
+        self.omitted = 0
 
     def width(self, text: str) -> float:
         """Approximate width of ``text`` at 6.5 pt, in seconds of the x axis."""
         return (4.0 * max(len(line) for line in text.split("\n")) + 6.0) * self.s_per_pt
 
-    def place(self, centre: float, text: str) -> int:
+    def place(self, centre: float, text: str) -> int | None:
+        """The lowest free level for ``text`` centred at ``centre`` (s); ``None`` if all are full."""
         half = 0.5 * self.width(text)
         for i, end in enumerate(self.ends):
             if end <= centre - half:
                 self.ends[i] = centre + half
                 return i
+        if len(self.ends) >= self.max_levels:
+            self.omitted += 1
+            return None
         self.ends.append(centre + half)
         return len(self.ends) - 1
 
@@ -282,7 +298,7 @@ def _legend_weights(ax, has_truth: bool) -> None:
     from matplotlib.patches import Patch
     handles = [Line2D([], [], color="tab:blue", lw=1, label="plate reading (g; breaks = gaps)"),
                Patch(color="tab:orange", alpha=0.4, label="shelf event, charged to an account"),
-               Patch(color="tab:red", alpha=0.4, label="shelf event, attributed to nobody")]
+               Patch(fc="tab:red", ec="tab:red", alpha=0.4, hatch="///", label="shelf event, attributed to nobody")]
     if has_truth:
         handles.append(Line2D([], [], color="tab:green", marker="^", ls="",
                               label="true take (^) / return (v)"))
@@ -291,9 +307,17 @@ def _legend_weights(ax, has_truth: bool) -> None:
 
 
 def _save(fig, plt, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100, bbox_inches="tight")
+    """Write ``fig`` as a 256-colour PNG (plots are flat colours: ~3x smaller, same look)."""
+    import io
+
+    from PIL import Image  # a dependency of matplotlib
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight", facecolor="white")
     plt.close(fig)
+    buf.seek(0)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with Image.open(buf) as img:
+        img.convert("RGB").quantize(256).save(path, format="PNG", optimize=True)
     return path
 
 
@@ -353,15 +377,16 @@ def _detections(rec, t0: float, t1: float) -> np.ndarray:
 
 
 def _draw_layout(ax, store) -> None:
-    seen: dict[tuple, list[str]] = {}
+    seen: dict[tuple, list[tuple[float, str]]] = {}
     for cell in store.cells:
         seg = cell.front[:, :2]
         key = tuple(np.round(seg, 3).ravel())
-        seen.setdefault(key, []).append(cell.id)
+        seen.setdefault(key, []).append((float(cell.front[:, 2].mean()), cell.id))
     for i, (key, ids) in enumerate(seen.items()):
         seg = np.asarray(key).reshape(2, 2)
         ax.plot(seg[:, 0], seg[:, 1], color="saddlebrown", lw=3, solid_capstyle="butt",
                 marker="|", ms=9, mew=1.0, label="plate front edges" if i == 0 else None, zorder=4)
+        ids = [i for _, i in sorted(ids)]
         label = ids[0] if len(ids) == 1 else f"{ids[0]} (+{len(ids) - 1} above)"
         ax.annotate(label, seg.mean(axis=0), fontsize=6, color="saddlebrown", ha="center",
                     va="bottom", rotation=90, xytext=(0, 5), textcoords="offset points", zorder=5)
