@@ -205,6 +205,9 @@ def _draw_cell(ax, store, c: int, tg: np.ndarray, decisions, truth, t0: float, t
     ax.set_ylabel("grams (g)")
     ax.set_title(f"plate {cell.id}  (stocks {', '.join(cell.skus)})", fontsize=9, loc="left")
     ax.grid(alpha=0.3)
+    if not np.isfinite(tg[:, 1]).any():
+        ax.text(0.5, 0.5, "no valid samples in this window", transform=ax.transAxes,
+                ha="center", va="center", color="0.4")
     top = _Stagger(t0, t1, _MAX_BOX_LEVELS)
     for d in sorted(decisions, key=lambda d: d.event.t_start):
         ev = d.event
@@ -317,7 +320,9 @@ def _save(fig, plt, path: Path) -> Path:
     buf.seek(0)
     path.parent.mkdir(parents=True, exist_ok=True)
     with Image.open(buf) as img:
-        img.convert("RGB").quantize(256).save(path, format="PNG", optimize=True)
+        # max-coverage keeps small swatches (legend patches) true to colour; median-cut does not
+        img.convert("RGB").quantize(256, method=Image.Quantize.MAXCOVERAGE).save(
+            path, format="PNG", optimize=True)
     return path
 
 

@@ -98,3 +98,22 @@ def test_replay_stops_after_window(rec):
     assert eng.now <= 12.0 + plot.REPLAY_TAIL_S + 1.0
     # the first true take (t ~ 8.5 s at U1-1-01) is decided within the window
     assert any(d.event.t_start < 12.0 and d.account for d in eng.decisions)
+
+
+def test_hand_written_recording_with_gaps_and_no_truth(tmp_path, capsys):
+    from tests.fusion.recfixtures import make_recording
+    rows = ["t,cell,grams"]
+    for i in range(200):  # A-1 at 20 Hz for 10 s: invalid values at 3..3.5 s, silent 6..7 s
+        t = i * 0.05
+        if 6.0 <= t < 7.0:
+            continue
+        rows.append(f"{t:.3f},A-1,{'' if 3.0 <= t < 3.5 else 1000.0 + (i % 3)}")
+    folder = make_recording(tmp_path / "rec", weights__csv="\n".join(rows) + "\n", truth__json=None)
+    r = Recording(folder)
+    tg = plot.read_weights(r, [0], 0.0, 10.0)[0]
+    gap = np.isnan(tg[:, 1])
+    assert np.all((tg[gap, 0] >= 3.0) & (tg[gap, 0] < 7.0))
+    assert np.any(gap & (tg[:, 0] > 6.0)) and gap.sum() == 10 + 1
+    out = tmp_path / "w.png"
+    assert main(["plot", "weights", str(folder), "--cells", "A-1", "--t1", "10", "--out", str(out)]) == 0
+    assert_real_png(out)
