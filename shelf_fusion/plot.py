@@ -454,8 +454,8 @@ def add_parsers(subparsers) -> None:
     p.add_argument("recording", help="recording folder")
     p.add_argument("--cells", default=None, metavar="ID[,ID...]",
                    help="plates to plot (weights only; default: the busiest few in the window)")
-    p.add_argument("--t0", type=float, default=None, help="window start, s (default 0)")
-    p.add_argument("--t1", type=float, default=None,
+    p.add_argument("--t0", type=float, default=None, metavar="S", help="window start, s (default 0)")
+    p.add_argument("--t1", type=float, default=None, metavar="S",
                    help=f"window end, s (default t0 + {DEFAULT_WINDOW_S:g})")
-    p.add_argument("--out", default=None, help="PNG to write (default RECORDING/plot-KIND.png)")
+    p.add_argument("--out", default=None, metavar="FILE.png", help="PNG to write (default RECORDING/plot-KIND.png)")
     p.set_defaults(func=cmd_plot)
