@@ -59,6 +59,15 @@ class TrackerConfig:
             close together are ordered by arrival (s).
         party_spread_s: further party members arrive within this of the first (s).
         bind_order_sd_s: arrival-time resolution of the order of arrival (s).
+        adopt_after_s: an unbound track confirmed this long takes the most
+            likely account (lost track of an account, or an account short of
+            its party) (s).
+        adopt_conf: identity confidence of such a guess, times its posterior.
+        adopt_tap_sd_s: spread of the tap time around the birth of a track
+            adopted by a short account (s).
+        entry_swap_sd_m: like ``swap_sd_m`` for two entrants standing close
+            before their tap is decided: standing people in a queue give the
+            motion model nothing to tell them apart, so it is wider (m).
         close_m: two bound tracks of different accounts closer than this are
             in an encounter (m).
         swap_sd_m: an encounter at closest distance d may have swapped the two
@@ -98,6 +107,10 @@ class TrackerConfig:
     bind_settle_s: float = 1.0
     party_spread_s: float = 2.0
     bind_order_sd_s: float = 0.3
+    adopt_after_s: float = 1.0
+    adopt_conf: float = 0.5
+    adopt_tap_sd_s: float = 20.0
+    entry_swap_sd_m: float = 0.35
     close_m: float = 0.6
     swap_sd_m: float = 0.2
     exit_radius_m: float = 0.5

@@ -28,6 +28,7 @@ Rules (see docs/tracking.md):
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -88,6 +89,7 @@ class PendingTap:
 
 def bind_gate(pending: list[PendingTap], entering: list[KalmanTrack], now: float,
               cfg: TrackerConfig, last: list[tuple[float, str]] | None = None,
+              at_zone: Callable[[KalmanTrack, float], bool] | None = None,
               ) -> list[tuple[KalmanTrack, str, float]]:
     """Decide the taps of one gate at stream time ``now`` (s).
 
@@ -100,6 +102,10 @@ def bind_gate(pending: list[PendingTap], entering: list[KalmanTrack], now: float
         cfg: tracker config.
         last: ``[(arrival_t, account)]`` of the previous binding at this gate,
             updated in place (used for the order-of-arrival confidence).
+        at_zone: ``at_zone(track, t)``: was the track at the gate zone at time
+            ``t`` (s)? The first slot of a tap prefers, among the tracks that
+            arrived in its window, those at the zone at the tap time (the
+            tapper stands there), then the earliest arrival.
 
     Returns:
         (track, account, identity confidence) bindings made, in order.
@@ -121,8 +127,10 @@ def bind_gate(pending: list[PendingTap], entering: list[KalmanTrack], now: float
         while ci < len(cands) and state(cands[ci]).arrival_t < lo:
             ci += 1  # arrived too early for this tap: not its person
         if ci < len(cands) and state(cands[ci]).arrival_t <= hi:
-            tr = cands[ci]
-            ci += 1
+            k = ci
+            if p.first_arrival_t is None and at_zone is not None:
+                k = _tapper(cands, ci, hi, tap.t, at_zone)
+            tr = cands.pop(k)
             arrival = state(tr).arrival_t
             gaps = [abs(arrival - a) for a, acct in last if acct != tap.shopper]
             if p.slots_left == 1 and ci < len(cands):
@@ -145,6 +153,18 @@ def bind_gate(pending: list[PendingTap], entering: list[KalmanTrack], now: float
         else:
             break  # wait, keeping the order of taps
     return out
+
+
+def _tapper(cands: list[KalmanTrack], ci: int, hi: float, t_tap: float,
+            at_zone: Callable[[KalmanTrack, float], bool]) -> int:
+    """Index of the first track from ``ci`` (arrived by ``hi``) that was at
+    the zone at ``t_tap`` (s); ``ci`` when none was."""
+    k = ci
+    while k < len(cands) and state(cands[k]).arrival_t <= hi:
+        if at_zone(cands[k], t_tap):
+            return k
+        k += 1
+    return ci
 
 
 def closest_other(tr: KalmanTrack, others: list[KalmanTrack], exclude: set[int],
@@ -178,7 +198,8 @@ def _order_conf(gap_s: float, cfg: TrackerConfig) -> float:
 
 
 def relink_choice(pairs: list[tuple[KalmanTrack, float, float, bool]],
-                  cfg: TrackerConfig) -> tuple[int | None, float]:
+                  cfg: TrackerConfig, clutter_per_m2: float | None = None,
+                  ) -> tuple[int | None, float]:
     """Pick the most likely continuation among candidate (old, new) track pairs.
 
     Args:
@@ -191,8 +212,10 @@ def relink_choice(pairs: list[tuple[KalmanTrack, float, float, bool]],
         (index of the best pair or None, confidence factor 0..1): the factor is
         the posterior of the best pair against the others and against "a new or
         false track" (``relink_clutter_per_m2``); an implausibly long jump has a
-        tiny likelihood, so its posterior is low.
+        tiny likelihood, so its posterior is low. ``clutter_per_m2`` overrides
+        ``cfg.relink_clutter_per_m2`` (0: always pick the best candidate).
     """
+    clutter = cfg.relink_clutter_per_m2 if clutter_per_m2 is None else clutter_per_m2
     best, best_l, total = None, 0.0, 0.0
     for i, (_, d, gap, hint_match) in enumerate(pairs):
         sd = cfg.relink_sd_m + cfg.relink_speed_sd_mps * gap
@@ -202,9 +225,26 @@ def relink_choice(pairs: list[tuple[KalmanTrack, float, float, bool]],
         total += lik
         if lik > best_l:
             best, best_l = i, lik
-    if best is None or best_l < cfg.relink_clutter_per_m2:
+    if best is None or best_l < clutter or best_l <= 1e-250:
         return None, 0.0  # "a new or false track" explains it better
-    return best, best_l / (total + cfg.relink_clutter_per_m2)
+    return best, best_l / (total + clutter)
+
+
+def adopt_short_account(accounts: dict, t_first: float, live: dict[str, int],
+                        cfg: TrackerConfig) -> tuple[str, float] | None:
+    """The account an unbound track born at ``t_first`` (s) most likely
+    belongs to among those with fewer live tracks than their party: weight
+    ``exp(-0.5 ((t_first - t_tap) / adopt_tap_sd_s)^2)``.
+
+    Returns:
+        (account, posterior of that choice) or ``None`` when no account is short.
+    """
+    weights = {name: math.exp(-0.5 * ((t_first - a.t_tap) / cfg.adopt_tap_sd_s) ** 2) + 1e-12
+               for name, a in accounts.items() if name in live and live[name] < a.party}
+    if not weights:
+        return None
+    name = max(weights, key=weights.__getitem__)
+    return name, weights[name] / sum(weights.values())
 
 
 def hints_match(a: KalmanTrack, b: KalmanTrack) -> bool:
@@ -213,23 +253,46 @@ def hints_match(a: KalmanTrack, b: KalmanTrack) -> bool:
     return ha is not None and ha == state(b).hint
 
 
-def encounter_factor(d_m: float, cfg: TrackerConfig) -> float:
-    """Identity confidence factor ``1 - p_swap`` for an encounter at closest distance ``d_m`` (m).
+def swap_probability(d_m: float, sd_m: float) -> float:
+    """Probability that the assignment swapped two tracks whose predicted
+    positions were ``d_m`` (m) apart.
 
-    ``p_swap = 0.5 * exp(-d^2 / (2 swap_sd^2))``: a coin flip when the two
-    people were at the same spot, negligible a few ``swap_sd_m`` apart.
+    The swapped assignment costs less than the right one when the difference
+    of the two innovations, projected on the line between the tracks, is
+    below ``-d_m``; that projection has standard deviation ``sd_m`` (m), so
+    ``p = Phi(-d_m / sd_m)``: 0.5 at contact, 0.16 at one ``sd_m``, 0.02 at two.
     """
-    return 1.0 - 0.5 * math.exp(-0.5 * (d_m / cfg.swap_sd_m) ** 2)
+    return 0.5 * math.erfc(d_m / (sd_m * math.sqrt(2.0)))
+
+
+def encounter_factor(d_m: float, cfg: TrackerConfig, sd_m: float | None = None) -> float:
+    """Identity confidence factor ``1 - p_swap`` for an encounter at closest
+    distance ``d_m`` (m); ``sd_m`` defaults to ``cfg.swap_sd_m``."""
+    return 1.0 - swap_probability(d_m, cfg.swap_sd_m if sd_m is None else sd_m)
+
+
+def pair_swap_sd(a: KalmanTrack, b: KalmanTrack, cfg: TrackerConfig) -> tuple[float, float]:
+    """Distance (m) between two tracks' current positions and the standard
+    deviation (m) of the innovation difference along that line: ``u^T (P_a +
+    P_b + 2 R) u`` with ``u`` the unit vector between them."""
+    delta = a.kf.x[:2] - b.kf.x[:2]
+    d = float(math.hypot(delta[0], delta[1]))
+    u = delta / d if d > 1e-9 else np.array([1.0, 0.0])
+    s = a.kf.P[:2, :2] + b.kf.P[:2, :2]
+    var = float(u @ s @ u) + 2.0 * cfg.meas_sd_m ** 2
+    return d, math.sqrt(var)
 
 
 class EncounterMonitor:
     """Lowers identity confidence when bound tracks of different accounts meet.
 
     Each pair closer than ``close_m`` is an encounter; while it lasts, the
-    confidences of both tracks are multiplied down by
-    ``encounter_factor(closest distance)`` (applied once per encounter, as the
-    closest distance shrinks). An encounter ends when the pair is
-    more than ``1.25 * close_m`` apart; the lowered confidence stays.
+    confidences of both tracks are multiplied down by ``1 - p_swap`` with
+    ``p_swap`` the largest :func:`swap_probability` seen so far, from the
+    distance between their predicted positions and their own covariances plus
+    measurement noise (:func:`pair_swap_sd`): a pair passing well apart
+    relative to that noise costs nearly nothing. An encounter ends when the
+    pair is more than ``1.25 * close_m`` apart; the lowered confidence stays.
     """
 
     def __init__(self, cfg: TrackerConfig):
@@ -253,21 +316,20 @@ class EncounterMonitor:
                 continue
             key = (min(a.id, b.id), max(a.id, b.id))
             old = self._pairs.get(key)
-            dij = float(d[i, j])
-            if old is None and dij >= cfg.close_m:
+            if old is None and float(d[i, j]) >= cfg.close_m:
                 continue
-            prev_f = 1.0 if old is None else encounter_factor(old, cfg)
-            dmin = dij if old is None else min(old, dij)
-            f = encounter_factor(dmin, cfg)
-            if f < prev_f:
+            dij, sd = pair_swap_sd(a, b, cfg)
+            p_old = 0.0 if old is None else old
+            p = max(p_old, swap_probability(dij, sd))
+            if p > p_old:
                 for tr in (a, b):
-                    state(tr).identity_conf *= f / prev_f
-            live[key] = dmin
+                    state(tr).identity_conf *= (1.0 - p) / (1.0 - p_old)
+            live[key] = p
         # pairs not evaluated now (one side coasting) persist while both tracks live
         bound_ids = {tr.id for tr in bound}
         alive = {tr.id for tr in tracks}
-        for key, dmin in self._pairs.items():
+        for key, p_max in self._pairs.items():
             if key not in live and key[0] in alive and key[1] in alive and not (
                     key[0] in bound_ids and key[1] in bound_ids):
-                live[key] = dmin
+                live[key] = p_max
         self._pairs = live

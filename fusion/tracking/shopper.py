@@ -19,6 +19,7 @@ from fusion.tracking.identity import (
     EncounterMonitor,
     PendingTap,
     ShopperState,
+    adopt_short_account,
     bind_gate,
     closest_other,
     encounter_factor,
@@ -38,6 +39,8 @@ _SHADOW_EVERY_S = 0.25
 @dataclass(slots=True)
 class _Account:
     status: str = "inside"
+    party: int = 1
+    t_tap: float = 0.0
     tracks: list[KalmanTrack] = field(default_factory=list)
 
 
@@ -85,7 +88,9 @@ class ShopperTracker:
         self._advance(tap.t)
         acct = self._accounts.get(tap.shopper)
         if acct is None or acct.status == "exited":
-            self._accounts[tap.shopper] = _Account()
+            self._accounts[tap.shopper] = _Account(party=tap.party, t_tap=tap.t)
+        else:
+            acct.party, acct.t_tap = max(acct.party, tap.party), tap.t
         self._pending.setdefault(tap.gate, []).append(PendingTap(tap, tap.party))
         self._bind(self._now)
 
@@ -200,6 +205,17 @@ class ShopperTracker:
         if st.zone_hits >= self._core.config.confirm_hits:
             st.arrival_t = t
 
+    def _at_zone_at(self, tr: KalmanTrack, gate_id: str, t: float) -> bool:
+        """Was ``tr`` within ``entry_radius_m`` of the gate zone at ``t`` (s)
+        (its position nearest in time, within 0.3 s)?"""
+        h = state(tr).history
+        k = bisect_left(h.t, t)
+        near = [i for i in (k - 1, k) if 0 <= i < len(h.t) and abs(h.t[i] - t) <= 0.3]
+        if not near:
+            return False
+        i = min(near, key=lambda i: abs(h.t[i] - t))
+        return self._near_zone(gate_id, np.array([h.x[i], h.y[i]]), self.config.entry_radius_m)
+
     def _near_zone(self, gate_id: str, xy: np.ndarray, radius_m: float) -> bool:
         lo, hi, zone = self._entry_boxes[gate_id]
         if (xy[0] < lo[0] - radius_m or xy[1] < lo[1] - radius_m
@@ -223,12 +239,14 @@ class ShopperTracker:
                         if tr.confirmed and state(tr).entry_gate == gate_id
                         and not state(tr).bind_done and state(tr).arrival_t is not None]
             last = self._last_bound.setdefault(gate_id, [])
-            bound = bind_gate(pend, entering, now, cfg, last)
+            bound = bind_gate(pend, entering, now, cfg, last,
+                              lambda tr, t, g=gate_id: self._at_zone_at(tr, g, t))
             for tr, account, conf in bound:
                 party = {id(o) for o, a, _ in bound if a == account}
                 dmin = closest_other(tr, self._core.active + self._lost, party,
                                      state(tr).arrival_t - 1.0, now)
-                self._bind_track(tr, account, conf * encounter_factor(dmin, cfg))
+                self._bind_track(tr, account,
+                                 conf * encounter_factor(dmin, cfg, cfg.entry_swap_sd_m))
         give_up_s = cfg.bind_before_s + cfg.bind_settle_s
         for tr in list(self._core.active):
             st = state(tr)
@@ -331,6 +349,7 @@ class ShopperTracker:
             self._check_accounts(t)
         if t - self._last_shadow_check >= _SHADOW_EVERY_S:
             self._drop_shadows(t)
+            self._adopt_unbound(t)
         if t - self._last_trim >= _TRIM_EVERY_S:
             self._trim(t)
 
@@ -380,6 +399,37 @@ class ShopperTracker:
                     self._core.remove(u)
                     log.debug("track %d dropped: shadow of %d", u.id, o.id)
                     break
+
+    def _adopt_unbound(self, now: float) -> None:
+        """An unbound confirmed track seen for ``adopt_after_s`` takes the most
+        likely account, with a confidence of at most ``adopt_conf``: the lost
+        track of an account it most plausibly continues (re-link without the
+        clutter alternative), else an account with fewer live tracks than its
+        party, nearest in tap time."""
+        cfg = self.config
+        for u in [tr for tr in self._core.active if tr.confirmed]:
+            su = state(u)
+            if (su.account is not None or not su.bind_done or su.t_confirmed is None
+                    or now - su.t_confirmed < cfg.adopt_after_s or now - u.t_last > 0.3):
+                continue
+            pairs = []
+            for c in self._lost:
+                if state(c).account is not None and c.t_last <= u.t_first + 0.1:
+                    d = math.hypot(su.born_xy[0] - c.kf.x[0], su.born_xy[1] - c.kf.x[1])
+                    pairs.append((c, d, max(u.t_first - c.t_last, 0.0), hints_match(u, c)))
+            best, factor = relink_choice(pairs, cfg, clutter_per_m2=0.0)
+            if best is not None:
+                self._merge(pairs[best][0], u, cfg.adopt_conf * factor, "adopt")
+                continue
+            short = adopt_short_account(self._accounts, u.t_first, self._live_count(), cfg)
+            if short is not None:
+                self._bind_track(u, short[0], cfg.adopt_conf * short[1])
+
+    def _live_count(self) -> dict[str, int]:
+        """Account -> number of its tracks that are active or re-linkable."""
+        live = {id(tr) for tr in self._core.active} | {id(tr) for tr in self._lost}
+        return {name: sum(id(tr) in live for tr in a.tracks)
+                for name, a in self._accounts.items() if a.status == "inside"}
 
     def _trim(self, now: float) -> None:
         self._last_trim = now
