@@ -327,3 +327,22 @@ def test_track_switch_is_merged_back_when_the_old_track_is_lost():
                    false_per_frame=0.0, seed=16))
     before, after = accounts_of(trk, a, 4.0, 5.4), accounts_of(trk, a, 7.5, 9.0)
     assert before.track_id == after.track_id and after.account == "A"
+
+
+def test_tap_binds_the_person_at_the_zone_at_tap_time():
+    early = walker("e", (0.5, 0.5, -0.3), (1.0, 0.5, 0.4), (1.6, 0.5, 1.5), (6.0, 4.0, 4.0))
+    a = enter("a", 3.0, (6.0, 2.0, 3.0))
+    trk = ShopperTracker(STORE)
+    run(trk, Scene([early, a], taps=[GateTap(3.0, "IN", "A")], seed=4))
+    assert accounts_of(trk, a, 5.0, 7.0).account == "A"
+    assert accounts_of(trk, early, 5.0, 7.0).account != "A"
+
+
+def test_missed_party_member_adopts_the_short_account_with_low_conf():
+    a = enter("a", 2.0, (6.0, 3.0, 3.0), (9.0, 3.0, 5.0))
+    hidden = walker("h", (5.0, 5.0, 4.0), (9.0, 6.0, 2.0))  # first seen mid-floor
+    trk = ShopperTracker(STORE)
+    run(trk, Scene([a, hidden], taps=[GateTap(2.0, "IN", "P", 2)], seed=6))
+    assert accounts_of(trk, a, 4.0, 6.0).account == "P"
+    w = accounts_of(trk, hidden, 7.5, 9.0)
+    assert w.account == "P" and 0.0 < w.identity_conf <= TrackerConfig().adopt_conf
