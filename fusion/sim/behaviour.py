@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from fusion.sim.crowd import Occupancy, approach
 from fusion.sim.layout import Facing, Layout
 from fusion.sim.loadcell import LoadTimeline
 from fusion.sim.scenario import Scenario
@@ -45,12 +46,15 @@ class Person:
         path: (n, 3) rows of (t_s, x_m, y_m), t increasing.
         reaches: hand movements, in time order per hand.
         basket: items carried: (sku, weight_g, facing index).
+        gate_t: when they passed the entry gate point (s); the path starts
+            earlier, outside the store, walking up to the gate.
     """
 
     account: str
     path: np.ndarray
     reaches: list[Reach] = field(default_factory=list)
     basket: list[tuple[str, float, int]] = field(default_factory=list)
+    gate_t: float = 0.0
 
     @property
     def t_start(self) -> float:
@@ -80,6 +84,25 @@ class Plan:
     end_s: float
 
 
+_WAITS_S = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0, 11.0, 15.0, 20.0, 30.0)  #: waits tried before a walk (s)
+_SWERVES_M = (0.0, 0.5, -0.5, 1.0, -1.0)  #: sideways detours tried (m)
+_SLOWER = (1.0, 0.75, 0.55)  #: walking speed factors tried (falling in behind someone)
+#: (wait s, speed factor, detour m) in the order tried: the least change first
+_WALK_OPTIONS = tuple((w, f, d) for w in _WAITS_S for f in _SLOWER for d in _SWERVES_M)
+_STOP_TRIES = 6  #: stops (spot, walk, actions) tried before giving the stop a miss
+_SPOT_TRIES = 5  #: targets tried per walk to a stop, the exit or inside the gate
+_SETTLE_S = 1.5  #: a walk is also checked for this long standing at its end (s)
+
+
+def _entry_direction(scn: Scenario, layout: Layout) -> tuple[np.ndarray, float]:
+    """Unit direction (2,) into the store through the entry gate, and how far
+    before the gate point (m) a walk-up starts: 0.5 m beyond what any camera sees."""
+    axis = 1 if scn.layout.kind == "wall" else 0
+    into = np.eye(2)[axis]
+    edge = float(layout.camera_rects[:, axis].min())
+    return into, float(layout.entry_xy[axis] - edge + 0.5)
+
+
 class _Planner:
     """Builds a :class:`Plan`; one instance per run."""
 
@@ -90,7 +113,9 @@ class _Planner:
         self.steps: list[list[tuple[float, float, float]]] = [[] for _ in range(n)]
         self.presses: list[list[tuple[float, float, float]]] = [[] for _ in range(n)]
         self.events: list[TruthEvent] = []
-        self.standing: list[tuple[float, float, np.ndarray]] = []
+        self.occ = Occupancy()
+        self.gate_t = -np.inf  # last time anybody passed the entry gate (s)
+        self.into, self.start_m = _entry_direction(scn, layout)
         self.people: list[Person] = []
         self.initial = np.zeros(n)
         for f in layout.facings:
@@ -235,80 +260,181 @@ class _Planner:
             return t
         return self.put_back(p, item, hand, t, int(self.rng.choice(cells)))
 
-    def stand_spot(self, fi: int, t: float) -> np.ndarray:
-        """A floor spot in front of facing ``fi``, clear of people standing there at ``t``."""
+    def stand_spot(self, fi: int, t: float, check_s: float) -> np.ndarray:
+        """A floor spot in front of facing ``fi`` that nobody planned so far
+        comes within ``min_gap_m`` of from ``t`` - 1 s to ``t + check_s``."""
+        c = self.crowd
         f = self.lay.facings[fi]
         normal = self.lay.normal_xy[f.cells[0]]
-        base = f.point[:2] + normal * self.u(self.crowd.stand_dist_m)
         along = np.array([normal[1], -normal[0]])
-        others = [xy for t0, t1, xy in self.standing if t0 - 2.0 <= t <= t1 + 2.0]
-        best, best_d = base, -1.0
-        for off in (0.0, 0.3, -0.3, 0.55, -0.55):
-            cand = base + along * (off + float(self.rng.normal(0.0, 0.08)))
-            d = min((float(np.hypot(*(cand - o))) for o in others), default=9.0)
-            if d >= self.crowd.min_gap_m:
+        best, best_d = None, -1.0
+        for off in (0.0, 0.3, -0.3, 0.55, -0.55, 0.8, -0.8):
+            depth = self.u(c.stand_dist_m)
+            cand = f.point[:2] + normal * depth + along * (off + float(self.rng.normal(0.0, 0.08)))
+            d = self.occ.clearance_at(cand, t - 1.0, t + check_s)
+            if d >= c.min_gap_m:
                 return cand
             if d > best_d:
                 best, best_d = cand, d
         return best
 
-    def walk(self, p: Person, path: list[list[float]], to_xy: np.ndarray, speed: float) -> None:
-        """Walk from the last path point to ``to_xy`` via a curved detour."""
+    def walk(self, path: list[list[float]], to_xy: np.ndarray, speed: float,
+             hold_s: float = 0.0, min_wait_s: float = 0.0) -> bool:
+        """Walk from the last path point to ``to_xy`` via a curved detour and
+        stand there ``hold_s``; wait first and/or swerve so as to keep
+        ``min_gap_m`` from everybody planned before (waiting at least
+        ``min_wait_s`` where they are). Returns whether it could."""
         t, x, y = path[-1]
         a, b = np.array([x, y]), np.asarray(to_xy, float)
         mid = (a + b) / 2.0
         mid[1] = (mid[1] + self.lay.aisle_y) / 2.0 + float(self.rng.normal(0.0, 0.2))
-        for q in (mid, b):
-            t += float(np.hypot(*(q - np.array(path[-1][1:])))) / speed
-            path.append([t, float(q[0]), float(q[1])])
+        ab = b - a
+        perp = np.array([-ab[1], ab[0]]) / max(float(np.hypot(*ab)), 1e-9)
+        best, best_c = [], -1.0
+        for wait, slow, side in _WALK_OPTIONS:
+            wait += min_wait_s
+            rows, tq, prev = [[t, x, y]], t + wait, a
+            if wait:
+                rows.append([tq, x, y])
+            for q in (mid + perp * side, b):
+                tq += float(np.hypot(*(q - prev))) / (speed * slow)
+                rows.append([tq, float(q[0]), float(q[1])])
+                prev = q
+            if hold_s > 0:
+                rows.append([tq + hold_s, float(b[0]), float(b[1])])
+            # whoever arrives somewhere stays a moment: check that too
+            check = np.array(rows + [[rows[-1][0] + _SETTLE_S, float(b[0]), float(b[1])]])
+            c = self.occ.clearance(check, t, check[-1, 0])
+            if c >= self.crowd.min_gap_m:
+                path.extend(rows[1:])
+                return True
+            if c > best_c:
+                best, best_c = rows, c
+        path.extend(best[1:])
+        return False
 
-    def visit(self, account: str, t0: float, t_go: float, start_xy: np.ndarray) -> Person:
-        """Plan one person from appearing in the entry zone at ``t0`` (walking
-        off at ``t_go``) to leaving through the exit."""
+    def go_to_stop(self, path: list[list[float]], fi: int, speed: float,
+                   later_s: float, check_s: float) -> np.ndarray | None:
+        """Choose a stand spot at facing ``fi`` free for ``check_s`` after
+        arriving (looking ``later_s`` further ahead) and walk there; returns the
+        spot, or None (path unchanged) when no free spot could be reached."""
+        for attempt in range(_SPOT_TRIES):
+            t_est = path[-1][0] + later_s + 3.0 + 1.5 * attempt
+            spot = self.stand_spot(fi, t_est, check_s)
+            n = len(path)
+            ok = self.walk(path, spot, speed)
+            t_arr = path[-1][0]
+            if ok and self.occ.clearance_at(spot, t_arr, t_arr + check_s) >= self.crowd.min_gap_m:
+                return spot
+            del path[n:]
+        return None
+
+    def walk_to_one(self, path: list[list[float]], target, speed: float,
+                    hold_s: float = 0.0) -> None:
+        """Walk to the first of a few drawn targets (``target()`` draws one)
+        that can be reached keeping the gap (the last one regardless)."""
+        for k in range(_SPOT_TRIES):
+            n = len(path)
+            if self.walk(path, target(), speed, hold_s) or k == _SPOT_TRIES - 1:
+                return
+            del path[n:]
+
+    def stop(self, p: Person, spot: np.ndarray, fi: int, t_arrive: float, n_actions: int) -> float:
+        """The actions at one stop (arrived at ``t_arrive``); returns when they end (s)."""
+        t = t_arrive + self.u((0.2, 0.8))
+        reach_fi = self.reachable(spot, self.lay.normal_xy[self.lay.facings[fi].cells[0]])
+        for _ in range(n_actions):
+            t = self.action(p, reach_fi, t) + self.u(self.crowd.pause_s)
+        return t
+
+    def save(self, p: Person) -> tuple:
+        """What a stop changes, to undo it with :meth:`restore`."""
+        return (len(self.events), [len(x) for x in self.steps], [len(x) for x in self.presses],
+                len(p.reaches), list(p.basket), [list(f.items_g) for f in self.lay.facings])
+
+    def restore(self, p: Person, saved: tuple) -> None:
+        n_ev, n_steps, n_presses, n_reach, basket, items = saved
+        del self.events[n_ev:]
+        for lst, k in zip(self.steps, n_steps, strict=True):
+            del lst[k:]
+        for lst, k in zip(self.presses, n_presses, strict=True):
+            del lst[k:]
+        del p.reaches[n_reach:]
+        p.basket[:] = basket
+        for f, it in zip(self.lay.facings, items, strict=True):
+            f.items_g[:] = it
+
+    def visit(self, p: Person, path: list[list[float]], speed: float) -> Person:
+        """Plan one person from the gate (``path`` ends there) to leaving through the exit."""
         c, rng = self.crowd, self.rng
-        p = Person(account, np.zeros((0, 3)))
-        path = [[t0, float(start_xy[0]), float(start_xy[1])]]
-        if t_go > t0:
-            path.append([t_go, float(start_xy[0]), float(start_xy[1])])
-        speed = self.u(c.walk_speed_m_s)
+        # clear the gate first: anyone who has to wait does so inside, not in the lane
+        side = np.array([self.into[1], -self.into[0]])
+        self.walk_to_one(path, lambda: self.lay.entry_xy + self.into * self.u((0.8, 1.8))
+                         + side * float(rng.normal(0.0, 0.5)), speed)
         for _ in range(int(rng.integers(c.stops[0], c.stops[1] + 1))):
             stocked = [i for i, f in enumerate(self.lay.facings) if f.items_g]
             if not stocked:
                 break
             fi = int(rng.choice(stocked))
-            spot = self.stand_spot(fi, path[-1][0] + 3.0)
-            self.walk(p, path, spot, speed)
-            t = path[-1][0] + self.u((0.2, 0.8))
-            reach_fi = self.reachable(spot, self.lay.normal_xy[self.lay.facings[fi].cells[0]])
-            for _ in range(int(rng.integers(c.actions[0], c.actions[1] + 1))):
-                t = self.action(p, reach_fi, t) + self.u(c.pause_s)
-            self.standing.append((path[-1][0], t, spot))
-            path.append([t, float(spot[0]), float(spot[1])])
-        exit_xy = self.lay.exit_xy + rng.normal(0.0, 0.15, 2)
-        self.walk(p, path, exit_xy, speed)
-        path.append([path[-1][0] + self.u((0.3, 0.8)), float(exit_xy[0]), float(exit_xy[1])])
+            n_actions = int(rng.integers(c.actions[0], c.actions[1] + 1))
+            stay_s = c.stand_check_s
+            for attempt in range(_STOP_TRIES):
+                saved, n = self.save(p), len(path)
+                spot = self.go_to_stop(path, fi, speed, 3.0 * attempt, stay_s)
+                if spot is None:
+                    continue
+                t = self.stop(p, spot, fi, path[-1][0], n_actions)
+                # the stay is known only now: someone planned earlier may pass the spot
+                if self.occ.clearance_at(spot, path[-1][0], t) >= c.min_gap_m:
+                    path.append([t, float(spot[0]), float(spot[1])])
+                    break
+                stay_s = max(stay_s, t - path[-1][0] + 1.0)
+                self.restore(p, saved)
+                del path[n:]
+            # no free spot found: the shopper gives this stop a miss
+        self.walk_to_one(path, lambda: self.lay.exit_xy + rng.normal(0.0, 0.15, 2), speed,
+                         hold_s=self.u((0.3, 0.8)))
         p.path = np.array(path)
+        self.occ.add(p.path)
         return p
 
     # ------------------------------------------------------------ the run
     def wait_for_room(self, t: float, size: int) -> float:
         """Earliest time >= ``t`` at which ``size`` more people fit on the floor."""
         while True:
-            # members appear up to 1.4 s before their tap: count anyone still there
-            active = [p.t_end for p in self.people if p.t_start <= t < p.t_end + 1.5]
+            active = [p.t_end for p in self.people if p.gate_t <= t < p.t_end + 1.5]
             if len(active) + size <= self.crowd.max_people:
                 return t
             t = min(active) + 1.5 + self.u((0.5, 2.0))
 
-    def party(self, account: str, t_tap: float, size: int) -> TruthShopper:
-        """Plan a party entering on one tap; returns the account's truth."""
-        members = []
+    def party(self, account: str, t_arrive: float, size: int) -> TruthShopper:
+        """Plan a party that reaches the entry gate at ``t_arrive`` (free
+        walking): they queue in file behind whoever is ahead, the first taps
+        at the gate and the others follow through one at a time."""
+        c = self.crowd
+        speeds = [self.u(c.walk_speed_m_s) for _ in range(size)]
+        v_in = min(speeds)  # a party walks up together
+        members: list[Person] = []
+        t_ready = t_arrive
         for m in range(size):
-            start = self.lay.entry_xy + self.rng.normal(0.0, 0.15, 2)
-            t_appear = max(0.0, t_tap - self.u((0.6, 1.4))) + 0.5 * m
-            t_go = max(t_appear, t_tap) + self.u((0.1, 0.5)) + 0.3 * m
-            members.append(self.visit(account, t_appear, t_go, start))
-        self.people.extend(members)
+            gap = self.u(c.file_gap_m)
+            ahead = self.people[-1].path if self.people else None
+            headway = self.u(c.gate_headway_s if m == 0 else c.member_headway_s)
+            t_allowed = self.gate_t + headway
+            if m == 0:  # the gate opens only when the whole party fits on the floor
+                t_allowed = self.wait_for_room(max(t_allowed, t_arrive), size)
+            rows, t_gate = approach(
+                self.lay.entry_xy, self.into, start_m=self.start_m, t_ready=t_ready, speed=v_in,
+                t_allowed=t_allowed, ahead=ahead, gap_m=gap,
+                lateral_m=float(self.rng.normal(0.0, 0.05)))
+            self.gate_t = t_gate
+            if m == 0:
+                rows.append([t_gate + self.u(c.tap_dwell_s), *rows[-1][1:]])
+            p = Person(account, np.zeros((0, 3)), gate_t=t_gate)
+            members.append(self.visit(p, rows, speeds[m]))
+            self.people.append(p)
+            t_ready += gap / v_in
+        t_tap = members[0].gate_t
         return TruthShopper(account, round(t_tap, 4), round(max(p.t_end for p in members), 4),
                             frozen_map(None))
 
@@ -316,7 +442,7 @@ class _Planner:
         """Plan arrivals until ``duration_s - arrival_tail_s``."""
         c, rng = self.crowd, self.rng
         mean_gap_s = 60.0 / c.arrival_per_min
-        t = 2.0 + float(rng.exponential(mean_gap_s))
+        t = 5.0 + float(rng.exponential(mean_gap_s))
         taps, shoppers = [], {}
         while True:
             size = int(rng.choice(3, p=np.asarray(c.party_p) / sum(c.party_p))) + 1
@@ -326,8 +452,9 @@ class _Planner:
                 break
             account = f"A{len(taps) + 1:03d}"
             shoppers[account] = self.party(account, t, size)
-            taps.append(GateTap(round(t, 4), self.lay.entry_gate, account, size))
-            t += float(rng.exponential(mean_gap_s))
+            t_tap = shoppers[account].enter_t
+            taps.append(GateTap(t_tap, self.lay.entry_gate, account, size))
+            t += float(rng.exponential(mean_gap_s))  # arrivals do not wait for the gate
         return self.finish(taps, shoppers, duration_s)
 
     def finish(self, taps: list[GateTap], shoppers: dict[str, TruthShopper],

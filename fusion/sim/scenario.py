@@ -141,7 +141,18 @@ class CrowdSpec:
         arrival_tail_s: no party arrives later than duration - this (s).
         walk_speed_m_s: (lo, hi) walking speed per person (m/s).
         stand_dist_m: (lo, hi) distance from the shelf front while reaching (m).
-        min_gap_m: people standing at shelves keep at least this apart (m).
+        min_gap_m: planned bodies keep at least this apart, centre to centre,
+            walking or standing (m); planners wait or detour to keep it.
+        stand_check_s: a stand spot is chosen free of everybody for this long
+            after the expected arrival (s).
+        gate_headway_s: (lo, hi) time between a party's tap and the previous
+            person through the entry gate (s); 1.5-3 s = 20-40 people/min.
+        member_headway_s: (lo, hi) time between party members through the
+            gate (s).
+        file_gap_m: (lo, hi) distance kept behind the person ahead while
+            walking up to and queueing at the gate (m).
+        tap_dwell_s: (lo, hi) the tapper waits this long at the gate for the
+            paddles to open (s).
         stops: (lo, hi) shelf stops per person (inclusive).
         actions: (lo, hi) actions per stop (inclusive).
         pause_s: (lo, hi) pause between actions (s).
@@ -155,6 +166,11 @@ class CrowdSpec:
     walk_speed_m_s: Range = (0.7, 1.4)
     stand_dist_m: Range = (0.4, 0.7)
     min_gap_m: float = 0.45
+    stand_check_s: float = 12.0
+    gate_headway_s: Range = (1.2, 2.5)
+    member_headway_s: Range = (1.0, 1.6)
+    file_gap_m: Range = (0.6, 0.9)
+    tap_dwell_s: Range = (0.3, 0.8)
     stops: tuple[int, int] = (1, 2)
     actions: tuple[int, int] = (1, 3)
     pause_s: Range = (0.4, 2.5)
