@@ -33,7 +33,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fusion.sim.loadcell import HX711_NOISE_EXPONENT, LoadCellModel, LoadTimeline, sample_signal, sample_times
+from fusion.sim.loadcell import (
+    HX711_NOISE_EXPONENT,
+    LoadCellModel,
+    LoadTimeline,
+    sample_signal,
+    sample_times,
+)
 from fusion.types import WEIGHT_DTYPE, Cell, Sku, Store
 from fusion.weight import WeightDetector
 
