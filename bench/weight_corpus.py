@@ -22,7 +22,7 @@ std is below a threshold (here 2 x the plate's nominal noise + 0.5 g, generous
 to it), and an event is a stable stretch whose first moving mean differs from
 the last stable mean before it by more than 10 g.
 
-    python -m bench.weight_corpus [--plates 6] [--seconds 600] [--seed 0]
+    python -m bench.weight_corpus [--plates 5] [--seconds 600] [--seed 0]
 """
 
 from __future__ import annotations
@@ -294,7 +294,7 @@ def report(plates: list[Plate], ours: list[Found], base: list[Found], seconds: f
 def main(argv: list[str] | None = None) -> str:
     """Build the corpus, run both detectors, print and return Markdown tables."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--plates", type=int, default=6, help="plates per (rate, noise) pair")
+    ap.add_argument("--plates", type=int, default=5, help="plates per (rate, noise) pair")
     ap.add_argument("--seconds", type=float, default=600.0, help="simulated time per plate")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)

@@ -90,7 +90,7 @@ class WeightConfig:
     max_items: int = 5
     max_wait_s: float = 2.0
     hold_max_g: float = 150.0
-    press_hold_s: float = 1.0
+    press_hold_s: float = 0.5
     odd_hold_s: float = 4.0
     max_hold_s: float = 6.0
 
