@@ -279,11 +279,10 @@ class _Planner:
         return best
 
     def walk(self, path: list[list[float]], to_xy: np.ndarray, speed: float,
-             hold_s: float = 0.0, min_wait_s: float = 0.0) -> bool:
+             hold_s: float = 0.0) -> bool:
         """Walk from the last path point to ``to_xy`` via a curved detour and
         stand there ``hold_s``; wait first and/or swerve so as to keep
-        ``min_gap_m`` from everybody planned before (waiting at least
-        ``min_wait_s`` where they are). Returns whether it could."""
+        ``min_gap_m`` from everybody planned before. Returns whether it could."""
         t, x, y = path[-1]
         a, b = np.array([x, y]), np.asarray(to_xy, float)
         mid = (a + b) / 2.0
@@ -292,7 +291,6 @@ class _Planner:
         perp = np.array([-ab[1], ab[0]]) / max(float(np.hypot(*ab)), 1e-9)
         best, best_c = [], -1.0
         for wait, slow, side in _WALK_OPTIONS:
-            wait += min_wait_s
             rows, tq, prev = [[t, x, y]], t + wait, a
             if wait:
                 rows.append([tq, x, y])
