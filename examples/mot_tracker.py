@@ -210,13 +210,14 @@ class BoxTracker:
         low = np.flatnonzero((dets[:, 4] >= c.min_score) & (dets[:, 4] < c.high_score))
         confirmed = [tr for tr in self._core.active if tr.confirmed]
         tentative = [tr for tr in self._core.active if not tr.confirmed]
-        left, high = self._match(confirmed, t, z, high)
-        left, low = self._match(left, t, z, low)
-        _, high = self._match(tentative, t, z, high)
+        cache: dict = {}  # (F, Q) per time step, shared by this frame's updates
+        left, high = self._match(confirmed, t, z, high, cache)
+        left, low = self._match(left, t, z, low, cache)
+        _, high = self._match(tentative, t, z, high, cache)
         self._births(t, z, high)
 
-    def _match(self, tracks: list[KalmanTrack], t: float, z: np.ndarray, idx: np.ndarray
-               ) -> tuple[list[KalmanTrack], np.ndarray]:
+    def _match(self, tracks: list[KalmanTrack], t: float, z: np.ndarray, idx: np.ndarray,
+               cache: dict) -> tuple[list[KalmanTrack], np.ndarray]:
         """Assign measurements ``z[idx]`` to ``tracks`` at ``t`` and update the pairs.
 
         Returns:
@@ -228,7 +229,7 @@ class BoxTracker:
         rows, cols = linear_sum_assignment(cost)
         ok = cost[rows, cols] < _BIG
         for i, j in zip(rows[ok], cols[ok], strict=True):
-            self._core.update(tracks[i], t, z[idx[j]])
+            self._core.update(tracks[i], t, z[idx[j]], cache)
             if tracks[i].confirmed and tracks[i].data is None:
                 tracks[i].data = self._next_public_id
                 self._next_public_id += 1

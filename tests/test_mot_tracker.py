@@ -154,3 +154,13 @@ def test_tud_protocol_meets_the_issue_targets():
     mota, idf1 = res["ours"][:, :2].mean(axis=0)
     assert mota >= 87.5 and idf1 >= 90.0
     assert res["oracle"][:, 2].sum() == 0  # the oracle keeps true ids
+
+
+def test_the_example_runs_as_a_script():
+    import subprocess
+
+    proc = subprocess.run([sys.executable, str(EXAMPLE)], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    last = proc.stdout.strip().splitlines()[-1]
+    assert last.startswith("50 [[") and last.count("[") == 3  # two tracks at frame 50
