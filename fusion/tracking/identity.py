@@ -124,8 +124,9 @@ def bind_gate(pending: list[PendingTap], entering: list[KalmanTrack], now: float
         else:
             lo = p.first_arrival_t - cfg.party_spread_s
             hi = p.first_arrival_t + cfg.party_spread_s
-        while ci < len(cands) and state(cands[ci]).arrival_t < lo:
-            ci += 1  # arrived too early for this tap: not its person
+        while ci < len(cands) and state(cands[ci]).arrival_t < lo and not (
+                p.first_arrival_t is None and at_zone is not None and at_zone(cands[ci], tap.t)):
+            ci += 1  # arrived too early for this tap and left the gate: not its person
         if ci < len(cands) and state(cands[ci]).arrival_t <= hi:
             k = ci
             if p.first_arrival_t is None and at_zone is not None:

@@ -252,7 +252,9 @@ class ShopperTracker:
             st = state(tr)
             arrived = st.arrival_t if st.arrival_t is not None else tr.t_first
             if (tr.confirmed and not st.bind_done and st.entry_gate is not None
-                    and now > arrived + give_up_s and not self._pending.get(st.entry_gate)):
+                    and now > arrived + give_up_s and not self._pending.get(st.entry_gate)
+                    and not self._near_zone(st.entry_gate, tr.kf.x[:2], cfg.entry_radius_m)):
+                # only once it has walked on: someone still at the entry waits for a tap
                 st.bind_done = True  # no tap claimed it: maybe a lost shopper coming back
                 self._relink(tr)
 
@@ -410,13 +412,17 @@ class ShopperTracker:
         for u in [tr for tr in self._core.active if tr.confirmed]:
             su = state(u)
             if (su.account is not None or not su.bind_done or su.t_confirmed is None
-                    or now - su.t_confirmed < cfg.adopt_after_s or now - u.t_last > 0.3):
-                continue
+                    or now - su.t_confirmed < cfg.adopt_after_s or now - u.t_last > 0.3
+                    or self._entry_gate_at(u.kf.x[:2], cfg.entry_birth_m) is not None):
+                continue  # people at an entry wait for their tap
             pairs = []
             for c in self._lost:
-                if state(c).account is not None and c.t_last <= u.t_first + 0.1:
-                    d = math.hypot(su.born_xy[0] - c.kf.x[0], su.born_xy[1] - c.kf.x[1])
-                    pairs.append((c, d, max(u.t_first - c.t_last, 0.0), hints_match(u, c)))
+                if state(c).account is None or c.t_last > u.t_first + 0.1 or self._near_exit(c):
+                    continue  # a track lost at an exit has left the store
+                d = math.hypot(su.born_xy[0] - c.kf.x[0], su.born_xy[1] - c.kf.x[1])
+                gap = max(u.t_first - c.t_last, 0.0)
+                if d <= cfg.max_speed_mps * gap + cfg.shadow_m:  # reachable on foot
+                    pairs.append((c, d, gap, hints_match(u, c)))
             best, factor = relink_choice(pairs, cfg, clutter_per_m2=0.0)
             if best is not None:
                 self._merge(pairs[best][0], u, cfg.adopt_conf * factor, "adopt")

@@ -346,3 +346,15 @@ def test_missed_party_member_adopts_the_short_account_with_low_conf():
     assert accounts_of(trk, a, 4.0, 6.0).account == "P"
     w = accounts_of(trk, hidden, 7.5, 9.0)
     assert w.account == "P" and 0.0 < w.identity_conf <= TrackerConfig().adopt_conf
+
+
+def test_person_waiting_at_the_gate_long_before_the_tap_is_bound_by_it():
+    # the store is full: b stands in the gate zone for 8 s before tapping; a left by the exit
+    a = enter("a", 1.0, (4.0, 5.5, 0.4), (4.5, 5.5, -0.2))
+    b = walker("b", (2.0, 0.5, -0.3), (3.0, 0.5, 0.4), (11.0, 0.5, 0.45), (14.0, 3.0, 3.0))
+    c = walker("c", (9.0, 0.5, -0.3), (11.0, 0.5, -0.2), (13.0, 0.5, 0.4), (16.0, 2.0, 3.0))
+    trk = ShopperTracker(STORE)
+    run(trk, Scene([a, b, c], taps=[GateTap(1.0, "IN", "A"), GateTap(10.5, "IN", "B"),
+                                     GateTap(13.0, "IN", "C")], seed=3))
+    assert accounts_of(trk, b, 13.0, 14.0).account == "B"
+    assert accounts_of(trk, c, 15.0, 16.0).account == "C"
