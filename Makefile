@@ -24,6 +24,8 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --timeout=600 -q
 
 bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[bench]"
+	$(BIN)/python -m pip install --quiet --no-deps "trackers==2.6.1"
 	$(BIN)/python -m bench.run_all
 
 lint: $(STAMP)

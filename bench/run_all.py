@@ -18,7 +18,7 @@ import platform
 import sys
 from pathlib import Path
 
-from bench import modbus_polls, scenarios, weight_throughput
+from bench import identity, modbus_polls, mot_tud, scenarios, weight_corpus, weight_throughput
 
 
 def _machine() -> str:
@@ -50,6 +50,12 @@ def main(argv: list[str] | None = None) -> int:
     scen = scenarios.main(["--scenarios", "easy,concession,aisle", "--seeds", seeds])
     print("weight throughput ...", file=sys.stderr, flush=True)
     weight = _captured(weight_throughput.main, ["--seconds", "20" if args.quick else "60"])
+    print("weight corpus ...", file=sys.stderr, flush=True)
+    corpus = _captured(weight_corpus.main, ["--plates", "1", "--seconds", "300"] if args.quick else [])
+    print("identity vs oracle ...", file=sys.stderr, flush=True)
+    ident = identity.main(["--seeds", "0-1" if args.quick else "0-2"])
+    print("MOT (TUD) ...", file=sys.stderr, flush=True)
+    mot = _captured(mot_tud.main, ["--seeds", "0-1"] if args.quick else [])
     print("modbus bus ...", file=sys.stderr, flush=True)
     modbus = modbus_polls.main(["--seconds", "1" if args.quick else "3"])
     today = datetime.date.today().isoformat()
@@ -72,6 +78,24 @@ by the CPU time of the replay (one core), reading the recording from disk.
 
 {scen}
 
+## Where receipts go wrong: tracker identity vs. an oracle
+
+`python -m bench.identity --scenario concession --seeds {"0-1" if args.quick else "0-2"}`: {identity.__doc__.split(chr(10), 2)[2].split("    python")[0].strip()}
+
+{ident}
+
+## Weight events on a corpus of simulated plates, against the published baseline
+
+`python -m bench.weight_corpus`: see docs/weight-pipeline.md for the corpus and the baseline.
+
+{corpus.strip()}
+
+## Shopper tracker core on real pedestrian data (TUD, MOTChallenge)
+
+`python -m bench.mot_tud`: see docs/mot-benchmark.md for the protocol.
+
+{mot.strip()}
+
 ## Weight path throughput
 
 `python bench/weight_throughput.py`: `WeightDetector.process` (Kalman level,
@@ -86,7 +110,7 @@ in one process.
 
 ## Modbus RTU bus: polls/s against the line limit
 
-`python -m bench.modbus_polls`: {modbus_polls.__doc__.split(chr(10), 2)[2].strip()}
+`python -m bench.modbus_polls`: {modbus_polls.__doc__.split(chr(10), 2)[2].split("    python")[0].strip()}
 
 {modbus}
 """
