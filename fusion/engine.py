@@ -252,7 +252,7 @@ class Engine:
             self._add_line(best.account, ev, sku, qty, t_mid, p_line)
         self._doubt(best.account, 1.0 - top.probability, f"item count/kind uncertain: {what}")
         self._doubt(best.account, 1.0 - best.probability, f"who took it uncertain: {what}")
-        self._doubt(best.account, 1.0 - best.identity_conf, f"shopper identity uncertain: {what}")
+        self._identity_doubt(best, what)
         for c in cands[1:]:
             self._doubt(c.account, c.probability, f"may have made {what}")
 
@@ -277,7 +277,7 @@ class Engine:
             k += n
             self._doubt(account, 1.0 - top.probability, f"item count/kind uncertain: {what}")
             self._doubt(account, 1.0 - p_split, f"shared take, split uncertain: {what}")
-            self._doubt(account, 1.0 - c.identity_conf, f"shopper identity uncertain: {what}")
+            self._identity_doubt(c, what)
         sharing = {a for a, _ in shares}
         for c in cands:
             if c.account not in sharing:
@@ -294,6 +294,14 @@ class Engine:
                   if self.book.is_open(a) and a not in self._exits and a not in named]
         for a in hidden:
             self._doubt(a, p_unseen / len(hidden), f"unattributed {what}: this shopper was not seen")
+
+    def _identity_doubt(self, c: Candidate, what: str) -> None:
+        """If a track carries the wrong account, every event on it is wrong together:
+        one doubt per (account, tracks), not one per event."""
+        p = 1.0 - c.identity_conf
+        if c.account != UNKNOWN and p >= self.config.doubt_floor:
+            self.book.add_shared_doubt(c.account, ("identity", c.track_ids), p,
+                                       f"shopper identity uncertain: {what}")
 
     def _doubt(self, account: str, p: float, reason: str) -> None:
         if account != UNKNOWN and p >= self.config.doubt_floor:

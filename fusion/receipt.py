@@ -37,6 +37,7 @@ class Ledger:
     enter_t: float
     lines: list[ReceiptLine] = field(default_factory=list)
     doubts: list[tuple[float, str]] = field(default_factory=list)  # (p_wrong, reason)
+    shared: dict[object, tuple[float, str]] = field(default_factory=dict)  # key -> largest doubt
 
     def basket(self) -> Counter:
         """Net SKU counts held now (may be negative after an odd return)."""
@@ -73,13 +74,21 @@ class ReceiptBook:
         if account in self.ledgers and p_wrong > 0:
             self.ledgers[account].doubts.append((min(1.0, float(p_wrong)), reason))
 
+    def add_shared_doubt(self, account: str, key: object, p_wrong: float, reason: str) -> None:
+        """Record a doubt that several events share (e.g. one track's identity):
+        counted once per ``key``, at its largest value, however many events raise it."""
+        if account in self.ledgers and p_wrong > 0:
+            held = self.ledgers[account].shared.get(key)
+            if held is None or p_wrong > held[0]:
+                self.ledgers[account].shared[key] = (min(1.0, float(p_wrong)), reason)
+
     def finalise(self, account: str, exit_t: float | None, decided_t: float) -> Receipt:
         """Decide ``account``'s receipt (idempotent: the first decision stands)."""
         if account in self.receipts:
             return self.receipts[account]
         ledger = self.ledgers[account]
         basket = ledger.basket()
-        doubts = list(ledger.doubts)
+        doubts = list(ledger.doubts) + list(ledger.shared.values())
         for sku, n in basket.items():
             if n < 0:
                 doubts.append((0.9, f"returned {-n} x {sku} never taken by this account"))

@@ -29,3 +29,14 @@ def test_return_of_never_taken_item_is_reviewed():
     book.add_line("C", ReceiptLine(5.0, "K1", "cola", -1, 0.99))
     r = book.finalise("C", 9.0, 10.0)
     assert r.review and "never taken" in r.reasons[0] and r.items == {}
+
+
+def test_shared_doubt_counts_once_at_its_largest():
+    book = ReceiptBook(ReceiptConfig(review_below=0.85))
+    book.open("A", 0.0)
+    for t in (5.0, 9.0, 14.0):   # three takes on one track whose identity is 0.9 sure
+        book.add_line("A", ReceiptLine(t, "K1", "cola", 1, 0.9))
+        book.add_shared_doubt("A", ("identity", (7,)), 0.1, f"identity uncertain t={t}")
+    book.add_shared_doubt("A", ("identity", (7,)), 0.05, "smaller")
+    r = book.finalise("A", 20.0, 21.0)
+    assert r.confidence == 0.9 and not r.review
