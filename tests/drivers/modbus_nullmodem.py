@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 import select
-import threading
 import tty
 
+from tests.drivers.modbus_wire import BackgroundPeer
 
-class PtyNullModem:
+
+class PtyNullModem(BackgroundPeer):
     """Bytes written to :attr:`port_a` come out of :attr:`port_b` and back."""
 
     def __init__(self):
@@ -17,16 +18,9 @@ class PtyNullModem:
         for fd in (self._sa, self._sb):
             tty.setraw(fd)
         self.port_a, self.port_b = os.ttyname(self._sa), os.ttyname(self._sb)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
+        super().__init__()
 
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join(timeout=5)
+    def _close(self):
         for fd in (self._ma, self._sa, self._mb, self._sb):
             os.close(fd)
 

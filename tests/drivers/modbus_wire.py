@@ -15,7 +15,31 @@ import time
 import tty
 
 
-class ScriptedPtySlave:
+class BackgroundPeer:
+    """A peer served by a daemon thread (``_run``) between ``with`` and its end;
+    subclasses set up their descriptors in ``__init__`` and free them in ``_close``."""
+
+    def __init__(self):
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self._close()
+
+    def _run(self):
+        raise NotImplementedError
+
+    def _close(self):
+        raise NotImplementedError
+
+
+class ScriptedPtySlave(BackgroundPeer):
     """A pty whose far end expects ``pairs`` of (request, reply) bytes in order.
 
     ``reply`` may be a callable ``request -> bytes`` (for fuzzing). Mismatches
@@ -29,16 +53,9 @@ class ScriptedPtySlave:
         self._master, self._slave = os.openpty()
         tty.setraw(self._slave)
         self.port = os.ttyname(self._slave)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
+        super().__init__()
 
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join(timeout=5)
+    def _close(self):
         os.close(self._master)
         os.close(self._slave)
 
@@ -64,7 +81,7 @@ class ScriptedPtySlave:
                 os.write(self._master, out)
 
 
-class ScriptedTcpPeer:
+class ScriptedTcpPeer(BackgroundPeer):
     """A TCP server on 127.0.0.1 answering each request with ``reply(request)`` bytes."""
 
     def __init__(self, reply):
@@ -72,16 +89,9 @@ class ScriptedTcpPeer:
         self._srv = socket.create_server(("127.0.0.1", 0))
         self._srv.settimeout(0.05)
         self.port = self._srv.getsockname()[1]
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
+        super().__init__()
 
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join(timeout=5)
+    def _close(self):
         self._srv.close()
 
     def _run(self):
