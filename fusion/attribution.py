@@ -79,6 +79,8 @@ class Candidate:
             plates (1 = a hand right on the edge).
         hand_score_m: mean distance of its closest hand points to the plates
             (m); infinite when none of its hands was seen.
+        xy: floor position (m) of its most likely track at the middle of the
+            event, or ``None``.
     """
 
     account: str
@@ -89,6 +91,7 @@ class Candidate:
     track_ids: tuple[int, ...]
     likelihood: float = 0.0
     hand_score_m: float = float("inf")
+    xy: tuple[float, float] | None = None
 
 
 def segment_distance(points: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -151,13 +154,23 @@ def attribute(event: ShelfEvent, store: Store, windows: Sequence, config: Attrib
                 holding[sku] = max(holding.get(sku, 0.0), p)
         ident = float(sum(i[0] * i[3].identity_conf for i in items) / lik) if account != UNKNOWN else 0.0
         hand = min((i[1] for i in items if i[4]), default=float("inf"))
-        rows.append((account, lik, ident, best[1], holding, tuple(i[3].track_id for i in items), hand))
-    out = [Candidate(a, lik / total, ident, d, h, ids, lik, hs) for a, lik, ident, d, h, ids, hs in rows]
+        rows.append((account, lik, ident, best[1], holding, tuple(i[3].track_id for i in items), hand,
+                     _position_at(best[3], 0.5 * (event.t_start + event.t_end))))
+    out = [Candidate(a, lik / total, ident, d, h, ids, lik, hs, xy)
+           for a, lik, ident, d, h, ids, hs, xy in rows]
     unseen = cfg.unseen_likelihood / total
     known = [c for c in out if c.account != UNKNOWN]
     unknown_p = unseen + sum(c.probability for c in out if c.account == UNKNOWN)
     known.append(Candidate(UNKNOWN, unknown_p, 0.0, float("inf"), {}, ()))
     return sorted(known, key=lambda c: -c.probability)
+
+
+def _position_at(w, t: float) -> tuple[float, float] | None:
+    """Floor position (m) of a track window at its sample nearest ``t``."""
+    if len(w.t) == 0:
+        return None
+    i = int(np.argmin(np.abs(w.t - t)))
+    return float(w.xy[i, 0]), float(w.xy[i, 1])
 
 
 def _track_likelihood(w, fronts, t0: float, t1: float, t_end: float, cfg: AttributionConfig):

@@ -249,7 +249,7 @@ class Engine:
             return
         p_line = top.probability * best.probability * best.identity_conf
         for sku, qty in top.items:
-            self._add_line(best.account, ev, sku, qty, t_mid, p_line)
+            self._add_line(best.account, ev, sku, qty, t_mid, p_line, best.xy)
         self._doubt(best.account, 1.0 - top.probability, f"item count/kind uncertain: {what}")
         self._doubt(best.account, 1.0 - best.probability, f"who took it uncertain: {what}")
         self._identity_doubt(best, what)
@@ -273,7 +273,7 @@ class Engine:
             c = by_account[account]
             p_line = top.probability * p_split * c.identity_conf
             for sku in sorted(set(unit_skus[k:k + n])):
-                self._add_line(account, ev, sku, sign * unit_skus[k:k + n].count(sku), t_mid, p_line)
+                self._add_line(account, ev, sku, sign * unit_skus[k:k + n].count(sku), t_mid, p_line, c.xy)
             k += n
             self._doubt(account, 1.0 - top.probability, f"item count/kind uncertain: {what}")
             self._doubt(account, 1.0 - p_split, f"shared take, split uncertain: {what}")
@@ -283,9 +283,10 @@ class Engine:
             if c.account not in sharing:
                 self._doubt(c.account, c.probability, f"may have made {what}")
 
-    def _add_line(self, account: str, ev: ShelfEvent, sku: str, qty: int, t: float, p: float) -> None:
+    def _add_line(self, account: str, ev: ShelfEvent, sku: str, qty: int, t: float, p: float,
+                  xy: tuple[float, float] | None = None) -> None:
         self.book.add_line(account, ReceiptLine(t=round(t, 3), cell=self._line_cell(ev, sku), sku=sku,
-                                                qty=qty, confidence=round(p, 6)))
+                                                qty=qty, confidence=round(p, 6), xy=xy))
 
     def _doubt_unseen(self, cands: list[Candidate], p_unseen: float, what: str) -> None:
         """A take nobody we can name made: it may be any account inside that no camera placed there."""

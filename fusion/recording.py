@@ -449,7 +449,8 @@ def load_truth(path: str | Path) -> Truth:
         if isinstance(qty, bool) or not isinstance(qty, int) or qty == 0:
             raise RecordingError(p, 0, f + ".qty", f"must be a non-zero whole number, got {qty!r}")
         events.append(TruthEvent(t=_num(e.get("t"), p, 0, f + ".t"), shopper=str(e.get("shopper")),
-                                 cell=str(e.get("cell")), sku=str(e.get("sku")), qty=qty))
+                                 cell=str(e.get("cell")), sku=str(e.get("sku")), qty=qty,
+                                 xy=_optional_xy(e.get("xy"))))
     return Truth(shoppers=frozen_map(shoppers), events=tuple(events))
 
 
@@ -460,7 +461,21 @@ def truth_to_json(truth: Truth) -> dict:
                                 "exit_t": None if s.exit_t is None else round(s.exit_t, 4),
                                 "items": dict(s.items)} for s in truth.shoppers.values()},
             "events": [{"t": round(e.t, 4), "shopper": e.shopper, "cell": e.cell,
-                        "sku": e.sku, "qty": e.qty} for e in truth.events]}
+                        "sku": e.sku, "qty": e.qty, **_xy_key(e.xy)} for e in truth.events]}
+
+
+def _xy_key(xy: tuple[float, float] | None) -> dict:
+    """``{"xy": [x, y]}`` (m, rounded to mm) or nothing: an optional extra key."""
+    return {} if xy is None else {"xy": [round(float(xy[0]), 3), round(float(xy[1]), 3)]}
+
+
+def _optional_xy(v) -> tuple[float, float] | None:
+    """Our optional ``xy`` extra key; anything but two finite numbers is ignored
+    (other generators may use the name differently: unknown keys are not errors)."""
+    if (isinstance(v, list) and len(v) == 2
+            and all(isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x) for x in v)):
+        return float(v[0]), float(v[1])
+    return None
 
 
 # ----------------------------------------------------------------- receipts
@@ -474,7 +489,7 @@ def receipts_to_json(receipts: Sequence[Receipt]) -> dict:
         "exit_t": None if r.exit_t is None else round(r.exit_t, 4),
         "decided_t": round(r.decided_t, 4),
         "lines": [{"t": round(ln.t, 4), "cell": ln.cell, "sku": ln.sku, "qty": ln.qty,
-                   "confidence": round(ln.confidence, 6)} for ln in r.lines],
+                   "confidence": round(ln.confidence, 6), **_xy_key(ln.xy)} for ln in r.lines],
         "reasons": list(r.reasons)} for r in receipts]}
 
 
@@ -501,7 +516,8 @@ def load_receipts(path: str | Path) -> list[Receipt]:
                 raise RecordingError(p, 0, lf, "must be an object")
             lines.append(ReceiptLine(t=_num(ln.get("t", 0.0), p, 0, lf + ".t"), cell=str(ln.get("cell", "")),
                                      sku=str(ln.get("sku", "")), qty=int(ln.get("qty", 0)),
-                                     confidence=_num(ln.get("confidence", 1.0), p, 0, lf + ".confidence")))
+                                     confidence=_num(ln.get("confidence", 1.0), p, 0, lf + ".confidence"),
+                                     xy=_optional_xy(ln.get("xy"))))
         exit_t = r.get("exit_t")
         out.append(Receipt(
             shopper=r["shopper"],

@@ -210,13 +210,19 @@ class GateTap:
 
 @dataclass(frozen=True, slots=True)
 class TruthEvent:
-    """A true take (``qty`` > 0) or put-back (``qty`` < 0) at a plate."""
+    """A true take (``qty`` > 0) or put-back (``qty`` < 0) at a plate.
+
+    ``xy`` (m, floor plane) is where the person who did it stood, when the
+    generator knows it (an extra key of ``truth.json``; used only to tell
+    identity errors from attribution errors in the score diagnostics).
+    """
 
     t: float
     shopper: str
     cell: str
     sku: str
     qty: int
+    xy: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -288,13 +294,18 @@ class ItemHypothesis:
 
 @dataclass(frozen=True, slots=True)
 class ReceiptLine:
-    """One take/return on a receipt (the evidence trail)."""
+    """One take/return on a receipt (the evidence trail).
+
+    ``xy`` (m, floor plane) is where the track charged with it stood at ``t``
+    (an extra key of ``receipts.json``, for diagnosis; ``None`` if unknown).
+    """
 
     t: float
     cell: str
     sku: str
     qty: int
     confidence: float
+    xy: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True, slots=True)

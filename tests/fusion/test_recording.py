@@ -200,3 +200,18 @@ def test_receipts_round_trip(tmp_path):
     write_receipts(tmp_path / "r.json", [r])
     (back,) = load_receipts(tmp_path / "r.json")
     assert back.items == {"cola-330": 2} and back.lines == r.lines and back.exit_t == 95.0
+
+
+def test_optional_xy_keys_round_trip_and_foreign_values_are_ignored(tmp_path):
+    line = ReceiptLine(40.2, "K3-2-1", "cola-330", 1, 0.998, xy=(1.25, 3.5))
+    r = Receipt(shopper="A17", items={"cola-330": 1}, review=False, confidence=0.99, exit_t=None,
+                decided_t=50.0, lines=(line,), reasons=())
+    write_receipts(tmp_path / "r.json", [r])
+    assert json.loads((tmp_path / "r.json").read_text())["receipts"][0]["lines"][0]["xy"] == [1.25, 3.5]
+    (back,) = load_receipts(tmp_path / "r.json")
+    assert back.lines[0].xy == (1.25, 3.5)
+    # another system may use "xy" for something else: not ours, not an error
+    obj = json.loads((tmp_path / "r.json").read_text())
+    obj["receipts"][0]["lines"][0]["xy"] = "shelf 3"
+    (tmp_path / "r.json").write_text(json.dumps(obj))
+    assert load_receipts(tmp_path / "r.json")[0].lines[0].xy is None
