@@ -3,7 +3,10 @@
 Run: ``python -m bench.scenarios [--scenarios easy,concession] [--seeds 0-4]``
 (``make bench`` runs it). Prints a Markdown table: per scenario the summed
 scorecard over seeds and the replay speed as a multiple of real time
-(store-time seconds / replay wall seconds, one process, one core).
+(store-time seconds / replay wall seconds, one process, one core), and the
+units charged to a wrong account split into identity errors (the right person,
+whose track carried the wrong account) and attribution errors (another person
+picked), summed over seeds (see ``fusion.scoring``).
 """
 
 from __future__ import annotations
@@ -41,7 +44,8 @@ def run(scenarios: list[str], seeds: list[int], workdir: Path) -> list[dict]:
     rows = []
     for name in scenarios:
         tot = {"sales": 0, "reviews": 0, "wrong": 0, "store_s": 0.0, "cpu_s": 0.0,
-               "unit_rec": [], "unit_prec": [], "attr": [], "f1": []}
+               "unit_rec": [], "unit_prec": [], "attr": [], "f1": [],
+               "identity": 0, "other_person": 0, "unlocated": 0}
         for seed in seeds:
             out = workdir / f"{name}-{seed}"
             simulate(name, seed, out)
@@ -56,9 +60,13 @@ def run(scenarios: list[str], seeds: list[int], workdir: Path) -> list[dict]:
             tot["unit_prec"].append(card.unit_precision)
             tot["attr"].append(card.attribution_accuracy)
             tot["f1"].append(card.item_f1)
+            tot["identity"] += card.identity_errors
+            tot["other_person"] += card.attribution_errors
+            tot["unlocated"] += card.unlocated_errors
             print(f"  {name} seed {seed}: sales {card.sales} reviews {card.reviews} wrong {card.wrong} "
                   f"unit recall {card.unit_recall:.4f} precision {card.unit_precision:.4f} "
-                  f"attribution {card.attribution_accuracy:.4f} ({eng.now / max(cpu, 1e-9):.0f}x real time)",
+                  f"attribution {card.attribution_accuracy:.4f} identity errors {card.identity_errors} "
+                  f"attribution errors {card.attribution_errors} ({eng.now / max(cpu, 1e-9):.0f}x real time)",
                   flush=True)
         rows.append({"scenario": name, "seeds": f"{seeds[0]}-{seeds[-1]}", **tot})
     return rows
@@ -66,14 +74,16 @@ def run(scenarios: list[str], seeds: list[int], workdir: Path) -> list[dict]:
 
 def table(rows: list[dict]) -> str:
     out = ["| scenario | seeds | sales | reviews /1000 | wrong /1000 | item F1 | unit recall | "
-           "unit precision | attribution | replay speed (x real time) |",
-           "|---|---|---|---|---|---|---|---|---|---|"]
+           "unit precision | attribution | identity errors | attribution errors | replay speed (x real time) |",
+           "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         s = max(r["sales"], 1)
         mean = lambda xs: sum(xs) / len(xs)  # noqa: E731
+        unlocated = f" (+{r['unlocated']} unlocated)" if r["unlocated"] else ""
         out.append(f"| {r['scenario']} | {r['seeds']} | {r['sales']} | {1000 * r['reviews'] / s:.1f} | "
                    f"{1000 * r['wrong'] / s:.1f} | {mean(r['f1']):.4f} | {mean(r['unit_rec']):.4f} | "
-                   f"{mean(r['unit_prec']):.4f} | {mean(r['attr']):.4f} | "
+                   f"{mean(r['unit_prec']):.4f} | {mean(r['attr']):.4f} | {r['identity']} | "
+                   f"{r['other_person']}{unlocated} | "
                    f"{r['store_s'] / max(r['cpu_s'], 1e-9):.0f} |")
     return "\n".join(out)
 

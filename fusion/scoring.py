@@ -11,10 +11,23 @@ Diagnostics (ignoring review flags): receipt lines matched one-to-one, per
 unit item, to true events of the same SKU and sign within ``match_s`` seconds
 (``unit_recall``/``unit_precision``, whoever was charged), and of those the
 share charged to the right account (``attribution_accuracy``).
+
+The matched units charged to the wrong account are split by where the
+charged track stood (``ReceiptLine.xy``) against where the person who really
+did it stood (``TruthEvent.xy``), both optional extra keys:
+
+* *identity errors*: within ``same_person_m`` (0.3 m) of each other: the
+  engine picked the right person, but that person's track carried the wrong
+  account (a track swap, an adoption, a party mix-up);
+* *attribution errors*: farther apart: the engine picked another person;
+* *unlocated*: either position unknown (e.g. a foreign recording).
+
+Rates are per 1,000 matched units.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
@@ -39,9 +52,26 @@ class Scorecard:
     unit_precision: float
     attribution_accuracy: float
     wrong_accounts: tuple[str, ...] = ()
+    matched_units: int = 0
+    identity_errors: int = 0
+    attribution_errors: int = 0
+    unlocated_errors: int = 0
+
+    @property
+    def identity_per_1000_units(self) -> float:
+        """Identity errors per 1,000 matched units."""
+        return 1000.0 * self.identity_errors / self.matched_units if self.matched_units else 0.0
+
+    @property
+    def attribution_errors_per_1000_units(self) -> float:
+        """Attribution errors (another person picked) per 1,000 matched units."""
+        return 1000.0 * self.attribution_errors / self.matched_units if self.matched_units else 0.0
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        d["identity_per_1000_units"] = self.identity_per_1000_units
+        d["attribution_errors_per_1000_units"] = self.attribution_errors_per_1000_units
+        return d
 
     def lines(self) -> list[str]:
         """Human-readable summary lines."""
@@ -53,6 +83,11 @@ class Scorecard:
             f"items: precision {self.item_precision:.4f}  recall {self.item_recall:.4f}  F1 {self.item_f1:.4f}",
             f"lines vs true events: unit recall {self.unit_recall:.4f}  unit precision {self.unit_precision:.4f}"
             f"  attribution accuracy {self.attribution_accuracy:.4f}",
+            f"wrong-account units: identity errors {self.identity_errors} "
+            f"({self.identity_per_1000_units:.1f}/1,000 units, right person, wrong account)  "
+            f"attribution errors {self.attribution_errors} "
+            f"({self.attribution_errors_per_1000_units:.1f}/1,000 units, another person)"
+            + (f"  unlocated {self.unlocated_errors}" if self.unlocated_errors else ""),
         ]
 
 
@@ -60,8 +95,17 @@ def _ratio(a: float, b: float) -> float:
     return a / b if b else 1.0
 
 
-def score(receipts: Sequence[Receipt], truth: Truth, match_s: float = 2.0) -> Scorecard:
-    """Score ``receipts`` against ``truth``."""
+def score(receipts: Sequence[Receipt], truth: Truth, match_s: float = 2.0,
+          same_person_m: float = 0.3) -> Scorecard:
+    """Score ``receipts`` against ``truth``.
+
+    Args:
+        receipts: the engine's receipts.
+        truth: the ground truth.
+        match_s: a line unit matches a true unit within this time (s).
+        same_person_m: a wrong-account unit whose line position is this close
+            to the true event's position is an identity error (m).
+    """
     by_account = {r.shopper: r for r in receipts}
     accounts = set(truth.shoppers) | set(by_account)
     sales = reviews = wrong = missing = 0
@@ -91,36 +135,56 @@ def score(receipts: Sequence[Receipt], truth: Truth, match_s: float = 2.0) -> Sc
         true_n += sum(true_items.values())
     precision, recall = _ratio(tp, charged_n), _ratio(tp, true_n)
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    u_rec, u_prec, attr = _line_diagnostics(receipts, truth, match_s)
+    lines = _line_diagnostics(receipts, truth, match_s, same_person_m)
     return Scorecard(
         shoppers=len(accounts), sales=sales, reviews=reviews, wrong=wrong, missing_receipts=missing,
         reviews_per_1000=1000.0 * _ratio(reviews, sales) if sales else 0.0,
         wrong_per_1000=1000.0 * _ratio(wrong, sales) if sales else 0.0,
         item_precision=precision, item_recall=recall, item_f1=f1,
-        unit_recall=u_rec, unit_precision=u_prec, attribution_accuracy=attr,
-        wrong_accounts=tuple(wrong_accounts))
+        unit_recall=lines.recall, unit_precision=lines.precision,
+        attribution_accuracy=lines.attribution, wrong_accounts=tuple(wrong_accounts),
+        matched_units=lines.matched, identity_errors=lines.identity,
+        attribution_errors=lines.other_person, unlocated_errors=lines.unlocated)
 
 
-def _line_diagnostics(receipts: Sequence[Receipt], truth: Truth, match_s: float) -> tuple[float, float, float]:
-    """Unit recall, unit precision and attribution accuracy of receipt lines."""
-    true_units = []  # (t, sku, sign, shopper)
+@dataclass(frozen=True, slots=True)
+class _Lines:
+    recall: float
+    precision: float
+    attribution: float
+    matched: int
+    identity: int
+    other_person: int
+    unlocated: int
+
+
+def _units(receipts: Sequence[Receipt], truth: Truth) -> tuple[list[tuple], list[tuple]]:
+    """Per unit item: (t, sku, sign, shopper, xy) of true events and of receipt lines, by time."""
+    true_units = []
     for e in truth.events:
-        true_units += [(e.t, e.sku, 1 if e.qty > 0 else -1, e.shopper)] * abs(e.qty)
+        true_units += [(e.t, e.sku, 1 if e.qty > 0 else -1, e.shopper, e.xy)] * abs(e.qty)
     line_units = []
     for r in receipts:
         for ln in r.lines:
-            line_units += [(ln.t, ln.sku, 1 if ln.qty > 0 else -1, r.shopper)] * abs(ln.qty)
-    true_units.sort()
-    line_units.sort()
+            line_units += [(ln.t, ln.sku, 1 if ln.qty > 0 else -1, r.shopper, ln.xy)] * abs(ln.qty)
+    true_units.sort(key=lambda u: u[:4])
+    line_units.sort(key=lambda u: u[:4])
+    return true_units, line_units
+
+
+def _line_diagnostics(receipts: Sequence[Receipt], truth: Truth, match_s: float,
+                      same_person_m: float) -> _Lines:
+    """Unit recall/precision, attribution accuracy and the wrong-account split of receipt lines."""
+    true_units, line_units = _units(receipts, truth)
     used = [False] * len(true_units)
-    matched = right = 0
+    matched = right = identity = other = unlocated = 0
     lo = 0
-    for t, sku, sign, who in line_units:
+    for t, sku, sign, who, xy in line_units:
         while lo < len(true_units) and true_units[lo][0] < t - match_s:
             lo += 1
         best, best_dt = -1, None
         for j in range(lo, len(true_units)):
-            tt, tsku, tsign, twho = true_units[j]
+            tt, tsku, tsign, twho, _ = true_units[j]
             if tt > t + match_s:
                 break
             if used[j] or tsku != sku or tsign != sign:
@@ -128,8 +192,18 @@ def _line_diagnostics(receipts: Sequence[Receipt], truth: Truth, match_s: float)
             dt = abs(tt - t) - (0.5 * match_s if twho == who else 0.0)
             if best_dt is None or dt < best_dt:
                 best, best_dt = j, dt
-        if best >= 0:
-            used[best] = True
-            matched += 1
-            right += true_units[best][3] == who
-    return (_ratio(matched, len(true_units)), _ratio(matched, len(line_units)), _ratio(right, matched))
+        if best < 0:
+            continue
+        used[best] = True
+        matched += 1
+        true_who, true_xy = true_units[best][3], true_units[best][4]
+        if true_who == who:
+            right += 1
+        elif xy is None or true_xy is None:
+            unlocated += 1
+        elif math.dist(xy, true_xy) <= same_person_m:
+            identity += 1
+        else:
+            other += 1
+    return _Lines(_ratio(matched, len(true_units)), _ratio(matched, len(line_units)),
+                  _ratio(right, matched), matched, identity, other, unlocated)

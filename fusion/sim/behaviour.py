@@ -7,7 +7,7 @@ dense signals (weights, vision) are generated from it block by block.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -341,8 +341,12 @@ class _Planner:
         """The actions at one stop (arrived at ``t_arrive``); returns when they end (s)."""
         t = t_arrive + self.u((0.2, 0.8))
         reach_fi = self.reachable(spot, self.lay.normal_xy[self.lay.facings[fi].cells[0]])
+        n_events = len(self.events)
         for _ in range(n_actions):
             t = self.action(p, reach_fi, t) + self.u(self.crowd.pause_s)
+        # the shopper stands at the spot for the whole stop: that is where they were
+        xy = (round(float(spot[0]), 3), round(float(spot[1]), 3))
+        self.events[n_events:] = [replace(e, xy=xy) for e in self.events[n_events:]]
         return t
 
     def save(self, p: Person) -> tuple:

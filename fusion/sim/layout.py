@@ -182,11 +182,13 @@ def _gates(spec: LayoutSpec, width: float, aisle_y: float):
     """Floor rectangle, gates, and the entry/exit points shoppers use."""
     floor = np.array([0.0, 0.0, width, spec.floor_depth_m])
     if spec.kind == "wall":
-        gates = (Gate("G1", _rect(0.2, 0.0, 1.2, 0.8), "entry"),
-                 Gate("G2", _rect(width - 1.2, 0.0, width - 0.2, 0.8), "exit"))
+        k1, k2 = spec.gate_kinds or ("entry", "exit")
+        gates = (Gate("G1", _rect(0.2, 0.0, 1.2, 0.8), k1),
+                 Gate("G2", _rect(width - 1.2, 0.0, width - 0.2, 0.8), k2))
         return floor, gates, np.array([0.7, 0.4]), np.array([width - 0.7, 0.4])
-    gates = (Gate("G1", _rect(0.0, 0.2, 0.8, spec.floor_depth_m - 0.2), "entry"),
-             Gate("G2", _rect(width - 0.8, 0.2, width, spec.floor_depth_m - 0.2), "both"))
+    k1, k2 = spec.gate_kinds or ("entry", "both")
+    gates = (Gate("G1", _rect(0.0, 0.2, 0.8, spec.floor_depth_m - 0.2), k1),
+             Gate("G2", _rect(width - 0.8, 0.2, width, spec.floor_depth_m - 0.2), k2))
     return floor, gates, np.array([0.4, aisle_y]), np.array([width - 0.4, aisle_y])
 
 

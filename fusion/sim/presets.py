@@ -1,4 +1,4 @@
-"""Named scenarios: ``easy``, ``concession`` (the default) and ``aisle``."""
+"""Named scenarios: ``easy``, ``concession`` (the default), ``rush`` and ``aisle``."""
 
 from __future__ import annotations
 
@@ -97,6 +97,19 @@ CONCESSION = Scenario(
     crowd=CrowdSpec(actions=(1, 2)),
 )
 
+RUSH = Scenario(
+    name="rush",
+    description="the concession stand at the peak of the rush: about twice the people on the same "
+                "floor (up to 20), bigger parties, a busier gate, worse vision from the crowding",
+    duration_s=480.0,
+    store_name="Arena concession K3",
+    layout=LayoutSpec(catalogue=_CONCESSION_CATALOGUE, stock=(18, 28)),
+    crowd=CrowdSpec(arrival_per_min=16.0, party_p=(0.35, 0.35, 0.30), max_people=20,
+                    gate_headway_s=(1.0, 2.0), actions=(1, 2)),
+    vision=VisionSpec(pos_noise_m=(0.08, 0.15), miss_p=0.10, occlusion_miss_p=0.18,
+                      false_per_s=0.15, duplicate_p=0.04, hand_miss_p=0.3, holding_wrong_p=0.3),
+)
+
 AISLE = Scenario(
     name="aisle",
     description="grocery aisle: ~300 narrow plates at 60 Hz, wide products across 2-3 plates, "
@@ -115,6 +128,6 @@ AISLE = Scenario(
 )
 
 #: The named presets; ``concession`` is the default.
-SCENARIOS: dict[str, Scenario] = {s.name: s for s in (EASY, CONCESSION, AISLE)}
+SCENARIOS: dict[str, Scenario] = {s.name: s for s in (EASY, CONCESSION, RUSH, AISLE)}
 
 DEFAULT_SCENARIO = "concession"

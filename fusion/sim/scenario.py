@@ -62,6 +62,10 @@ class LayoutSpec:
         catalogue: the products.
         layout_seed: seed of the layout draw (SKU placement, cell rates);
             fixed per scenario so all runs of a preset share one store.
+        gate_kinds: kinds of the entry gate G1 and the exit gate G2
+            (``"entry"``, ``"exit"`` or ``"both"``); None keeps the layout's
+            own (wall: entry/exit, aisle: entry/both). Shoppers still enter
+            through G1 and leave through G2.
     """
 
     kind: str = "wall"
@@ -76,6 +80,7 @@ class LayoutSpec:
     two_sku_plate_p: float = 0.0
     catalogue: tuple[SkuSpec, ...] = ()
     layout_seed: int = 7
+    gate_kinds: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,6 +250,11 @@ class VisionSpec:
             tracker would (off in the presets: the engine must not need it).
         track_break_per_s: rate at which a camera's track of a person breaks
             and continues under a new id (per second).
+        hands: report hand points at all (False: a body-only pipeline,
+            no ``hands`` in vision.jsonl).
+        clock_offset_mean_s: a constant clock offset shared by every camera,
+            added to each camera's own (s); e.g. a pipeline that stamps frames
+            when it has processed them.
     """
 
     cameras: int = 4
@@ -264,6 +274,8 @@ class VisionSpec:
     holding_wrong_p: float = 0.2
     track_hints: bool = False
     track_break_per_s: float = 0.03
+    hands: bool = True
+    clock_offset_mean_s: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -279,6 +291,9 @@ class Scenario:
         store_name: name written to store.toml.
         gzip: write weights.csv.gz and vision.jsonl.gz.
         block_s: length of one generation block (s); bounds memory.
+        clock_start_s: the store clock reads this at the start of the run
+            (s); every time in the written files (and the truth) is shifted
+            by it, e.g. 86400 for a recording that does not start near 0.
     """
 
     name: str
@@ -292,6 +307,7 @@ class Scenario:
     vision: VisionSpec = field(default_factory=VisionSpec)
     gzip: bool = False
     block_s: float = 8.0
+    clock_start_s: float = 0.0
 
     def __post_init__(self) -> None:
         def need(ok: bool, what: str) -> None:
@@ -311,3 +327,8 @@ class Scenario:
              "crowd.max_people >= 1 and arrival_per_min > 0 required")
         need(crowd.walk_speed_m_s[0] > 0, "crowd.walk_speed_m_s must be > 0")
         need(self.vision.cameras >= 1, "vision.cameras must be >= 1")
+        need(self.clock_start_s >= 0, "clock_start_s must be >= 0 (the spec's clock starts at or after 0)")
+        kinds = lay.gate_kinds
+        need(kinds is None or (len(kinds) == 2 and set(kinds) <= {"entry", "exit", "both"}
+                               and kinds[0] != "exit" and kinds[1] != "entry"),
+             "layout.gate_kinds must be None or (entry kind, exit kind): G1 'entry'/'both', G2 'exit'/'both'")

@@ -17,7 +17,7 @@ from fusion.sim.loadcell import LoadCellModel, LoadTimeline, sample_signal, samp
 from fusion.sim.presets import SCENARIOS
 from fusion.sim.scenario import Scenario
 from fusion.sim.vision import VisionBlocks
-from fusion.types import WEIGHT_DTYPE, GateTap, SampleFlag, VisionFrame
+from fusion.types import WEIGHT_DTYPE, GateTap, SampleFlag, Truth, VisionFrame
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +142,27 @@ def iter_blocks(scn: Scenario, layout: Layout, plan: Plan, seed: int) -> Iterato
         yield Block(k, t0, t1, weights.block(k, t0, t1, last), vision.block(k, t0, t1), block_taps)
 
 
+def shift_block(block: Block, dt_s: float) -> Block:
+    """The same block on a store clock that reads ``dt_s`` more."""
+    if not dt_s:
+        return block
+    w = block.weights.copy()
+    w["t"] += dt_s
+    return replace(block, t0_s=block.t0_s + dt_s, t1_s=block.t1_s + dt_s, weights=w,
+                   frames=[replace(f, t=f.t + dt_s) for f in block.frames],
+                   taps=[replace(g, t=round(g.t + dt_s, 4)) for g in block.taps])
+
+
+def shift_truth(truth: Truth, dt_s: float) -> Truth:
+    """The truth on a store clock that reads ``dt_s`` more."""
+    if not dt_s:
+        return truth
+    shoppers = {a: replace(s, enter_t=round(s.enter_t + dt_s, 4),
+                           exit_t=None if s.exit_t is None else round(s.exit_t + dt_s, 4))
+                for a, s in truth.shoppers.items()}
+    return Truth(shoppers, tuple(replace(e, t=round(e.t + dt_s, 4)) for e in truth.events))
+
+
 def simulate(scenario: str | Scenario, seed: int, out_dir: str | Path, *,
              progress: Callable[[float], None] | None = None,
              duration_s: float | None = None) -> SimSummary:
@@ -152,6 +173,7 @@ def simulate(scenario: str | Scenario, seed: int, out_dir: str | Path, *,
             :data:`DEFAULT_SCENARIO`, ``"concession"``) or a :class:`Scenario`.
         seed: the seed; the same seed gives byte-identical files.
         out_dir: the folder to write (created; existing recording files replaced).
+            Times in it are shifted by ``scenario.clock_start_s``.
         progress: called with the fraction done (0..1] after each block.
         duration_s: override the scenario's nominal duration (s).
 
@@ -163,6 +185,7 @@ def simulate(scenario: str | Scenario, seed: int, out_dir: str | Path, *,
     n_w = n_f = n_d = 0
     with RecordingWriter(out_dir, layout.store, gzip=scn.gzip) as writer:
         for block in iter_blocks(scn, layout, plan, seed):
+            block = shift_block(block, scn.clock_start_s)
             writer.write_weights(block.weights)
             for frame in block.frames:
                 writer.write_vision(frame)
@@ -173,7 +196,7 @@ def simulate(scenario: str | Scenario, seed: int, out_dir: str | Path, *,
             n_d += sum(len(f.people) for f in block.frames)
             if progress is not None:
                 progress((block.k + 1) / n_blocks)
-        writer.write_truth(plan.truth)
+        writer.write_truth(shift_truth(plan.truth, scn.clock_start_s))
     ev = plan.truth.events
     return SimSummary(scn.name, int(seed), str(out_dir), round(plan.end_s, 3),
                       len(layout.store.cells), len(plan.taps), len(plan.people),

@@ -99,7 +99,8 @@ class VisionBlocks:
         for cam, rect in zip(layout.store.cameras, layout.camera_rects, strict=True):
             hz = float(rng.uniform(*spec.hz))
             self.cameras.append(_Camera(
-                cam.id, hz, float(rng.uniform(0, 1 / hz)), float(rng.normal(0, spec.clock_offset_s)),
+                cam.id, hz, float(rng.uniform(0, 1 / hz)),
+                float(rng.normal(0, spec.clock_offset_s)) + spec.clock_offset_mean_s,
                 rng.normal(0, spec.bias_m, 2), float(rng.uniform(*spec.pos_noise_m)),
                 float(rng.uniform(*spec.hand_noise_m)), rect))
         self.track_ids = self._track_ids(seed) if spec.track_hints else None
@@ -164,7 +165,10 @@ class VisionBlocks:
         det = seen & (rng.random(seen.shape) >= miss)
         xy = pos + cam.bias_xy + rng.normal(0, cam.noise_m, pos.shape)
         conf = np.clip(0.97 - 0.07 * near - np.abs(rng.normal(0, 0.06, seen.shape)), 0.3, 0.99)
-        hands = [self._hands(i, tt, pos[j], near[j], cam, rng) for j, i in enumerate(active)]
+        if s.hands:
+            hands = [self._hands(i, tt, pos[j], near[j], cam, rng) for j, i in enumerate(active)]
+        else:
+            hands = [[()] * len(tt) for _ in active]
         n_false = rng.poisson(s.false_per_s / cam.hz, len(tt))
         tracks = self._tracks(cam, active, tt)
         frames = []

@@ -48,3 +48,63 @@ def test_lines_outside_window_do_not_match():
     rs = [receipt("A", {"cola": 2}, lines=[ReceiptLine(13.0, "K1", "cola", 2, 0.9)])]
     card = score(rs, truth())
     assert card.unit_precision == 0.0
+
+
+def located_truth():
+    """A at (1, 3) takes a cola at t=10; B at (2, 3) takes chips at t=20."""
+    return Truth(shoppers={
+        "A": TruthShopper("A", 1.0, 50.0, {"cola": 1}),
+        "B": TruthShopper("B", 2.0, 60.0, {"chips": 1}),
+        "C": TruthShopper("C", 3.0, 70.0, {}),
+    }, events=(TruthEvent(10.0, "A", "K1", "cola", 1, xy=(1.0, 3.0)),
+               TruthEvent(20.0, "B", "K2", "chips", 1, xy=(2.0, 3.0))))
+
+
+def test_wrong_account_units_split_into_identity_and_attribution_errors():
+    rs = [receipt("A", {}), receipt("B", {}),
+          # C's track stood where A stood: right person, wrong account (identity error)
+          receipt("C", {"cola": 1, "chips": 1}, lines=[
+              ReceiptLine(10.2, "K1", "cola", 1, 0.9, xy=(1.1, 3.15)),
+              # ... and 0.8 m from B: another person was charged (attribution error)
+              ReceiptLine(20.1, "K2", "chips", 1, 0.9, xy=(2.8, 3.0))])]
+    card = score(rs, located_truth())
+    assert card.matched_units == 2 and card.attribution_accuracy == 0.0
+    assert (card.identity_errors, card.attribution_errors, card.unlocated_errors) == (1, 1, 0)
+    assert card.identity_per_1000_units == pytest.approx(500.0)
+    d = card.as_dict()
+    assert d["identity_errors"] == 1 and d["attribution_errors"] == 1
+    assert d["attribution_errors_per_1000_units"] == pytest.approx(500.0)
+    text = "\n".join(card.lines())
+    assert "identity errors 1" in text and "attribution errors 1" in text
+
+
+def test_threshold_is_a_parameter_and_right_accounts_are_not_errors():
+    rs = [receipt("A", {"cola": 1}, lines=[ReceiptLine(10.0, "K1", "cola", 1, 0.9, xy=(5.0, 5.0))]),
+          receipt("C", {"chips": 1}, lines=[ReceiptLine(20.0, "K2", "chips", 1, 0.9, xy=(2.4, 3.0))])]
+    near = score(rs, located_truth())          # 0.4 m away: another person at 0.3 m
+    assert (near.identity_errors, near.attribution_errors) == (0, 1)
+    wide = score(rs, located_truth(), same_person_m=0.5)
+    assert (wide.identity_errors, wide.attribution_errors) == (1, 0)
+
+
+def test_units_without_positions_are_unlocated():
+    rs = [receipt("C", {"cola": 1, "chips": 1}, lines=[
+        ReceiptLine(10.0, "K1", "cola", 1, 0.9),                   # line without xy
+        ReceiptLine(20.0, "K2", "chips", 1, 0.9, xy=(2.0, 3.0))])]
+    t = located_truth()
+    t = Truth(t.shoppers, (t.events[0], TruthEvent(20.0, "B", "K2", "chips", 1)))  # truth without xy
+    card = score(rs, t)
+    assert (card.identity_errors, card.attribution_errors, card.unlocated_errors) == (0, 0, 2)
+    assert "unlocated 2" in "\n".join(card.lines())
+
+
+def test_wrong_account_split_over_a_written_and_read_receipts_file(tmp_path):
+    """The split works on receipts.json / truth.json as written and read back."""
+    import json
+
+    from fusion.recording import load_receipts, load_truth, truth_to_json, write_receipts
+    rs = [receipt("C", {"cola": 1}, lines=[ReceiptLine(10.2, "K1", "cola", 1, 0.9, xy=(1.05, 3.0))])]
+    write_receipts(tmp_path / "receipts.json", rs)
+    (tmp_path / "truth.json").write_text(json.dumps(truth_to_json(located_truth())))
+    card = score(load_receipts(tmp_path / "receipts.json"), load_truth(tmp_path / "truth.json"))
+    assert card.identity_errors == 1
