@@ -12,9 +12,13 @@ Every plate is in one of three states:
               ``settle_s`` seconds ends it.  Its mean minus the frozen level
               is the plate's change.
 
-Samples are processed in *rows*: row k holds the k-th sample of every cell
-present in the chunk, so each row is one vectorised step over cells (cells are
-independent; only the merge step at the end of a chunk looks across them).
+Each chunk is laid out as padded per-plate rows (:mod:`.layout`).  Stable
+plates run through :func:`~fusion.weight.stable.stable_pass` (filter, gate and
+CUSUM for all their samples at once, up to the first outlier or alarm);
+unstable plates evaluate the settle test at all their remaining samples at
+once (:meth:`WeightDetector._settle_rows`); the two alternate until every
+sample is used (a few rounds per chunk).  Cells are independent; only the
+merge step at the end of a chunk looks across them.
 """
 
 from __future__ import annotations
@@ -22,13 +26,17 @@ from __future__ import annotations
 import logging
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 from fusion.types import SampleFlag, ShelfEvent, Store
 
 from .config import WeightConfig
 from .kalman import LevelKalman
+from .layout import ChunkLayout, chunk_rows  # noqa: F401  (chunk_rows: public helper)
 from .merge import PlateChange, explains_whole_items, group_changes, neighbour_matrix
-from .window import SettleWindow, WindowStats
+from .scan import affine_scan
+from .stable import ALARM_OUT, StableState, stable_pass
+from .window import SettleWindow, WindowStats, window_stats
 
 logger = logging.getLogger(__name__)
 
@@ -37,19 +45,6 @@ _BAD_FLAGS = int(SampleFlag.OVERLOAD | SampleFlag.UNDERLOAD | SampleFlag.ERROR |
 _FIELDS = ("t", "cell", "grams", "flags")
 _MAX_ABS_T_S = 1e10  # a store clock beyond ~300 years is garbage: such rows are dropped
 _MAX_ABS_G = 1e8  # a reading beyond 100 t is no reading: treated as a gap
-
-
-def chunk_rows(t: np.ndarray, cell: np.ndarray) -> list[np.ndarray]:
-    """Split a chunk into rows: row k = indices of each cell's k-th sample (time order)."""
-    order = np.lexsort((t, cell))
-    cs = cell[order]
-    first = np.r_[0, np.flatnonzero(np.diff(cs)) + 1]
-    counts = np.diff(np.r_[first, cs.size])
-    rank = np.arange(cs.size) - np.repeat(first, counts)
-    by_rank = np.argsort(rank, kind="stable")
-    bounds = np.r_[0, np.cumsum(np.bincount(rank))]
-    flat = order[by_rank]
-    return [flat[bounds[k]:bounds[k + 1]] for k in range(bounds.size - 1)]
 
 
 class WeightDetector:
@@ -118,8 +113,7 @@ class WeightDetector:
         grams = samples["grams"].astype(np.float64)
         ok = (np.abs(grams) <= _MAX_ABS_G) & ((samples["flags"].astype(np.int64) & _BAD_FLAGS) == 0)
         self._now = max(self._now, float(t.max()))
-        for row in chunk_rows(t, cell):
-            self._row(cell[row], t[row], grams[row], ok[row])
+        self._chunk(t, cell, grams, ok)
         return self._decide(final=False)
 
     def flush(self) -> list[ShelfEvent]:
@@ -157,78 +151,130 @@ class WeightDetector:
         """(n_cells,) current noise standard deviation estimate per plate (g)."""
         return np.sqrt(self._r)
 
-    # ------------------------------------------------------------ per row
+    # ------------------------------------------------------------ per chunk
 
-    def _row(self, c: np.ndarray, t: np.ndarray, z: np.ndarray, ok: np.ndarray) -> None:
-        self._track_rate(c, t)
-        st = self._state[c]
-        s = ok & (st == STABLE)
-        if s.any():
-            self._stable(c[s], t[s], z[s])
-        u = ok & (st != STABLE)
-        if u.any():
-            self._settling(c[u], t[u], z[u])
+    def _chunk(self, t: np.ndarray, cell: np.ndarray, z: np.ndarray, ok: np.ndarray) -> None:
+        """Process one chunk: vectorised passes while stable, rows while settling."""
+        lay = ChunkLayout.build(t, cell, ok)
+        u, nv = lay.cells, lay.n_valid
+        D = self._track_rate(lay)
+        TV, ZV, DV = lay.valid_arrays(z, D)
+        ptr = np.zeros(u.size, np.int64)
+        while True:
+            rem = ptr < nv
+            if not rem.any():
+                break
+            stab = np.flatnonzero(rem & (self._state[u] == STABLE))
+            if stab.size:
+                self._stable_rows(u, stab, ptr, nv, TV, ZV, DV)
+            uns = np.flatnonzero((ptr < nv) & (self._state[u] != STABLE))
+            if uns.size:
+                self._settle_rows(u, uns, ptr, nv, TV, ZV)
 
-    def _track_rate(self, c: np.ndarray, t: np.ndarray) -> None:
-        """Running estimate of each cell's sample interval from its timestamps."""
-        dt = t - self._last_t[c]
-        d = self._dt[c]
-        good = np.isfinite(dt) & (dt > 0)
-        alpha = np.where(np.isfinite(d) & (dt >= 1.5 * d), 0.005, 0.05)
-        new = np.where(np.isfinite(d), d + alpha * (dt - d), dt)
-        self._dt[c] = np.where(good, new, d)
-        self._last_t[c] = np.fmax(self._last_t[c], t)
+    def _track_rate(self, lay: ChunkLayout) -> np.ndarray:
+        """Running estimate of each cell's sample interval from its timestamps.
 
-    def _stable(self, c: np.ndarray, t: np.ndarray, z: np.ndarray) -> None:
+        An EMA (weight 0.05, or 0.005 for intervals >= 1.5x the estimate so a
+        gap does not look like a slow rate) solved for all samples at once.
+        Returns (m, L) the estimate at each sample (s).
+        """
+        u, T = lay.cells, lay.T
+        d0, last = self._dt[u], self._last_t[u]
+        dt = T - np.concatenate([last[:, None], T[:, :-1]], axis=1)
+        good = lay.present & np.isfinite(dt) & (dt > 0)
+        rows = np.arange(u.size)
+        first = dt[rows, np.argmax(good, axis=1)]
+        d0 = np.where(np.isnan(d0) & good.any(axis=1), first, d0)
+        alpha = np.where(np.isfinite(d0)[:, None] & (dt >= 1.5 * d0[:, None]), 0.005, 0.05)
+        D = affine_scan(np.where(good, 1.0 - alpha, 1.0), np.where(good, alpha * dt, 0.0), d0)
+        self._dt[u] = D[rows, lay.counts - 1]
+        self._last_t[u] = np.fmax(last, np.nanmax(T, axis=1))
+        return D
+
+    def _stable_rows(self, u, i, ptr, nv, TV, ZV, DV) -> None:
+        """One :func:`stable_pass` over the remaining samples of stable plates ``u[i]``."""
         cfg, kf = self.config, self._kf
+        c, p = u[i], ptr[i]
+        n = nv[i] - p
+        cols = np.minimum(p[:, None] + np.arange(int(n.max()))[None, :], TV.shape[1] - 1)
+        T, Z, D = TV[i[:, None], cols], ZV[i[:, None], cols], DV[i[:, None], cols]
         r = self._r[c]
-        P = kf.predict(c, t, cfg.drift_per_sqrt_s ** 2 * r)
-        v, S = kf.innovation(c, z, r)
-        nu = v / np.sqrt(S)
-        out = np.abs(nu) > cfg.gate_sigma
-        tv = self._t_valid[c]
-        gap = (t - tv) > 3.0 * np.fmax(self._dt[c], 1e-3)
-        t_left = np.where(gap, tv, t)  # after a gap the change happened during it
-        self._t_out[c] = np.where(out & (self._n_out[c] == 0), t_left, self._t_out[c])
-        n_out = np.where(out, self._n_out[c] + 1, 0)
-        self._n_out[c] = n_out
-        inl = ~out
-        gp0, gn0 = self._gp[c], self._gn[c]
-        zero = (gp0 == 0) & (gn0 == 0) & inl
-        self._anc_x[c] = np.where(zero, kf.x[c], self._anc_x[c])
-        self._anc_P[c] = np.where(zero, P, self._anc_P[c])
-        self._anc_t[c] = np.where(zero, t_left, self._anc_t[c])
-        k = cfg.cusum_k
-        gp = np.where(inl, np.maximum(0.0, gp0 + nu - k), gp0)
-        gn = np.where(inl, np.maximum(0.0, gn0 - nu - k), gn0)
-        ci = c[inl]
-        kf.update(ci, z[inl], r[inl])
-        self._update_noise(ci, v[inl], P[inl])
-        self._t_valid[c] = t
-        by_out = n_out >= cfg.confirm_samples
-        trig = by_out | (gp > cfg.cusum_h) | (gn > cfg.cusum_h)
-        self._gp[c] = np.where(trig, 0.0, gp)
-        self._gn[c] = np.where(trig, 0.0, gn)
-        if trig.any():
-            base_x = np.where(by_out, kf.x[c], self._anc_x[c])
-            base_var = np.where(by_out, kf.P[c], self._anc_P[c])
-            t0 = np.where(by_out, self._t_out[c], self._anc_t[c])
-            self._start_episode(c[trig], t0[trig], base_x[trig], base_var[trig],
-                                t[trig], z[trig])
+        st = StableState(kf.x[c], kf.P[c], kf.t[c], r, cfg.drift_per_sqrt_s ** 2 * r,
+                         self._gp[c], self._gn[c], self._n_out[c], self._t_out[c],
+                         self._t_valid[c], self._anc_x[c], self._anc_P[c], self._anc_t[c])
+        res = stable_pass(T, Z, D, n, st, cfg.gate_sigma, cfg.cusum_k, cfg.cusum_h,
+                          cfg.confirm_samples)
+        e = res.state
+        alarm = res.kind >= ALARM_OUT
+        kf.x[c], kf.P[c], kf.t[c] = e.x, e.P, e.kt
+        self._gp[c], self._gn[c] = np.where(alarm, 0.0, e.gp), np.where(alarm, 0.0, e.gn)
+        self._n_out[c], self._t_out[c], self._t_valid[c] = e.n_out, e.t_out, e.t_valid
+        self._anc_x[c], self._anc_P[c], self._anc_t[c] = e.anc_x, e.anc_P, e.anc_t
+        self._update_noise(c, res.inl, res.v2_minus_p, D)
+        ptr[i] += res.used
+        if alarm.any():
+            rows = np.flatnonzero(alarm)
+            last = res.used[rows] - 1
+            self._start_episode(c[rows], res.t0[rows], res.base_x[rows], res.base_var[rows],
+                                T[rows, last], Z[rows, last])
 
-    def _update_noise(self, c: np.ndarray, v: np.ndarray, P_prior: np.ndarray) -> None:
+    def _settle_rows(self, u, i, ptr, nv, TV, ZV) -> None:
+        """Find where each unstable plate ``u[i]`` settles within its remaining samples.
+
+        The settle test is evaluated at every remaining sample of every such
+        plate at once: candidate windows are the last ``window_samples`` of
+        (ring buffer + chunk) ending at that sample, shape (m * L, k).  A plate
+        settles at its first calm sample; the others buffer all their samples.
+        """
+        c, p = u[i], ptr[i]
+        n = nv[i] - p
+        Lm, k = int(n.max()), self._win.k
+        col = np.arange(Lm)[None, :]
+        valid = col < n[:, None]
+        cols = np.minimum(p[:, None] + col, TV.shape[1] - 1)
+        T = np.where(valid, TV[i[:, None], cols], np.nan)
+        Z = np.where(valid, ZV[i[:, None], cols], 0.0)
+        hT, hZ = self._win.history(c)
+        WT = sliding_window_view(np.concatenate([hT, T], axis=1), k, axis=1)[:, 1:]
+        WZ = sliding_window_view(np.concatenate([hZ, Z], axis=1), k, axis=1)[:, 1:]
+        rep = np.repeat(c, Lm)
+        t_now = T.ravel()
+        t_reset = self._win.t_reset[c]
+        t_reset = np.repeat(np.where(np.isfinite(t_reset), t_reset, T[:, 0]), Lm)
+        band, win_s = self._band(rep), self._window_s(rep)
+        ws = window_stats(WT.reshape(-1, k), WZ.reshape(-1, k), t_now, win_s, band, t_reset)
+        learn = (self._state[rep] == INIT) & ~self._noise_known[rep]
+        if learn.any():  # first level of a plate of unknown noise: trust its own scatter
+            band = np.where(learn, np.fmax(band, self.config.band_sigma
+                                           * np.sqrt(ws.var_res_g2)), band)
+        done = (self._calm(rep, t_now, ws, band, win_s) & valid.ravel()).reshape(c.size, Lm)
+        has = done.any(axis=1)
+        jf = np.argmax(done, axis=1)
+        if has.any():
+            flat = np.flatnonzero(has) * Lm + jf[has]
+            self._settle(c[has], t_now[flat], ws.subset(flat))
+        if not has.all():
+            self._win.push_many(c[~has], T[~has], Z[~has], n[~has])
+        ptr[i] += np.where(has, jf + 1, n)
+
+    def _update_noise(self, c: np.ndarray, inl: np.ndarray, v2_minus_p: np.ndarray,
+                      D: np.ndarray) -> None:
         """EMA of ``v^2 - P`` (an unbiased estimate of R) over inlier innovations.
 
+        Args:
+            c: (m,) plates; inl: (m, L) inlier mask; v2_minus_p: (m, L) ``v^2 - P`` (g^2);
+            D: (m, L) sample-interval estimates (s).
+
         Starts as a running mean (weight 1/k) and becomes an EMA with time
-        constant ``noise_tau_s``.
+        constant ``noise_tau_s``; floored at ``noise_floor_g`` once per pass.
         """
         cfg = self.config
-        dt = np.where(np.isfinite(self._dt[c]), self._dt[c], 0.05)
-        k = self._noise_n[c] + 1.0
-        self._noise_n[c] = k
-        a = np.clip(np.fmax(dt / cfg.noise_tau_s, 1.0 / (k + 1.0)), 1e-4, 0.2)
-        r = self._r[c]
-        self._r[c] = np.maximum(r + a * (v * v - P_prior - r), cfg.noise_floor_g ** 2)
+        dt = np.where(np.isfinite(D), D, 0.05)
+        k = self._noise_n[c][:, None] + np.cumsum(inl, axis=1)
+        a = np.where(inl, np.clip(np.fmax(dt / cfg.noise_tau_s, 1.0 / (k + 1.0)), 1e-4, 0.2), 0.0)
+        r = affine_scan(1.0 - a, a * v2_minus_p, self._r[c])[:, -1]
+        self._r[c] = np.maximum(r, cfg.noise_floor_g ** 2)
+        self._noise_n[c] += inl.sum(axis=1)
 
     def _start_episode(self, c, t_start, base_x, base_var, t, z) -> None:
         self._state[c] = UNSTABLE
@@ -245,19 +291,6 @@ class WeightDetector:
     def _band(self, c: np.ndarray) -> np.ndarray:
         cfg = self.config
         return np.fmax(cfg.band_min_g, cfg.band_sigma * np.sqrt(self._r[c]))
-
-    def _settling(self, c: np.ndarray, t: np.ndarray, z: np.ndarray) -> None:
-        self._win.push(c, t, z)
-        band = self._band(c)
-        win_s = self._window_s(c)
-        ws = self._win.stats(c, t, win_s, band)
-        learn = (self._state[c] == INIT) & ~self._noise_known[c]
-        if learn.any():  # first level of a plate of unknown noise: trust its own scatter
-            band = np.where(learn, np.fmax(band, self.config.band_sigma
-                                           * np.sqrt(ws.var_res_g2)), band)
-        done = self._calm(c, t, ws, band, win_s)
-        if done.any():
-            self._settle(c[done], t[done], ws.subset(done))
 
     def _window_s(self, c: np.ndarray) -> np.ndarray:
         """(m,) settle window of plates ``c``: settle_s, or settle_samples intervals (s)."""

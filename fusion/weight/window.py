@@ -73,34 +73,64 @@ class SettleWindow:
 
     def stats(self, c: np.ndarray, t_now: np.ndarray, settle_s: np.ndarray | float,
               band_g: np.ndarray) -> WindowStats:
-        """Window statistics of plates ``c`` at times ``t_now`` (s).
+        """Window statistics of plates ``c`` at times ``t_now`` (s); see :func:`window_stats`."""
+        return window_stats(self.t[c], self.z[c], t_now, settle_s, band_g, self.t_reset[c])
 
-        The window (``settle_s``: s, scalar or per plate) holds the samples
-        with ``t >= t_now - settle_s``; the one
-        sample farthest from the mean is dropped if it lies beyond ``band_g``.
-        """
-        T, Z = self.t[c], self.z[c]
-        settle_s = np.broadcast_to(np.asarray(settle_s, float), t_now.shape)
-        w = np.isfinite(T) & (T >= (t_now - settle_s - 1e-9)[:, None]) & (T <= t_now[:, None])
-        mean = _wmean(w, Z)
-        dev = np.where(w, np.abs(Z - mean[:, None]), -1.0)
-        worst = np.argmax(dev, axis=1)
-        rows = np.arange(c.size)
-        w[rows, worst] &= dev[rows, worst] <= band_g
-        n = w.sum(axis=1)
-        mean = _wmean(w, Z)
-        zc = np.where(w, Z - mean[:, None], 0.0)
-        tt = np.where(w, T - t_now[:, None], 0.0)
-        nn = np.maximum(n, 1)
-        tc = np.where(w, tt - (tt.sum(1) / nn)[:, None], 0.0)
-        stt = (tc * tc).sum(1)
-        slope = np.where(stt > 1e-12, (tc * zc).sum(1) / np.where(stt > 1e-12, stt, 1.0), 0.0)
-        ss = (zc * zc).sum(1) - slope * slope * stt
-        return WindowStats(
-            n=n, mean_g=mean, max_dev_g=np.abs(zc).max(axis=1, initial=0.0),
-            slope_g_per_s=slope, var_res_g2=np.maximum(ss, 0.0) / np.maximum(n - 2, 1),
-            t_first=np.where(w, T, np.inf).min(axis=1, initial=np.inf),
-            covered=(t_now - self.t_reset[c]) >= settle_s - 1e-9)
+    def history(self, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(m, k) times (s, NaN = empty) and readings (g) of plates ``c``, oldest first."""
+        pos = (self.i[c][:, None] + np.arange(self.k)[None, :]) % self.k
+        rows = c[:, None]
+        return self.t[rows, pos], self.z[rows, pos]
+
+    def push_many(self, c: np.ndarray, T: np.ndarray, Z: np.ndarray, n: np.ndarray) -> None:
+        """Append the first ``n[j]`` samples of row j of ``T`` (s), ``Z`` (g), each (m, L)."""
+        L = T.shape[1]
+        col = np.arange(L)[None, :]
+        keep = (col < n[:, None]) & (col >= n[:, None] - self.k)  # only the last k survive
+        rr, cc = np.nonzero(keep)
+        pos = (self.i[c][rr] + cc) % self.k
+        self.t[c[rr], pos] = T[rr, cc]
+        self.z[c[rr], pos] = Z[rr, cc]
+        self.i[c] += n
+        first = T[:, 0]
+        self.t_reset[c] = np.where(np.isfinite(self.t_reset[c]), self.t_reset[c], first)
+        last = T[np.arange(c.size), np.maximum(n - 1, 0)]
+        self.t_last[c] = np.fmax(self.t_last[c], last)
+
+
+def window_stats(T: np.ndarray, Z: np.ndarray, t_now: np.ndarray, settle_s: np.ndarray | float,
+                 band_g: np.ndarray, t_reset: np.ndarray) -> WindowStats:
+    """Statistics of the last-``settle_s`` window of ``m`` sample buffers.
+
+    Args:
+        T: (m, k) sample times, s (NaN = empty slot).
+        Z: (m, k) readings, g.
+        t_now: (m,) window end, s.
+        settle_s: window length, s (scalar or (m,)).
+        band_g: (m,) the one sample farthest from the mean is dropped if beyond this.
+        t_reset: (m,) time of the first sample of the episode, s.
+    """
+    settle_s = np.broadcast_to(np.asarray(settle_s, float), t_now.shape)
+    w = np.isfinite(T) & (T >= (t_now - settle_s - 1e-9)[:, None]) & (T <= t_now[:, None])
+    mean = _wmean(w, Z)
+    dev = np.where(w, np.abs(Z - mean[:, None]), -1.0)
+    worst = np.argmax(dev, axis=1)
+    rows = np.arange(T.shape[0])
+    w[rows, worst] &= dev[rows, worst] <= band_g
+    n = w.sum(axis=1)
+    mean = _wmean(w, Z)
+    zc = np.where(w, Z - mean[:, None], 0.0)
+    tt = np.where(w, T - t_now[:, None], 0.0)
+    nn = np.maximum(n, 1)
+    tc = np.where(w, tt - (tt.sum(1) / nn)[:, None], 0.0)
+    stt = (tc * tc).sum(1)
+    slope = np.where(stt > 1e-12, (tc * zc).sum(1) / np.where(stt > 1e-12, stt, 1.0), 0.0)
+    ss = (zc * zc).sum(1) - slope * slope * stt
+    return WindowStats(
+        n=n, mean_g=mean, max_dev_g=np.abs(zc).max(axis=1, initial=0.0),
+        slope_g_per_s=slope, var_res_g2=np.maximum(ss, 0.0) / np.maximum(n - 2, 1),
+        t_first=np.where(w, T, np.inf).min(axis=1, initial=np.inf),
+        covered=(t_now - t_reset) >= settle_s - 1e-9)
 
 
 def _wmean(w: np.ndarray, Z: np.ndarray) -> np.ndarray:

@@ -1,0 +1,68 @@
+"""Prefix scans along the sample axis of padded ``(m, L)`` arrays (m plates, L samples).
+
+Both recursions of the level filter are solved for all samples of all
+plates at once, in ``ceil(log2 L)`` doubling steps of whole-array numpy
+operations (Hillis-Steele scans), so there is no per-sample Python loop:
+
+* :func:`affine_scan`: ``x_k = a_k x_{k-1} + b_k`` (Kalman level update,
+  exponential moving averages);
+* :func:`mobius_scan`: ``P_k = (a_k P_{k-1} + b_k) / (c_k P_{k-1} + 1)``
+  (the scalar Riccati recursion of the Kalman variance, a linear-fractional
+  map; composing two such maps is a 2x2 matrix product).
+
+Padding entries must be identities (``a = 1, b = 0`` resp. ``a = 1, b = c = 0``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def affine_scan(a: np.ndarray, b: np.ndarray, x0: np.ndarray) -> np.ndarray:
+    """Solve ``x_k = a_k * x_{k-1} + b_k`` along axis 1.
+
+    Args:
+        a: (m, L) multipliers.
+        b: (m, L) offsets.
+        x0: (m,) value before the first column.
+
+    Returns:
+        (m, L) array of x_k.
+    """
+    A, B = a.astype(float, copy=True), b.astype(float, copy=True)
+    L, s = A.shape[1], 1
+    while s < L:
+        B[:, s:] = A[:, s:] * B[:, :-s] + B[:, s:]
+        A[:, s:] = A[:, s:] * A[:, :-s]
+        s *= 2
+    return A * x0[:, None] + B
+
+
+def mobius_scan(a: np.ndarray, b: np.ndarray, c: np.ndarray, p0: np.ndarray) -> np.ndarray:
+    """Solve ``P_k = (a_k P_{k-1} + b_k) / (c_k P_{k-1} + 1)`` along axis 1.
+
+    Each step is the matrix ``[[a, b], [c, 1]]``; prefixes are products of
+    them, renormalised so the lower-right entry stays 1 (it is >= 1 for the
+    non-negative entries of a Riccati step, so this never divides by 0).
+
+    Args:
+        a, b, c: (m, L) non-negative coefficients of each step.
+        p0: (m,) value before the first column (finite, >= 0).
+
+    Returns:
+        (m, L) array of P_k.
+    """
+    A, B, C = (v.astype(float, copy=True) for v in (a, b, c))
+    L, s = A.shape[1], 1
+    while s < L:
+        # later step (A2, B2, C2, 1) after earlier step (A1, B1, C1, 1)
+        A2, B2, C2 = A[:, s:], B[:, s:], C[:, s:]
+        A1, B1, C1 = A[:, :-s], B[:, :-s], C[:, :-s]
+        d = C2 * B1 + 1.0
+        na = (A2 * A1 + B2 * C1) / d
+        nb = (A2 * B1 + B2) / d
+        nc = (C2 * A1 + C1) / d
+        A[:, s:], B[:, s:], C[:, s:] = na, nb, nc
+        s *= 2
+    p = p0[:, None]
+    return (A * p + B) / (C * p + 1.0)
