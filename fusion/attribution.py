@@ -48,6 +48,12 @@ class AttributionConfig:
         simultaneous_s: one account's closest touches of two events less
             than this apart (s) count as "at once"; farther apart they are
             two reaches one after the other, which one person makes freely.
+        reach_near_m: a hand this close to the plates (m) is reaching in.
+        reach_gap_s: hand points near the plates further apart in time
+            than this (s) belong to separate reaches.
+        extra_unit_factor: when units of one event are split among accounts,
+            weight of each unit beyond one per reach an account was seen making.
+        idle_reach_factor: and of each reach that took nothing.
         joint_max_options: candidates per event considered in joint attribution.
         unseen_likelihood: likelihood of "someone we do not see" (relative to
             a hand right on the edge, which is 1).
@@ -77,6 +83,10 @@ class AttributionConfig:
     holding_before_s: float = 2.0
     product_gain: float = 4.0
     simultaneous_s: float = 0.6
+    reach_near_m: float = 0.12
+    reach_gap_s: float = 0.4
+    extra_unit_factor: float = 0.25
+    idle_reach_factor: float = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +103,8 @@ class Candidate:
         held_before: the same before the event (up to ``holding_before_s``).
         t_touch: when its closest evidence (hand, else body) was nearest the
             plates (s), NaN when unknown.
+        reaches: separate reaches of its hands into the plates during the
+            event (0 when none was seen).
         track_ids: the tracks that contributed.
         likelihood: unnormalised evidence that this account touched the
             plates (1 = a hand right on the edge).
@@ -113,6 +125,7 @@ class Candidate:
     xy: tuple[float, float] | None = None
     held_before: dict[str, float] = field(default_factory=dict)
     t_touch: float = float("nan")
+    reaches: int = 0
 
 
 def segment_distance(points: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -169,14 +182,15 @@ def attribute(event: ShelfEvent, store: Store, windows: Sequence, config: Attrib
         lik = sum(i[0] for i in items)
         total += lik
         best = max(items, key=lambda i: i[0])
-        holding = _holding([i[3] for i in items], event.t_end - 0.3, event.t_end + cfg.holding_after_s)
-        before = _holding([i[3] for i in items], event.t_start - cfg.holding_before_s, event.t_start + 0.3)
+        holding = _holding([i[3] for i in items], event.t_start, event.t_end + cfg.holding_after_s)
+        before = _holding([i[3] for i in items], event.t_start - cfg.holding_before_s, event.t_end)
+        reaches = _reach_count([i[3] for i in items], fronts, t0, event.t_end, cfg)
         ident = float(sum(i[0] * i[3].identity_conf for i in items) / lik) if account != UNKNOWN else 0.0
         hand = min((i[1] for i in items if i[4]), default=float("inf"))
         rows.append((account, lik, ident, best[1], holding, tuple(i[3].track_id for i in items), hand,
-                     _position_at(best[3], 0.5 * (event.t_start + event.t_end)), before, best[2]))
-    out = [Candidate(a, lik / total, ident, d, h, ids, lik, hs, xy, hb, tt)
-           for a, lik, ident, d, h, ids, hs, xy, hb, tt in rows]
+                     _position_at(best[3], 0.5 * (event.t_start + event.t_end)), before, best[2], reaches))
+    out = [Candidate(a, lik / total, ident, d, h, ids, lik, hs, xy, hb, tt, nr)
+           for a, lik, ident, d, h, ids, hs, xy, hb, tt, nr in rows]
     unseen = cfg.unseen_likelihood / total
     known = [c for c in out if c.account != UNKNOWN]
     unknown_p = unseen + sum(c.probability for c in out if c.account == UNKNOWN)
@@ -200,6 +214,21 @@ def _holding(windows, t0: float, t1: float) -> dict[str, float]:
             for sku, p in w.hands_holding[i].items():
                 out[sku] = max(out.get(sku, 0.0), float(p))
     return out
+
+
+def _reach_count(windows, fronts, t0: float, t1: float, cfg: AttributionConfig) -> int:
+    """Separate reaches of these tracks' hands into the plates in [t0, t1] (s):
+    runs of hand points within ``reach_near_m`` split by ``reach_gap_s``."""
+    times = []
+    for w in windows:
+        m = (w.hands_t >= t0) & (w.hands_t <= t1)
+        if m.any():
+            near = edges_distance(w.hands_p[m], fronts) <= cfg.reach_near_m
+            times.append(w.hands_t[m][near])
+    if not times:
+        return 0
+    t = np.sort(np.concatenate(times))
+    return int(len(t) > 0) + int(np.count_nonzero(np.diff(t) > cfg.reach_gap_s))
 
 
 def weigh_by_product(cands: Sequence[Candidate], skus: set[str], taken: bool,
@@ -270,7 +299,10 @@ def allocate_units(cands: Sequence[Candidate], n_units: int, config: Attribution
     settles in between and the weight path sees one event of two units. Each
     named account either touched the plates (probability
     ``q = L / (L + touch_background)``) or did not; an allocation giving
-    ``k_i`` units to account ``i`` has weight ``prod(q_i if k_i else 1 - q_i)``.
+    ``k_i`` units to account ``i`` has weight ``prod(q_i if k_i else 1 - q_i)``,
+    times, for an account seen making ``r_i`` separate reaches,
+    ``extra_unit_factor`` per unit beyond ``r_i`` and ``idle_reach_factor`` per
+    reach beyond ``k_i`` (most reaches take one item).
 
     Returns:
         ((account, units), ...) of the most probable allocation (units > 0),
@@ -282,10 +314,15 @@ def allocate_units(cands: Sequence[Candidate], n_units: int, config: Attribution
         return (), 0.0
     q = np.array([c.likelihood / (c.likelihood + cfg.touch_background) for c in named])
     q = np.clip(q, 1e-9, 1 - 1e-9)
+    r = np.array([c.reaches for c in named])
     best, best_w, total = None, -1.0, 0.0
     for alloc in _compositions(n_units, len(named)):
-        touched = np.array(alloc) > 0
+        k = np.array(alloc)
+        touched = k > 0
         w = float(np.prod(np.where(touched, q, 1 - q)))
+        seen = touched & (r > 0)
+        w *= cfg.extra_unit_factor ** int(np.maximum(k - r, 0)[seen].sum())
+        w *= cfg.idle_reach_factor ** int(np.maximum(r - k, 0)[seen].sum())
         total += w
         if w > best_w:
             best, best_w = alloc, w
