@@ -13,8 +13,9 @@ All distances in metres, times in seconds.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -44,9 +45,25 @@ class AttributionConfig:
         max_split_accounts: at most this many accounts share one event.
         same_person_factor: relative likelihood that one person makes two
             events at once (two hands, two plates) vs. two people making them.
+        simultaneous_s: one account's closest touches of two events less
+            than this apart (s) count as "at once"; farther apart they are
+            two reaches one after the other, which one person makes freely.
+        reach_near_m: a hand this close to the plates (m) is reaching in.
+        reach_gap_s: hand points near the plates further apart in time
+            than this (s) belong to separate reaches.
+        extra_unit_factor: when units of one event are split among accounts,
+            weight of each unit beyond one per reach an account was seen making.
+        idle_reach_factor: and of each reach that took nothing.
         joint_max_options: candidates per event considered in joint attribution.
         unseen_likelihood: likelihood of "someone we do not see" (relative to
             a hand right on the edge, which is 1).
+        holding_after_s: product guesses on a track's hands up to this long
+            after an event count as "carrying what was taken" (s).
+        holding_before_s: and this long before it as "carrying what is put
+            back" (s).
+        product_gain: a hand seen holding the event's product with
+            probability p multiplies that account's likelihood by
+            ``1 + product_gain * p`` (see :func:`weigh_by_product`).
     """
 
     pre_s: float = 1.0
@@ -62,6 +79,14 @@ class AttributionConfig:
     max_split_accounts: int = 3
     same_person_factor: float = 0.2
     joint_max_options: int = 4
+    holding_after_s: float = 1.5
+    holding_before_s: float = 2.0
+    product_gain: float = 4.0
+    simultaneous_s: float = 0.6
+    reach_near_m: float = 0.12
+    reach_gap_s: float = 0.4
+    extra_unit_factor: float = 0.25
+    idle_reach_factor: float = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +98,13 @@ class Candidate:
         probability: posterior probability, 0..1.
         identity_conf: confidence that the track really carries this account.
         distance_m: closest evidence distance (hand or body) to the plates (m).
-        holding: SKU -> best 'holding' probability seen on its hands after the event.
+        holding: SKU -> best 'holding' probability seen on its hands after the
+            event (up to ``holding_after_s``).
+        held_before: the same before the event (up to ``holding_before_s``).
+        t_touch: when its closest evidence (hand, else body) was nearest the
+            plates (s), NaN when unknown.
+        reaches: separate reaches of its hands into the plates during the
+            event (0 when none was seen).
         track_ids: the tracks that contributed.
         likelihood: unnormalised evidence that this account touched the
             plates (1 = a hand right on the edge).
@@ -92,6 +123,9 @@ class Candidate:
     likelihood: float = 0.0
     hand_score_m: float = float("inf")
     xy: tuple[float, float] | None = None
+    held_before: dict[str, float] = field(default_factory=dict)
+    t_touch: float = float("nan")
+    reaches: int = 0
 
 
 def segment_distance(points: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -137,27 +171,26 @@ def attribute(event: ShelfEvent, store: Store, windows: Sequence, config: Attrib
     t0, t1 = event.t_start - cfg.pre_s, event.t_end + cfg.post_s
     per_account: dict[str, list] = {}
     for w in windows:
-        lik, dist, hold = _track_likelihood(w, fronts, t0, t1, event.t_end, cfg)
+        lik, dist, t_touch = _track_likelihood(w, fronts, t0, t1, cfg)
         if lik <= 0:
             continue
         key = w.account if w.account is not None else UNKNOWN
-        per_account.setdefault(key, []).append((lik, dist, hold, w, bool(((w.hands_t >= t0) & (w.hands_t <= t1)).any())))
+        per_account.setdefault(key, []).append((lik, dist, t_touch, w, bool(((w.hands_t >= t0) & (w.hands_t <= t1)).any())))
     total = cfg.unseen_likelihood
     rows = []
     for account, items in per_account.items():
         lik = sum(i[0] for i in items)
         total += lik
         best = max(items, key=lambda i: i[0])
-        holding: dict[str, float] = {}
-        for _, _, hold, _, _ in items:
-            for sku, p in hold.items():
-                holding[sku] = max(holding.get(sku, 0.0), p)
+        holding = _holding([i[3] for i in items], event.t_start, event.t_end + cfg.holding_after_s)
+        before = _holding([i[3] for i in items], event.t_start - cfg.holding_before_s, event.t_end)
+        reaches = _reach_count([i[3] for i in items], fronts, t0, event.t_end, cfg)
         ident = float(sum(i[0] * i[3].identity_conf for i in items) / lik) if account != UNKNOWN else 0.0
         hand = min((i[1] for i in items if i[4]), default=float("inf"))
         rows.append((account, lik, ident, best[1], holding, tuple(i[3].track_id for i in items), hand,
-                     _position_at(best[3], 0.5 * (event.t_start + event.t_end))))
-    out = [Candidate(a, lik / total, ident, d, h, ids, lik, hs, xy)
-           for a, lik, ident, d, h, ids, hs, xy in rows]
+                     _position_at(best[3], 0.5 * (event.t_start + event.t_end)), before, best[2], reaches))
+    out = [Candidate(a, lik / total, ident, d, h, ids, lik, hs, xy, hb, tt, nr)
+           for a, lik, ident, d, h, ids, hs, xy, hb, tt, nr in rows]
     unseen = cfg.unseen_likelihood / total
     known = [c for c in out if c.account != UNKNOWN]
     unknown_p = unseen + sum(c.probability for c in out if c.account == UNKNOWN)
@@ -173,33 +206,89 @@ def _position_at(w, t: float) -> tuple[float, float] | None:
     return float(w.xy[i, 0]), float(w.xy[i, 1])
 
 
-def _track_likelihood(w, fronts, t0: float, t1: float, t_end: float, cfg: AttributionConfig):
-    """(likelihood, distance_m, holding) of one track window; the distance is
-    the hand score (mean of the closest hand points) when hands were seen."""
+def _holding(windows, t0: float, t1: float) -> dict[str, float]:
+    """SKU -> best ``holding`` probability on the hands of ``windows`` in [t0, t1] (s)."""
+    out: dict[str, float] = {}
+    for w in windows:
+        for i in np.flatnonzero((w.hands_t >= t0) & (w.hands_t <= t1)):
+            for sku, p in w.hands_holding[i].items():
+                out[sku] = max(out.get(sku, 0.0), float(p))
+    return out
+
+
+def _reach_count(windows, fronts, t0: float, t1: float, cfg: AttributionConfig) -> int:
+    """Separate reaches of these tracks' hands into the plates in [t0, t1] (s):
+    runs of hand points within ``reach_near_m`` split by ``reach_gap_s``."""
+    times = []
+    for w in windows:
+        m = (w.hands_t >= t0) & (w.hands_t <= t1)
+        if m.any():
+            near = edges_distance(w.hands_p[m], fronts) <= cfg.reach_near_m
+            times.append(w.hands_t[m][near])
+    if not times:
+        return 0
+    t = np.sort(np.concatenate(times))
+    return int(len(t) > 0) + int(np.count_nonzero(np.diff(t) > cfg.reach_gap_s))
+
+
+def weigh_by_product(cands: Sequence[Candidate], skus: set[str], taken: bool,
+                     config: AttributionConfig | None = None) -> list[Candidate]:
+    """Re-weigh candidates by the vision product cue for the event's SKUs.
+
+    The one who took an item carries it away, the one who puts one back
+    carried it there: an account whose hands are seen holding one of
+    ``skus`` after a take (before a put-back) with probability p has its
+    likelihood multiplied by ``1 + product_gain * p``. Nobody seen holding
+    anything changes nothing; the unknown actor keeps its likelihood.
+
+    Args:
+        cands: candidates of one event (from :func:`attribute`).
+        skus: the SKUs the event most likely moved.
+        taken: True for a take (plates lighter), False for a put-back.
+        config: tunables.
+
+    Returns:
+        The candidates with updated likelihoods and probabilities, sorted.
+    """
+    cfg = config or AttributionConfig()
+    factors = [1.0 + cfg.product_gain * max(((c.holding if taken else c.held_before).get(s, 0.0)
+                                             for s in skus), default=0.0)
+               if c.account != UNKNOWN else 1.0 for c in cands]
+    if all(f == 1.0 for f in factors):
+        return list(cands)
+    total = sum(c.probability * f for c, f in zip(cands, factors, strict=True)) or 1.0
+    out = [dataclasses.replace(c, probability=c.probability * f / total, likelihood=c.likelihood * f)
+           for c, f in zip(cands, factors, strict=True)]
+    return sorted(out, key=lambda c: -c.probability)
+
+
+def _track_likelihood(w, fronts, t0: float, t1: float, cfg: AttributionConfig) -> tuple[float, float, float]:
+    """(likelihood, distance_m, t_touch) of one track window; the distance is
+    the hand score (mean of the closest hand points) when hands were seen,
+    ``t_touch`` the time (s) of the closest point."""
     hand_mask = (w.hands_t >= t0) & (w.hands_t <= t1)
-    holding: dict[str, float] = {}
     if hand_mask.any():
         d = edges_distance(w.hands_p[hand_mask], fronts)
         k = min(cfg.hand_points, len(d))
         closest = np.partition(d, k - 1)[:k]
         score = float(closest.mean())
+        t_touch = float(w.hands_t[hand_mask][int(np.argmin(d))])
         lik = float(np.exp(-0.5 * (score / cfg.hand_sd_m) ** 2))
-        for i in np.flatnonzero(hand_mask & (w.hands_t >= t_end - 0.3)):
-            for sku, p in w.hands_holding[i].items():
-                holding[sku] = max(holding.get(sku, 0.0), float(p))
         # body evidence still counts a little: a hand can be missed or mis-associated
         lik = max(lik, cfg.body_when_hands * _body_likelihood(w, fronts, t0, t1, cfg)[0])
-        return lik, score, holding
-    return (*_body_likelihood(w, fronts, t0, t1, cfg), holding)
+        return lik, score, t_touch
+    return _body_likelihood(w, fronts, t0, t1, cfg)
 
 
-def _body_likelihood(w, fronts, t0: float, t1: float, cfg: AttributionConfig) -> tuple[float, float]:
+def _body_likelihood(w, fronts, t0: float, t1: float, cfg: AttributionConfig) -> tuple[float, float, float]:
     mask = (w.t >= t0) & (w.t <= t1)
     if not mask.any():
-        return 0.0, float("inf")
-    d = float(edges_distance(w.xy[mask], fronts, dims=2).min())
+        return 0.0, float("inf"), float("nan")
+    dists = edges_distance(w.xy[mask], fronts, dims=2)
+    i = int(np.argmin(dists))
+    d = float(dists[i])
     excess = max(0.0, d - cfg.body_reach_m)
-    return cfg.body_weight * float(np.exp(-0.5 * (excess / cfg.body_sd_m) ** 2)), d
+    return cfg.body_weight * float(np.exp(-0.5 * (excess / cfg.body_sd_m) ** 2)), d, float(w.t[mask][i])
 
 
 def allocate_units(cands: Sequence[Candidate], n_units: int, config: AttributionConfig | None = None,
@@ -210,7 +299,10 @@ def allocate_units(cands: Sequence[Candidate], n_units: int, config: Attribution
     settles in between and the weight path sees one event of two units. Each
     named account either touched the plates (probability
     ``q = L / (L + touch_background)``) or did not; an allocation giving
-    ``k_i`` units to account ``i`` has weight ``prod(q_i if k_i else 1 - q_i)``.
+    ``k_i`` units to account ``i`` has weight ``prod(q_i if k_i else 1 - q_i)``,
+    times, for an account seen making ``r_i`` separate reaches,
+    ``extra_unit_factor`` per unit beyond ``r_i`` and ``idle_reach_factor`` per
+    reach beyond ``k_i`` (most reaches take one item).
 
     Returns:
         ((account, units), ...) of the most probable allocation (units > 0),
@@ -222,10 +314,15 @@ def allocate_units(cands: Sequence[Candidate], n_units: int, config: Attribution
         return (), 0.0
     q = np.array([c.likelihood / (c.likelihood + cfg.touch_background) for c in named])
     q = np.clip(q, 1e-9, 1 - 1e-9)
+    r = np.array([c.reaches for c in named])
     best, best_w, total = None, -1.0, 0.0
     for alloc in _compositions(n_units, len(named)):
-        touched = np.array(alloc) > 0
+        k = np.array(alloc)
+        touched = k > 0
         w = float(np.prod(np.where(touched, q, 1 - q)))
+        seen = touched & (r > 0)
+        w *= cfg.extra_unit_factor ** int(np.maximum(k - r, 0)[seen].sum())
+        w *= cfg.idle_reach_factor ** int(np.maximum(r - k, 0)[seen].sum())
         total += w
         if w > best_w:
             best, best_w = alloc, w
@@ -251,9 +348,10 @@ def joint_attribution(per_event: Sequence[Sequence[Candidate]], config: Attribut
     and two people stand there, "A took from plate 1 and B from plate 2" is
     likelier than either doing both. Every joint assignment of accounts to the
     events gets the product of the per-event likelihoods, times
-    ``same_person_factor`` for each extra event given to an account that
-    already has one in the group; each event's probabilities are the
-    marginals of that joint posterior.
+    ``same_person_factor`` for each extra event given to an account whose
+    closest touch of it came at the same moment (``simultaneous_s``) as its
+    touch of another; each event's probabilities are the marginals of that
+    joint posterior.
 
     Args:
         per_event: for each event, the candidates from :func:`attribute`.
@@ -267,18 +365,18 @@ def joint_attribution(per_event: Sequence[Sequence[Candidate]], config: Attribut
     if len(per_event) < 2:
         return [list(c) for c in per_event]
     options = [[(c.account, c.likelihood if c.account != UNKNOWN else
-                 max(c.likelihood, cfg.unseen_likelihood)) for c in cands][: cfg.joint_max_options]
+                 max(c.likelihood, cfg.unseen_likelihood), c.t_touch) for c in cands][: cfg.joint_max_options]
                for cands in per_event]
-    marg = [dict.fromkeys((a for a, _ in opts), 0.0) for opts in options]
+    marg = [dict.fromkeys((a for a, _, _ in opts), 0.0) for opts in options]
     for combo in _product(options):
         w = 1.0
-        seen: dict[str, int] = {}
-        for account, lik in combo:
+        touches: dict[str, list[float]] = {}
+        for account, lik, t_touch in combo:
             w *= lik
             if account != UNKNOWN:
-                seen[account] = seen.get(account, 0) + 1
-        w *= cfg.same_person_factor ** sum(n - 1 for n in seen.values())
-        for i, (account, _) in enumerate(combo):
+                touches.setdefault(account, []).append(t_touch)
+        w *= cfg.same_person_factor ** sum(_at_once(ts, cfg.simultaneous_s) for ts in touches.values())
+        for i, (account, _, _) in enumerate(combo):
             marg[i][account] += w
     out = []
     for cands, m in zip(per_event, marg, strict=True):
@@ -286,6 +384,14 @@ def joint_attribution(per_event: Sequence[Sequence[Candidate]], config: Attribut
         kept = [dataclasses.replace(c, probability=m.get(c.account, 0.0) / total) for c in cands]
         out.append(sorted(kept, key=lambda c: -c.probability))
     return out
+
+
+def _at_once(touches: list[float], simultaneous_s: float) -> int:
+    """How many of one account's touches (s) fall at the same moment as an
+    earlier one (within ``simultaneous_s``; unknown times count as at once)."""
+    ts = sorted(touches, key=lambda t: (math.isnan(t), t))
+    return sum(1 for a, b in zip(ts, ts[1:], strict=False)
+               if not (b - a >= simultaneous_s))
 
 
 def _product(options):

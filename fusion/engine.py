@@ -31,6 +31,7 @@ from fusion.attribution import (
     allocate_units,
     attribute,
     joint_attribution,
+    weigh_by_product,
 )
 from fusion.inference import ItemInference
 from fusion.receipt import ReceiptBook, ReceiptConfig
@@ -181,14 +182,23 @@ class Engine:
         att = dataclasses.replace(self.config.attribution, hand_sd_m=self.hand_spread.value())
         per_event = []
         for ev in events:
-            windows = self.tracker.window(ev.t_start - att.pre_s, ev.t_end + att.post_s)
-            per_event.append(self._open_candidates(attribute(ev, self.store, windows, att)))
+            windows = self.tracker.window(ev.t_start - max(att.pre_s, att.holding_before_s),
+                                          ev.t_end + max(att.post_s, att.holding_after_s))
+            cands = self._open_candidates(attribute(ev, self.store, windows, att))
+            per_event.append(self._product_cue(ev, cands, att))
         for cands in per_event:
             self.hand_spread.observe(cands)
         if len(events) > 1:
             per_event = joint_attribution(per_event, att)
         for ev, cands in zip(events, per_event, strict=True):
             self._decide_event(ev, cands)
+
+    def _product_cue(self, ev: ShelfEvent, cands: list[Candidate], att) -> list[Candidate]:
+        """Let vision's product guesses say who carried the event's items."""
+        top = self.inference.hypotheses(ev)[0]
+        if not top.items:
+            return cands
+        return weigh_by_product(cands, {sku for sku, _ in top.items}, top.items[0][1] > 0, att)
 
     def _advance(self) -> list[Receipt]:
         self._decide_due(self.config.group_wait_s)
