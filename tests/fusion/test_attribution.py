@@ -95,3 +95,46 @@ def test_hand_spread_is_learnt_from_clear_cut_events():
     est.observe([Candidate("A", 0.6, 1.0, 0.02, {}, (1,), 1.0, 0.02),
                  Candidate("B", 0.4, 1.0, 0.03, {}, (2,), 0.7, 0.03)])
     assert len(est._scores) == before
+
+
+def test_product_cue_names_who_carried_the_item_away():
+    from dataclasses import replace
+
+    from fusion.attribution import weigh_by_product
+    a = replace(cand("A", 1.0, 0.5), holding={"cola-330": 0.9})
+    b = replace(cand("B", 1.0, 0.5), holding={"chips-40": 0.9}, held_before={"cola-330": 0.9})
+    out = weigh_by_product([a, b], {"cola-330"}, taken=True)
+    assert out[0].account == "A" and out[0].probability > 0.8
+    # a put-back: the one who carried it there before
+    out = weigh_by_product([a, b], {"cola-330"}, taken=False)
+    assert out[0].account == "B" and out[0].probability > 0.8
+    # nobody seen holding it: nothing changes
+    assert weigh_by_product([a, b], {"water-500"}, taken=True) == [a, b]
+
+
+def test_one_account_reaching_two_plates_one_after_the_other_is_not_penalised():
+    from dataclasses import replace
+
+    from fusion.attribution import joint_attribution
+    # A touched plate 1 at t=10 and plate 2 at t=11.5; B stood near plate 2
+    e1 = [replace(cand("A", 1.0, 0.9), t_touch=10.0), replace(cand("B", 0.05, 0.1), t_touch=10.0)]
+    e2 = [replace(cand("A", 1.0, 0.6), t_touch=11.5), replace(cand("B", 0.5, 0.4), t_touch=11.4)]
+    _, j2 = joint_attribution([e1, e2])
+    assert j2[0].account == "A" and j2[0].probability > 0.6
+    # at the same moment (two hands, two plates) it is unlikely: B gets plate 2
+    e2 = [replace(c, t_touch=10.1) for c in e2]
+    _, j2 = joint_attribution([e1, e2])
+    assert j2[0].account == "B"
+
+
+def test_reach_counts_split_units_between_two_hands():
+    from dataclasses import replace
+
+    from fusion.attribution import allocate_units
+    a = replace(cand("A", 1.0), reaches=2)
+    b = replace(cand("B", 1.0), reaches=1)
+    shares, p = allocate_units([a, b, cand(UNKNOWN, 1e-4)], 3)
+    assert sorted(shares) == [("A", 2), ("B", 1)] and p > 0.6
+    # without reach counts the two splits tie
+    shares, p = allocate_units([cand("A", 1.0), cand("B", 1.0)], 3)
+    assert p < 0.5
