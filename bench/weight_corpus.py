@@ -47,6 +47,7 @@ RATES_HZ = (10.0, 20.0, 40.0, 60.0, 80.0)
 NOISES_G = (0.3, 1.0, 2.0, 3.0)
 BASE_WINDOW = 60  # samples
 BASE_MIN_CHANGE_G = 10.0
+CAPACITY_G = 10000.0  # the simulated cells' range (readings beyond are NaN)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +94,8 @@ def _script(cell: int, seconds: float, unit_g: float, rng: np.random.Generator
         if kind < 0.6:  # take / put-back, often with the hand resting on the plate
             n = int(rng.integers(1, 3))
             sign = -1.0 if (rng.random() < 0.7 and level > 3 * unit_g) else 1.0
+            if level + 2 * unit_g > 0.9 * CAPACITY_G:  # an overloaded plate gives no readings
+                sign = -1.0
             d = sign * n * unit_g * (1 + rng.normal(0, 0.005))
             ramp = rng.uniform(0.2, 0.6)
             leave = t + ramp
@@ -133,7 +136,8 @@ def make_corpus(n_per_config: int, seconds: float, seed: int) -> list[Plate]:
                     drift_g=rng.uniform(0.3, 3.0), drift_period_s=rng.uniform(600, 3600),
                     drift_phase=rng.uniform(0, 6.3), spike_p=1e-3, spike_g=100.0,
                     dropout_rate_hz=1 / 120, dropout_mean_s=0.3, error_p=2e-4,
-                    ring_fraction=rng.uniform(0.02, 0.1), ring_hz=rng.uniform(5, 15))
+                    ring_fraction=rng.uniform(0.02, 0.1), ring_hz=rng.uniform(5, 15),
+                    capacity_g=CAPACITY_G)
                 steps, presses, truth, n_dist = _script(cell, seconds, unit, rng)
                 tl = LoadTimeline.build(5000.0, steps=steps, presses=presses)
                 plates.append(Plate(model, tl, truth, noise, unit, n_dist))

@@ -55,6 +55,11 @@ class WeightConfig:
             items of its plates' SKUs waits this long after settling (a grip
             press of exactly an item's weight looks like a put-back until the
             hand lets go), s.
+        press_snr: ... but only if it is at most this many noise sd (a larger
+            press shows its tremor and never settles).
+        lean_snr: a small whole-item increase up to this many noise sd is
+            held ``lean_hold_s`` instead (a lean whose tremor hides in the noise).
+        lean_hold_s: hold of such increases, s.
         odd_hold_s: a small change that is *not* a whole number of items of
             its plates' SKUs (a lean felt by a neighbour, a hand still resting
             after a take) waits this long; if the plate moves again meanwhile,
@@ -71,7 +76,7 @@ class WeightConfig:
     cusum_k: float = 1.0
     cusum_h: float = 6.0
     settle_s: float = 0.4
-    settle_samples: int = 6
+    settle_samples: int = 5
     window_samples: int = 64
     band_min_g: float = 1.5
     band_sigma: float = 4.0
@@ -90,7 +95,10 @@ class WeightConfig:
     max_items: int = 5
     max_wait_s: float = 2.0
     hold_max_g: float = 150.0
-    press_hold_s: float = 0.5
+    press_hold_s: float = 0.3
+    press_snr: float = 100.0
+    lean_snr: float = 23.0
+    lean_hold_s: float = 3.5
     odd_hold_s: float = 4.0
     max_hold_s: float = 6.0
 

@@ -413,8 +413,17 @@ class WeightDetector:
                                          self.config, k=5.0, rel=0.03) for p in group)
         if not whole:
             return self.config.odd_hold_s
-        small_rise = 0 < total <= self.config.hold_max_g
-        return self.config.press_hold_s if small_rise else 0.0
+        cfg = self.config
+        if not 0 < total <= cfg.hold_max_g:
+            return 0.0
+        # a hand's tremor (~10 % of its force) fails the settle test unless the
+        # force is small against the plate's noise: only then can a press pass
+        # for a put-back, and the smaller it is the longer it can hide
+        noise = max(float(np.sqrt(max(self._r[p.cell] for p in group))),
+                    cfg.band_min_g / cfg.band_sigma)  # the band's noise: band / band_sigma
+        if total <= cfg.lean_snr * noise:
+            return cfg.lean_hold_s
+        return cfg.press_hold_s if total <= cfg.press_snr * noise else 0.0
 
     def _make_event(self, changes: list[PlateChange], waited_out: bool) -> ShelfEvent | None:
         cfg = self.config

@@ -74,10 +74,28 @@ def test_dead_still_lean_gives_no_event(hold):
 
 
 def test_dead_still_press_of_an_item_weight_gives_no_event():
-    # a small whole-item increase is held press_hold_s; the release cancels it
-    script = PlateScript(noise_g=1.0, rate_hz=20.0, tremor=0.0, presses=[(2.0, 2.9, 55.0)])
+    # a small whole-item increase is held press_hold_s (0.3 s) after it settles
+    # (~0.5 s after the press began); a release within it cancels the change
+    script = PlateScript(noise_g=1.0, rate_hz=20.0, tremor=0.0, presses=[(2.0, 2.7, 55.0)])
     _, ev = _single(script, duration_s=9.0, seed=2, item_g=55.0)
     assert ev == []
+
+
+@pytest.mark.parametrize(("noise", "force"), [(1.0, 20.0), (3.0, 60.0), (0.3, 55.0)])
+def test_long_lean_of_an_item_weight_gives_no_event(noise, force):
+    # up to lean_snr noise sd a lean's tremor hides in the noise: held lean_hold_s;
+    # above it the tremor (8 %) keeps the plate from settling
+    script = PlateScript(noise_g=noise, rate_hz=20.0, presses=[(2.0, 4.5, force)])
+    _, ev = _single(script, duration_s=10.0, seed=3, item_g=force)
+    assert ev == []
+
+
+def test_small_put_back_on_a_quiet_plate_is_not_held():
+    # 55 g on a 0.3 g plate: a press that large shows its tremor, so no hold
+    script = merge_scripts(take(3.0, 55.0), noise_g=0.3, rate_hz=20.0)
+    _, ev = _single(script, duration_s=8.0, item_g=55.0)
+    assert len(ev) == 1 and abs(ev[0].total_g - 55.0) < 2.0
+    assert ev[0].t_final < ev[0].t_end + 0.6
 
 
 @pytest.mark.parametrize("rate", [10.0, 20.0, 80.0])
