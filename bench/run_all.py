@@ -18,7 +18,15 @@ import platform
 import sys
 from pathlib import Path
 
-from bench import identity, modbus_polls, mot_tud, scenarios, weight_corpus, weight_throughput
+from bench import (
+    identity,
+    memory,
+    modbus_polls,
+    mot_tud,
+    scenarios,
+    weight_corpus,
+    weight_throughput,
+)
 
 
 def _machine() -> str:
@@ -47,7 +55,9 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     seeds = "0-1" if args.quick else "0-4"
     print(f"scenarios (seeds {seeds}) ...", file=sys.stderr, flush=True)
-    scen = scenarios.main(["--scenarios", "easy,concession,aisle", "--seeds", seeds])
+    scen = scenarios.main(["--scenarios", "easy,concession,rush,aisle", "--seeds", seeds])
+    print("peak memory vs recording length ...", file=sys.stderr, flush=True)
+    mem = _captured(memory.main, ["--minutes", "2,8" if args.quick else "10,40"])
     print("weight throughput ...", file=sys.stderr, flush=True)
     weight = _captured(weight_throughput.main, ["--seconds", "20" if args.quick else "60"])
     print("weight corpus ...", file=sys.stderr, flush=True)
@@ -67,7 +77,7 @@ with the machine and its load, ratios less than absolute times.
 
 ## Store scenarios: scorecard and replay speed
 
-`python -m bench.scenarios --scenarios easy,concession,aisle --seeds {seeds}`: each
+`python -m bench.scenarios --scenarios easy,concession,rush,aisle --seeds {seeds}`: each
 preset of the simulator (docs/simulator.md) is simulated for every seed,
 replayed by the engine and scored against its truth with the spec's scorecard
 (`fusion/scoring.py`). Counts are summed over the seeds; unit recall/precision
@@ -77,6 +87,12 @@ matched units charged to the right account). Replay speed is store time divided
 by the CPU time of the replay (one core), reading the recording from disk.
 
 {scen}
+
+## Peak memory against recording length
+
+`python -m bench.memory --minutes {"2,8" if args.quick else "10,40"}`: {memory.__doc__.split(chr(10), 2)[2].split("    python")[0].strip()}
+
+{mem.strip()}
 
 ## Where receipts go wrong: tracker identity vs. an oracle
 
