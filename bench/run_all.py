@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     seeds = "0-1" if args.quick else "0-4"
     print(f"scenarios (seeds {seeds}) ...", file=sys.stderr, flush=True)
-    scen = scenarios.main(["--scenarios", "easy,concession,aisle", "--seeds", seeds])
+    scen = scenarios.main(["--scenarios", "easy,concession,rush,aisle", "--seeds", seeds])
     print("weight throughput ...", file=sys.stderr, flush=True)
     weight = _captured(weight_throughput.main, ["--seconds", "20" if args.quick else "60"])
     print("weight corpus ...", file=sys.stderr, flush=True)
@@ -67,7 +67,7 @@ with the machine and its load, ratios less than absolute times.
 
 ## Store scenarios: scorecard and replay speed
 
-`python -m bench.scenarios --scenarios easy,concession,aisle --seeds {seeds}`: each
+`python -m bench.scenarios --scenarios easy,concession,rush,aisle --seeds {seeds}`: each
 preset of the simulator (docs/simulator.md) is simulated for every seed,
 replayed by the engine and scored against its truth with the spec's scorecard
 (`fusion/scoring.py`). Counts are summed over the seeds; unit recall/precision
