@@ -8,7 +8,8 @@ losses of identity (tracking, tap binding) from losses of weights and
 attribution. The identity check samples every second: for each true person,
 is the nearest track (within 0.4 m) bound to the right account?
 
-    python -m bench.identity [--scenario concession] [--seeds 0-1]
+    python -m bench.identity [--scenario concession] [--seeds 0-1] [--identity-only]
+                             [--cache DIR]
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from fusion.scoring import score
 from fusion.sim import SCENARIOS, simulate
 from fusion.sim.simulate import prepare
 from fusion.tracking import ExitEvent, ShopperTracker, TrackWindow
+from fusion.types import VisionFrame
 
 
 class OracleTracker:
@@ -107,56 +109,158 @@ def replay(folder: Path, tracker=None) -> Engine:
     return eng
 
 
-def identity_check(folder: Path, accounts: list[str]) -> Counter:
-    """Sample once a second: is each true person's nearest track bound to their account?"""
+CONF_BINS = (0.0, 0.5, 0.7, 0.85, 0.95, 0.99, 1.01)
+#: a person is sampled from this long after their account's tap (s): before
+#: the tap there is no account to carry, and binding takes a moment
+SETTLE_S = 2.0
+
+
+def _strip_hints(frame: VisionFrame) -> VisionFrame:
+    """The frame without ``track`` hints: the scorecard's recordings have none,
+    so the tracker under test must not get the oracle's perfect ones."""
+    return dataclasses.replace(frame, people=tuple(dataclasses.replace(p, track=None)
+                                                   for p in frame.people))
+
+
+def _cause(st, follow: dict, acct_of: list[str], t: float) -> str:
+    """Why a sampled track carries a wrong account or none (see :func:`identity_check`).
+
+    ``follow`` maps sample time -> index of the true person the track was
+    nearest to then; ``st`` is the track's identity state."""
+    if st is None or st.account is None:
+        if st is not None and st.entry_gate is not None and not st.bind_done:
+            return "unbound: entrant waiting for a tap"
+        if st is not None and st.entry_gate is not None:
+            return "unbound: entrant no tap claimed"
+        return "unbound: new track not re-linked"
+    after = [k for k in follow if k >= st.t_how - 0.5]
+    first = follow[min(after)] if after else None
+    if first is not None and acct_of[first] != st.account:
+        return f"wrong: {st.how} chose wrong person"
+    return f"wrong: swap after {st.how}"
+
+
+def identity_check(folder: Path, accounts: list[str], details: Counter | None = None,
+                   calib: dict | None = None) -> Counter:
+    """Sample once a second: is each true person's nearest track bound to their account?
+
+    A person is sampled from ``SETTLE_S`` after their account's tap (truth
+    ``enter_t``) on.
+
+    Args:
+        folder: the recording (with the oracle's track hints; the tracker gets
+            the frames without them).
+        accounts: account of each true person (hint number order).
+        details: if given, counts of failure causes are added to it: for a
+            wrong account, whether the track already followed a person of
+            another account right after it got the account (the binding,
+            re-link or adoption chose the wrong person) or later (a swap);
+            for an unbound track, whether it is an entrant or a new track away
+            from the gates that re-link did not attach.
+        calib: if given, ``calib[bin] = [right, wrong]`` counts of bound
+            samples by ``identity_conf`` bin (:data:`CONF_BINS`).
+    """
     rec = Recording(folder)
-    trk, orc = ShopperTracker(rec.store), OracleTracker(accounts, rec.read_truth())
+    truth = rec.read_truth()
+    trk, orc = ShopperTracker(rec.store), OracleTracker(accounts, truth)
+    enter_t = {a: s.enter_t for a, s in truth.shoppers.items()}
     taps = rec.read_taps()
     out: Counter = Counter()
+    follows: dict[int, dict[float, int]] = defaultdict(dict)
     next_tap, next_check = 0, 1.0
     for fr in rec.iter_vision():
         while next_tap < len(taps) and taps[next_tap].t <= fr.t:
             trk.tap(taps[next_tap])
             next_tap += 1
-        trk.update(fr)
+        trk.update(_strip_hints(fr))
         orc.update(fr)
         if fr.t - 0.5 < next_check:
             continue
         t, next_check = next_check, next_check + 1.0
         tracks = trk.window(t - 0.3, t + 0.3)
-        for person in orc.window(t - 0.3, t + 0.3):
+        people = orc.window(t - 0.3, t + 0.3)
+        pxy = np.array([p.xy[np.argmin(np.abs(p.t - t))] for p in people]).reshape(-1, 2)
+        states = trk.states() if details is not None else {}
+        for w in tracks:
+            if len(pxy):
+                dd = np.linalg.norm(pxy - w.xy[np.argmin(np.abs(w.t - t))], axis=1)
+                if dd.min() <= 0.4:
+                    follows[w.track_id][t] = people[int(np.argmin(dd))].track_id
+        for person in people:
+            if t < enter_t.get(person.account, 0.0) + SETTLE_S:
+                continue  # not tapped yet (waiting at a full store's gate), or just tapped
             xy = person.xy[np.argmin(np.abs(person.t - t))]
             near = [(np.linalg.norm(w.xy[np.argmin(np.abs(w.t - t))] - xy), w) for w in tracks]
             d, w = min(near, key=lambda x: x[0], default=(np.inf, None))
             key = ("no track" if d > 0.4 else "right account" if w.account == person.account
                    else "unbound" if w.account is None else "wrong account")
             out[key] += 1
+            if key in ("right account", "wrong account") and calib is not None:
+                b = int(np.searchsorted(CONF_BINS, w.identity_conf, side="right")) - 1
+                calib.setdefault(b, [0, 0])[key == "wrong account"] += 1
+            if key in ("unbound", "wrong account") and details is not None:
+                details[_cause(states.get(w.track_id), follows[w.track_id], accounts, t)] += 1
     return out
+
+
+def calibration_table(calib: dict) -> str:
+    """Markdown table: identity_conf bin, bound samples, share right."""
+    rows = ["| identity_conf | samples | share right |", "|---|---|---|"]
+    for b in sorted(calib):
+        r, w = calib[b]
+        rows.append(f"| {CONF_BINS[b]:.2f}-{min(CONF_BINS[b + 1], 1.0):.2f} | {r + w} | "
+                    f"{r / max(r + w, 1):.3f} |")
+    return "\n".join(rows)
+
+
+def _recording(scenario: str, seed: int, tmp: Path, cache: Path | None) -> tuple[Path, list[str]]:
+    """The hinted recording of (scenario, seed), from ``cache`` when there."""
+    folder = (cache or tmp) / f"{scenario}-{seed}"
+    marker = folder / "accounts.txt"
+    if cache is not None and marker.exists():
+        return folder, marker.read_text().split()
+    accounts = hinted_recording(scenario, seed, folder)
+    marker.write_text("\n".join(accounts))
+    return folder, accounts
 
 
 def main(argv: list[str] | None = None) -> str:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--scenario", default="concession")
     ap.add_argument("--seeds", default="0-1")
+    ap.add_argument("--identity-only", action="store_true",
+                    help="skip the engine replays (identity samples, causes, calibration)")
+    ap.add_argument("--cache", type=Path, default=None,
+                    help="keep/reuse the simulated recordings in this folder")
     args = ap.parse_args(argv)
     a, b = (args.seeds.split("-") + [args.seeds])[:2]
     rows = ["| seed | engine | sales | reviews /1000 | wrong /1000 | unit recall | attribution | "
             "identity samples right / wrong / unbound / no track |", "|---|---|---|---|---|---|---|---|"]
+    details: Counter = Counter()
+    calib: dict = {}
     with tempfile.TemporaryDirectory() as tmp:
         for seed in range(int(a), int(b) + 1):
-            folder = Path(tmp) / f"{args.scenario}-{seed}"
-            accounts = hinted_recording(args.scenario, seed, folder)
-            truth = Recording(folder).read_truth()
-            ids = identity_check(folder, accounts)
+            if args.cache is not None:
+                args.cache.mkdir(parents=True, exist_ok=True)
+            folder, accounts = _recording(args.scenario, seed, Path(tmp), args.cache)
+            ids = identity_check(folder, accounts, details, calib)
             n = max(sum(ids.values()), 1)
             id_text = " / ".join(f"{ids[k] / n:.2f}" for k in ("right account", "wrong account", "unbound",
                                                                  "no track"))
+            if args.identity_only:
+                rows.append(f"| {seed} | tracker | | | | | | {id_text} |")
+                print(rows[-1], flush=True)
+                continue
+            truth = Recording(folder).read_truth()
             for name, tracker in (("tracker", None), ("oracle identity", OracleTracker(accounts, truth))):
                 card = score(replay(folder, tracker).receipts(), truth)
                 rows.append(f"| {seed} | {name} | {card.sales} | {card.reviews_per_1000:.0f} | "
                             f"{card.wrong_per_1000:.0f} | {card.unit_recall:.3f} | "
                             f"{card.attribution_accuracy:.3f} | {id_text if tracker is None else ''} |")
             print(rows[-2] + "\n" + rows[-1], flush=True)
+    rows += ["", "Failure causes (samples, all seeds):", "", "| cause | samples |", "|---|---|"]
+    rows += [f"| {k} | {v} |" for k, v in details.most_common()]
+    rows += ["", "Calibration (bound samples, all seeds):", "", calibration_table(calib)]
     return "\n".join(rows)
 
 

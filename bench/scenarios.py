@@ -90,7 +90,7 @@ def table(rows: list[dict]) -> str:
 
 def main(argv: list[str] | None = None) -> str:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--scenarios", default="easy,concession,aisle")
+    p.add_argument("--scenarios", default="easy,concession,rush,aisle")
     p.add_argument("--seeds", default="0-4")
     args = p.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:

@@ -51,23 +51,29 @@ class TrackerConfig:
     Identity:
         entry_birth_m: a track born within this distance of an entry zone is
             an entering person of that gate (cameras may see the queue) (m).
-        entry_radius_m: an entering person *arrives* when first seen within
-            this distance of the zone; taps bind in order of arrival (m).
-        bind_before_s / bind_after_s: a person may arrive this long before /
-            after their tap (s).
-        bind_settle_s: a tap is decided this long after it, so people arriving
-            close together are ordered by arrival (s).
-        party_spread_s: further party members arrive within this of the first (s).
-        bind_order_sd_s: arrival-time resolution of the order of arrival (s).
+        queue_m: a track born in front of an entry gate (outside) within this
+            of its zone is an entering person too (a queue) (m).
+        entry_radius_m: a track born past the passage line within this
+            distance of the zone passes at its birth (it formed late) (m).
+        pass_m: a person *passes* an entry gate when they get this far past
+            the zone centre along the gate's inward direction (m).
+        tap_lead_s: a passage may come this little before its tap (clock
+            offsets, a tap made while stepping through) (s).
+        bind_after_s: the first person of a tap passes within this of it (s).
+        party_spread_s: each further party member passes within this of the
+            one before (s).
+        pass_decide_s: a passage is bound this long after it, so a tap right
+            after it is known (s).
+        pass_time_sd_s: timing resolution of a passage against taps and other
+            passages (s).
         adopt_after_s: an unbound track confirmed this long takes the most
             likely account (lost track of an account, or an account short of
             its party) (s).
         adopt_conf: identity confidence of such a guess, times its posterior.
         adopt_tap_sd_s: spread of the tap time around the birth of a track
             adopted by a short account (s).
-        entry_swap_sd_m: like ``swap_sd_m`` for two entrants standing close
-            before their tap is decided: standing people in a queue give the
-            motion model nothing to tell them apart, so it is wider (m).
+        entry_swap_sd_m: like ``swap_sd_m`` for two entrants of different
+            taps standing close in the queue before their passage (m).
         close_m: two bound tracks of different accounts closer than this are
             in an encounter (m).
         swap_sd_m: an encounter at closest distance d may have swapped the two
@@ -101,16 +107,18 @@ class TrackerConfig:
     relink_clutter_per_m2: float = 0.005
     switch_overlap_s: float = 2.0
     entry_birth_m: float = 1.0
+    queue_m: float = 3.0
     entry_radius_m: float = 0.3
-    bind_before_s: float = 3.0
-    bind_after_s: float = 3.0
-    bind_settle_s: float = 1.0
-    party_spread_s: float = 2.0
-    bind_order_sd_s: float = 0.3
+    pass_m: float = 0.25
+    tap_lead_s: float = 0.3
+    bind_after_s: float = 5.0
+    party_spread_s: float = 2.5
+    pass_decide_s: float = 1.0
+    pass_time_sd_s: float = 0.3
     adopt_after_s: float = 1.0
     adopt_conf: float = 0.5
     adopt_tap_sd_s: float = 20.0
-    entry_swap_sd_m: float = 0.35
+    entry_swap_sd_m: float = 0.2
     close_m: float = 0.6
     swap_sd_m: float = 0.2
     exit_radius_m: float = 0.5

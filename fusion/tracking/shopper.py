@@ -1,7 +1,9 @@
 """Floor-plane shopper tracker: tracks, hands, identities (entry taps) and exits.
 
-Built on the generic :mod:`fusion.tracking.kalman_core`; the identity rules
-live in :mod:`fusion.tracking.identity`. See docs/tracking.md.
+Built on the generic :mod:`fusion.tracking.kalman_core`; entry-gate binding
+is in :mod:`fusion.tracking.entry`, the other identity rules in
+:mod:`fusion.tracking.identity` and :mod:`fusion.tracking.binding`. See
+docs/tracking.md.
 """
 
 from __future__ import annotations
@@ -13,20 +15,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from fusion.tracking.binding import IdentityOps
 from fusion.tracking.config import ExitEvent, TrackerConfig, TrackWindow
+from fusion.tracking.entry import EntryLane, TapSlots, interior_point, watch_passage
 from fusion.tracking.geometry import distance_to_polygon
-from fusion.tracking.identity import (
-    EncounterMonitor,
-    PendingTap,
-    ShopperState,
-    adopt_short_account,
-    bind_gate,
-    closest_other,
-    encounter_factor,
-    hints_match,
-    relink_choice,
-    state,
-)
+from fusion.tracking.identity import EncounterMonitor, ShopperState, state
 from fusion.tracking.kalman_core import KalmanTrack, TrackCore
 from fusion.types import GateTap, PersonDetection, Store, VisionFrame
 
@@ -44,7 +37,7 @@ class _Account:
     tracks: list[KalmanTrack] = field(default_factory=list)
 
 
-class ShopperTracker:
+class ShopperTracker(IdentityOps):
     """Tracks anonymous people on the floor and binds them to tapped accounts.
 
     Feed taps and camera frames in stream-time order; query windows and exits
@@ -61,13 +54,10 @@ class ShopperTracker:
         self._core = TrackCore(self.config.core())
         self._gates = {g.id: g for g in store.gates}
         self._exit_zones = [np.asarray(g.zone, float) for g in store.gates if g.is_exit]
-        self._entry_boxes = {g.id: (np.min(g.zone, axis=0), np.max(g.zone, axis=0),
-                                    np.asarray(g.zone, float))
-                             for g in store.gates if g.is_entry}
+        inside = interior_point(store)
+        self._lanes = {g.id: EntryLane.of(g, inside) for g in store.gates if g.is_entry}
         self._lost: list[KalmanTrack] = []  # confirmed, unseen > coast_s, re-linkable
         self._done: list[KalmanTrack] = []  # exited or expired; kept for window()
-        self._pending: dict[str, list[PendingTap]] = {}
-        self._last_bound: dict[str, list[tuple[float, str]]] = {}
         self._accounts: dict[str, _Account] = {}
         self._exit_watch: set[str] = set()
         self._exits: list[ExitEvent] = []
@@ -91,7 +81,8 @@ class ShopperTracker:
             self._accounts[tap.shopper] = _Account(party=tap.party, t_tap=tap.t)
         else:
             acct.party, acct.t_tap = max(acct.party, tap.party), tap.t
-        self._pending.setdefault(tap.gate, []).append(PendingTap(tap, tap.party))
+        if tap.gate in self._lanes:
+            self._lanes[tap.gate].taps.append(TapSlots(tap, tap.party))
         self._bind(self._now)
 
     def update(self, frame: VisionFrame) -> None:
@@ -128,6 +119,12 @@ class ShopperTracker:
                                        t, xy, ht, hp, hold))
         return out
 
+    def states(self) -> dict[int, ShopperState]:
+        """Track id -> identity state of every confirmed track still held
+        (for diagnostics, e.g. ``bench.identity``; do not modify)."""
+        tracks = [tr for tr in self._core.active if tr.confirmed] + self._lost + self._done
+        return {tr.id: state(tr) for tr in tracks}
+
     def accounts(self) -> dict[str, str]:
         """Account -> ``"inside"`` or ``"exited"``, for every tapped account."""
         return {a: s.status for a, s in self._accounts.items()}
@@ -144,8 +141,8 @@ class ShopperTracker:
             st = state(tr)
             st.history.add_position(t, tr.kf.x[:2])
             self._observe(st, t, dets[j])
-            if st.account is None and st.arrival_t is None:
-                self._check_arrival(st, t, tr.kf.x[:2])
+            if st.account is None and st.pass_t is None:
+                self._watch_entry(tr, t, tr.kf.x[:2])
             matched.append(tr)
             if tr.confirmed and st.t_confirmed is None:
                 st.t_confirmed = t
@@ -162,10 +159,9 @@ class ShopperTracker:
                 continue
             tr = core.birth(t, z[j])
             born.append(tr)
-            st = ShopperState(born_xy=z[j].copy(),
-                              entry_gate=self._entry_gate_at(z[j], self.config.entry_birth_m))
+            st = ShopperState(born_xy=z[j].copy(), entry_gate=self._entrant_of(z[j]))
             tr.data = st
-            self._check_arrival(st, t, z[j])
+            self._watch_entry(tr, t, z[j], born=True)
             st.history.add_position(t, z[j])
             self._observe(st, t, dets[j])
         for tr in newly:
@@ -189,138 +185,34 @@ class ShopperTracker:
                 best, best_d = tr, d
         return best
 
-    def _check_arrival(self, st: ShopperState, t: float, xy: np.ndarray) -> None:
-        """Count detections of an unbound track at an entry zone; it *arrives*
-        (``arrival_t``) at the ``confirm_hits``-th, so one early false detection
-        does not decide the order of arrival. An unbound track that walks into
-        an entry zone becomes an entering person of that gate."""
-        r = self.config.entry_radius_m
-        if st.entry_gate is None or not self._near_zone(st.entry_gate, xy, r):
-            gate = self._entry_gate_at(xy, r)
-            if gate is None:
-                return
-            if gate != st.entry_gate:
-                st.entry_gate, st.zone_hits, st.bind_done = gate, 0, False
-        st.zone_hits += 1
-        if st.zone_hits >= self._core.config.confirm_hits:
-            st.arrival_t = t
-
-    def _at_zone_at(self, tr: KalmanTrack, gate_id: str, t: float) -> bool:
-        """Was ``tr`` within ``entry_radius_m`` of the gate zone at ``t`` (s)
-        (its position nearest in time, within 0.3 s)?"""
-        h = state(tr).history
-        k = bisect_left(h.t, t)
-        near = [i for i in (k - 1, k) if 0 <= i < len(h.t) and abs(h.t[i] - t) <= 0.3]
-        if not near:
-            return False
-        i = min(near, key=lambda i: abs(h.t[i] - t))
-        return self._near_zone(gate_id, np.array([h.x[i], h.y[i]]), self.config.entry_radius_m)
-
-    def _near_zone(self, gate_id: str, xy: np.ndarray, radius_m: float) -> bool:
-        lo, hi, zone = self._entry_boxes[gate_id]
-        if (xy[0] < lo[0] - radius_m or xy[1] < lo[1] - radius_m
-                or xy[0] > hi[0] + radius_m or xy[1] > hi[1] + radius_m):
-            return False
-        return distance_to_polygon(zone, xy) <= radius_m
-
-    def _entry_gate_at(self, xy: np.ndarray, radius_m: float) -> str | None:
-        for gate_id in self._entry_boxes:
-            if self._near_zone(gate_id, xy, radius_m):
+    def _entrant_of(self, xy: np.ndarray) -> str | None:
+        """The entry gate a track born at ``xy`` (2,) (m) is entering by: within
+        ``entry_birth_m`` of its zone, or in front of it (outside the store,
+        within ``queue_m``: a queue), else ``None``."""
+        cfg = self.config
+        for gate_id, lane in self._lanes.items():
+            d = lane.distance(xy)
+            if d <= cfg.entry_birth_m or (d <= cfg.queue_m and lane.progress(xy) < 0.0):
                 return gate_id
         return None
 
-    # --------------------------------------------------------- identity
-    def _bind(self, now: float) -> None:
-        cfg = self.config
-        for gate_id, pend in self._pending.items():
-            if not pend:
-                continue
-            entering = [tr for tr in self._core.active
-                        if tr.confirmed and state(tr).entry_gate == gate_id
-                        and not state(tr).bind_done and state(tr).arrival_t is not None]
-            last = self._last_bound.setdefault(gate_id, [])
-            bound = bind_gate(pend, entering, now, cfg, last,
-                              lambda tr, t, g=gate_id: self._at_zone_at(tr, g, t))
-            for tr, account, conf in bound:
-                party = {id(o) for o, a, _ in bound if a == account}
-                dmin = closest_other(tr, self._core.active + self._lost, party,
-                                     state(tr).arrival_t - 1.0, now)
-                self._bind_track(tr, account,
-                                 conf * encounter_factor(dmin, cfg, cfg.entry_swap_sd_m))
-        give_up_s = cfg.bind_before_s + cfg.bind_settle_s
-        for tr in list(self._core.active):
-            st = state(tr)
-            arrived = st.arrival_t if st.arrival_t is not None else tr.t_first
-            if (tr.confirmed and not st.bind_done and st.entry_gate is not None
-                    and now > arrived + give_up_s and not self._pending.get(st.entry_gate)
-                    and not self._near_zone(st.entry_gate, tr.kf.x[:2], cfg.entry_radius_m)):
-                # only once it has walked on: someone still at the entry waits for a tap
-                st.bind_done = True  # no tap claimed it: maybe a lost shopper coming back
-                self._relink(tr)
-
-    def _bind_track(self, tr: KalmanTrack, account: str, conf: float) -> None:
+    def _watch_entry(self, tr: KalmanTrack, t: float, xy: np.ndarray,
+                     born: bool = False) -> None:
+        """Passage bookkeeping of an unbound track; an unbound track that walks
+        into an entry zone later becomes an entering person of that gate."""
         st = state(tr)
-        st.account = account
-        st.identity_conf = conf
-        st.bind_done = True
-        self._accounts[account].tracks.append(tr)
-        log.debug("track %d bound to %s (conf %.2f)", tr.id, account, conf)
+        if st.entry_gate is None:
+            gate = self._entry_gate_at(xy, self.config.entry_radius_m)
+            if gate is None:
+                return
+            st.entry_gate, st.bind_done = gate, False
+        watch_passage(self._lanes[st.entry_gate], tr, t, xy, self.config, born)
 
-    def _relink(self, new: KalmanTrack) -> None:
-        """A new track looks for the lost track it continues (forward re-link)."""
-        now = self._now
-        gap_s = self.config.relink_min_gap_s
-        state(new).bind_done = True
-        born = state(new).born_xy
-        pairs = []
-        for c in self._lost + self._core.active:
-            if c is new or not c.confirmed or (c in self._core.active and now - c.t_last < gap_s):
-                continue
-            gap = new.t_first - c.t_last
-            if gap < -0.1:
-                continue  # seen while ``new`` already existed: another person
-            d = math.hypot(born[0] - c.kf.x[0], born[1] - c.kf.x[1])
-            pairs.append((c, d, max(gap, 0.0), hints_match(new, c)))
-        best, factor = relink_choice(pairs, self.config)
-        if best is not None:
-            self._merge(pairs[best][0], new, factor, "re-link")
-
-    def _relink_lost(self, old: KalmanTrack) -> bool:
-        """A bound track just lost looks for an unbound young track that took
-        over from it (a track switch the forward re-link could not see)."""
-        cfg = self.config
-        pairs = []
-        for c in self._core.active:
-            st = state(c)
-            if (not c.confirmed or st.account is not None or not st.bind_done
-                    or c.t_first < old.t_first
-                    or c.t_first < old.t_last - cfg.switch_overlap_s):
-                continue
-            h = st.history
-            k = min(bisect_left(h.t, old.t_last), len(h.t) - 1)
-            d = math.hypot(h.x[k] - old.kf.x[0], h.y[k] - old.kf.x[1])
-            pairs.append((c, d, abs(h.t[k] - old.t_last), hints_match(old, c)))
-        best, factor = relink_choice(pairs, cfg)
-        if best is None:
-            return False
-        self._merge(old, pairs[best][0], factor, "switch")
-        return True
-
-    def _merge(self, old: KalmanTrack, new: KalmanTrack, factor: float, why: str) -> None:
-        """``old`` absorbs ``new``: its id, account and history continue."""
-        so, sn = state(old), state(new)
-        so.history.extend(sn.history)
-        old.kf = new.kf
-        old.t_last = max(old.t_last, new.t_last)
-        old.hits += new.hits
-        old.held = new.held
-        so.identity_conf *= factor
-        so.hint = sn.hint or so.hint
-        self._core.remove(new)
-        if old in self._lost:
-            self._lost.remove(old)
-        self._core.revive(old)
-        log.debug("track %d merged into %d by %s (factor %.2f)", new.id, old.id, why, factor)
+    def _entry_gate_at(self, xy: np.ndarray, radius_m: float) -> str | None:
+        for gate_id, lane in self._lanes.items():
+            if lane.distance(xy) <= radius_m:
+                return gate_id
+        return None
 
     # ------------------------------------------------------------- time
     def _advance(self, t: float) -> None:
@@ -402,41 +294,6 @@ class ShopperTracker:
                     log.debug("track %d dropped: shadow of %d", u.id, o.id)
                     break
 
-    def _adopt_unbound(self, now: float) -> None:
-        """An unbound confirmed track seen for ``adopt_after_s`` takes the most
-        likely account, with a confidence of at most ``adopt_conf``: the lost
-        track of an account it most plausibly continues (re-link without the
-        clutter alternative), else an account with fewer live tracks than its
-        party, nearest in tap time."""
-        cfg = self.config
-        for u in [tr for tr in self._core.active if tr.confirmed]:
-            su = state(u)
-            if (su.account is not None or not su.bind_done or su.t_confirmed is None
-                    or now - su.t_confirmed < cfg.adopt_after_s or now - u.t_last > 0.3
-                    or self._entry_gate_at(u.kf.x[:2], cfg.entry_birth_m) is not None):
-                continue  # people at an entry wait for their tap
-            pairs = []
-            for c in self._lost:
-                if state(c).account is None or c.t_last > u.t_first + 0.1 or self._near_exit(c):
-                    continue  # a track lost at an exit has left the store
-                d = math.hypot(su.born_xy[0] - c.kf.x[0], su.born_xy[1] - c.kf.x[1])
-                gap = max(u.t_first - c.t_last, 0.0)
-                if d <= cfg.max_speed_mps * gap + cfg.shadow_m:  # reachable on foot
-                    pairs.append((c, d, gap, hints_match(u, c)))
-            best, factor = relink_choice(pairs, cfg, clutter_per_m2=0.0)
-            if best is not None:
-                self._merge(pairs[best][0], u, cfg.adopt_conf * factor, "adopt")
-                continue
-            short = adopt_short_account(self._accounts, u.t_first, self._live_count(), cfg)
-            if short is not None:
-                self._bind_track(u, short[0], cfg.adopt_conf * short[1])
-
-    def _live_count(self) -> dict[str, int]:
-        """Account -> number of its tracks that are active or re-linkable."""
-        live = {id(tr) for tr in self._core.active} | {id(tr) for tr in self._lost}
-        return {name: sum(id(tr) in live for tr in a.tracks)
-                for name, a in self._accounts.items() if a.status == "inside"}
-
     def _trim(self, now: float) -> None:
         self._last_trim = now
         t_min = now - self.config.history_s
@@ -449,5 +306,3 @@ class ShopperTracker:
             if len(h) or h.hand_t:
                 keep.append(tr)
         self._done = keep
-        for pend in self._pending.values():
-            pend[:] = [p for p in pend if now < p.tap.t + 10 * self.config.bind_after_s]

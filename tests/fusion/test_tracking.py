@@ -307,7 +307,8 @@ def test_low_confidence_detections_are_ignored():
 
 def test_back_to_back_arrivals_lower_binding_conf():
     a = enter("a", 2.0, (5.0, 1.0, 4.0), (8.0, 1.0, 5.0))
-    b = walker("b", (1.2, 1.0, -0.3), (1.7, 1.0, 0.3), (2.5, 0.9, 0.6), (6.0, 4.0, 3.0),
+    # b comes up beside a and both walk in together, after both taps
+    b = walker("b", (1.2, 1.0, -0.5), (1.9, 0.9, -0.1), (2.5, 0.9, 0.6), (6.0, 4.0, 3.0),
                (8.0, 4.5, 3.5))
     trk = ShopperTracker(STORE)
     run(trk, Scene([a, b], taps=[GateTap(2.0, "IN", "A"), GateTap(2.2, "IN", "B")], seed=15))

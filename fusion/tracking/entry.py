@@ -1,0 +1,223 @@
+"""Entry gates: who passed the gate, in which order, and which tap they belong to.
+
+A tap is made by the person standing at the gate; the gate admits people one
+at a time, so the order in which people *pass* an entry gate is the order of
+the taps, and a tap with ``party`` N is followed by its N people before the
+next tap's person. Binding therefore uses the order of passage, not who is
+closest to the gate when the tap comes (in a queue the next person stands
+right behind the tapper).
+
+* A track *passes* an entry gate when, near its zone, its progress along the
+  gate's inward direction (from the zone centre towards the store's interior:
+  the shelves, else the other gates) first reaches ``pass_m`` after it was
+  seen before that line (or when it is born past the line inside the zone's
+  ``entry_radius_m``: a track that formed late).
+* A passage at ``pass_t`` belongs to the latest tap of that gate with
+  ``t <= pass_t + tap_lead_s`` that has a free slot and is still open (its
+  first person passes within ``bind_after_s`` of the tap, each further party
+  member within ``party_spread_s`` of the one before); if that tap is full,
+  to the latest earlier open tap (people out of order). It is decided
+  ``pass_decide_s`` after the passage, so a tap that came right after it is
+  known.
+* Confidence (probability that the binding is right) is the product of
+  ``1 - p_prev - p_next`` (the passage could be a late member of an earlier
+  open tap, or the person of a tap that came just after it; each a normal
+  tail ``Phi(-margin / pass_time_sd_s)``), an order factor ``1 - 0.5
+  exp(-dt^2 / (2 pass_time_sd_s^2))`` for the gap ``dt`` to the nearest
+  passage bound to another tap (applied to both), and ``1 - p_swap`` for the
+  closest other track of another party near the gate (a queue swap).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from fusion.tracking.config import TrackerConfig
+from fusion.tracking.geometry import distance_to_polygon
+from fusion.tracking.identity import state, swap_probability
+from fusion.tracking.kalman_core import KalmanTrack
+from fusion.types import Gate, GateTap, Store
+
+
+def _phi_tail(margin: float, sd: float) -> float:
+    """P(N(0, sd^2) > margin)."""
+    return 0.5 * math.erfc(margin / (sd * math.sqrt(2.0)))
+
+
+def interior_point(store: Store) -> np.ndarray | None:
+    """(2,) a point inside the store (m): the mean of the shelf fronts, else
+    of the gate zones; ``None`` when the store has one gate and no cells."""
+    if store.cells:
+        return np.mean([np.asarray(c.front, float)[:, :2].mean(axis=0) for c in store.cells], axis=0)
+    if len(store.gates) >= 2:
+        return np.mean([np.asarray(g.zone, float).mean(axis=0) for g in store.gates], axis=0)
+    return None
+
+
+@dataclass(slots=True)
+class TapSlots:
+    """A tap and its party slots still to fill."""
+
+    tap: GateTap
+    slots_left: int
+    last_pass_t: float | None = None
+
+    def open_until(self, cfg: TrackerConfig) -> float:
+        """Latest passage time (s) that can still fill a slot."""
+        if self.last_pass_t is None:
+            return self.tap.t + cfg.bind_after_s
+        return self.last_pass_t + cfg.party_spread_s
+
+
+@dataclass(slots=True)
+class EntryLane:
+    """One entry (or both) gate: geometry, its taps and recent bindings.
+
+    Attributes:
+        gate: the gate.
+        centre: (2,) zone centroid (m).
+        into: (2,) unit vector into the store (m/m).
+        taps: recent taps in order.
+        recent: ``(pass_t, track, account)`` of recent bindings.
+    """
+
+    gate: Gate
+    centre: np.ndarray
+    into: np.ndarray
+    taps: list[TapSlots] = field(default_factory=list)
+    recent: list[tuple[float, KalmanTrack, str]] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, gate: Gate, interior: np.ndarray | None) -> EntryLane:
+        """The lane of ``gate``; ``interior`` (2,) a point inside the store or ``None``."""
+        zone = np.asarray(gate.zone, float)
+        centre = zone.mean(axis=0)
+        v = np.array([0.0, 1.0]) if interior is None else interior - centre
+        n = float(np.hypot(v[0], v[1]))
+        return cls(gate, centre, v / n if n > 1e-9 else np.array([0.0, 1.0]))
+
+    def progress(self, xy: np.ndarray) -> float:
+        """Signed distance (m) of ``xy`` past the zone centre, along :attr:`into`."""
+        return float((xy[0] - self.centre[0]) * self.into[0] + (xy[1] - self.centre[1]) * self.into[1])
+
+    def distance(self, xy: np.ndarray) -> float:
+        """Distance (m) from ``xy`` to the zone (0 inside)."""
+        return distance_to_polygon(np.asarray(self.gate.zone, float), xy)
+
+
+def watch_passage(lane: EntryLane, tr: KalmanTrack, t: float, xy: np.ndarray,
+                  cfg: TrackerConfig, born: bool = False) -> None:
+    """Update an unbound track's passage state with its position ``xy`` (2,) (m)
+    at ``t`` (s); sets ``pass_t`` when it passes the gate."""
+    st = state(tr)
+    if st.pass_t is not None:
+        return
+    d = lane.distance(xy)
+    if d > cfg.queue_m:
+        return
+    s = lane.progress(xy)
+    if s < cfg.pass_m:
+        st.before_pass = st.before_pass or s < 0.0 or d <= cfg.entry_birth_m
+    elif d <= cfg.entry_birth_m and (st.before_pass or (born and d <= cfg.entry_radius_m)):
+        st.pass_t = t
+        st.bind_done = False  # decided by the taps, even if it had given up waiting
+
+
+def choose_tap(lane: EntryLane, pass_t: float, cfg: TrackerConfig
+               ) -> tuple[TapSlots | None, float, set[str]]:
+    """The tap a passage at ``pass_t`` (s) belongs to, and ``1 - p_prev - p_next``.
+
+    Returns:
+        (tap or None when no open tap fits, confidence factor 0..1, accounts
+        of later taps already filled: out of order, their people and this one
+        may be swapped).
+    """
+    sd = cfg.pass_time_sd_s
+    fits = [ts for ts in lane.taps if ts.tap.t <= pass_t + cfg.tap_lead_s]
+    open_ = [ts for ts in fits if ts.slots_left > 0 and pass_t <= ts.open_until(cfg)]
+    if not open_:
+        return None, 0.0, set()
+    chosen = open_[-1]
+    later_full = {ts.tap.shopper for ts in fits if ts.tap.t > chosen.tap.t}
+    p_prev = 0.0
+    if len(open_) > 1:  # an earlier tap still waits for someone: a late member of it?
+        p_prev = _phi_tail(pass_t - chosen.tap.t + cfg.tap_lead_s, sd)
+    if later_full:  # out of order: a later tap is full already
+        p_prev = max(p_prev, 0.5)
+    later = [ts.tap.t for ts in lane.taps if ts.tap.t > pass_t + cfg.tap_lead_s]
+    p_next = _phi_tail(min(later) - pass_t, sd) if later else 0.0
+    return chosen, max(1.0 - p_prev - p_next, 0.01), later_full
+
+
+def order_factor(gap_s: float, cfg: TrackerConfig) -> float:
+    """Confidence factor for two passages of different taps ``gap_s`` (s) apart."""
+    return 1.0 - 0.5 * math.exp(-0.5 * (gap_s / cfg.pass_time_sd_s) ** 2)
+
+
+def bind_passages(lane: EntryLane, passers: list[KalmanTrack], cfg: TrackerConfig
+                  ) -> tuple[list[tuple[KalmanTrack, str, float]], list[KalmanTrack]]:
+    """Decide the passages of one gate (unbound tracks with ``pass_t``, due).
+
+    Earlier bindings of this gate within a few seconds are lowered in place
+    (order factor) when a new one of another tap comes close in time.
+
+    Returns:
+        (bindings ``(track, account, confidence)``, tracks no tap claims).
+    """
+    out, unclaimed = [], []
+    for tr in sorted(passers, key=lambda tr: state(tr).pass_t):
+        pass_t = state(tr).pass_t
+        ts, conf, swapped = choose_tap(lane, pass_t, cfg)
+        if ts is None:
+            unclaimed.append(tr)
+            continue
+        acct = ts.tap.shopper
+        for t_o, other, acct_o in lane.recent:
+            if acct_o != acct:
+                f = 0.5 if acct_o in swapped else order_factor(abs(pass_t - t_o), cfg)
+                conf *= f
+                state(other).identity_conf *= f
+        ts.slots_left -= 1
+        ts.last_pass_t = pass_t
+        lane.recent = [r for r in lane.recent if r[0] > pass_t - 5.0] + [(pass_t, tr, acct)]
+        out.append((tr, acct, conf))
+    return out, unclaimed
+
+
+def closest_other(tr: KalmanTrack, others: list[KalmanTrack], account: str,
+                  t0: float, t1: float) -> float:
+    """Closest distance (m) in [t0, t1] (s), counted from when each was
+    confirmed, between ``tr`` and any other confirmed track not bound to
+    ``account`` (its party): two people who stood that close in the queue may
+    have been told apart wrongly."""
+    st = state(tr)
+    t, xy, *_ = st.history.slice(max(t0, st.t_confirmed or t0), t1)
+    best = math.inf
+    if len(t) == 0:
+        return best
+    for o in others:
+        so = state(o)
+        if o is tr or not o.confirmed or so.account == account:
+            continue
+        to, xo, *_ = so.history.slice(max(t0, so.t_confirmed or t0), t1)
+        m = (t >= to[0]) & (t <= to[-1]) if len(to) >= 2 else np.zeros(0, bool)
+        if m.any():
+            dx = np.interp(t[m], to, xo[:, 0]) - xy[m, 0]
+            dy = np.interp(t[m], to, xo[:, 1]) - xy[m, 1]
+            best = min(best, float(np.min(np.hypot(dx, dy))))
+    return best
+
+
+def queue_factor(d_m: float, cfg: TrackerConfig) -> float:
+    """``1 - p_swap`` for another party's track ``d_m`` (m) away at the gate."""
+    return 1.0 - swap_probability(d_m, cfg.entry_swap_sd_m)
+
+
+def prune_taps(lane: EntryLane, now: float, cfg: TrackerConfig) -> None:
+    """Forget taps that can no longer take anybody at stream time ``now`` (s)."""
+    lane.taps = [ts for ts in lane.taps
+                 if ts.slots_left > 0 and now <= ts.open_until(cfg) + cfg.pass_decide_s + 1.0
+                 or ts is lane.taps[-1]]
