@@ -35,6 +35,7 @@ from fusion.attribution import (
 )
 from fusion.inference import ItemInference
 from fusion.receipt import ReceiptBook, ReceiptConfig
+from fusion.resting import RestingConfig, join_resting_splits
 from fusion.tracking import ExitEvent, ShopperTracker
 from fusion.types import GateTap, Receipt, ReceiptLine, ShelfEvent, Store, VisionFrame
 from fusion.weight import WeightDetector
@@ -55,6 +56,8 @@ class EngineConfig:
         exit_wait_s: after an exit, wait at most this long (s) for unsettled
             plates to settle before deciding the receipt.
         doubt_floor: doubts below this probability are not recorded.
+        resting: when two events of one plate are one take split by a
+            resting hand, see :class:`fusion.resting.RestingConfig`.
         attribution: see :class:`fusion.attribution.AttributionConfig`.
         receipts: see :class:`fusion.receipt.ReceiptConfig`.
     """
@@ -64,6 +67,7 @@ class EngineConfig:
     group_margin_s: float = 0.3
     exit_wait_s: float = 3.0
     doubt_floor: float = 0.01
+    resting: RestingConfig = field(default_factory=RestingConfig)
     attribution: AttributionConfig = field(default_factory=AttributionConfig)
     receipts: ReceiptConfig = field(default_factory=ReceiptConfig)
 
@@ -172,13 +176,22 @@ class Engine:
             while grew:
                 lo = min(e.t_start for e in group) - self.config.group_margin_s
                 hi = max(e.t_end for e in group) + self.config.group_margin_s
-                join = [e for e in self._pending if e.t_start <= hi and e.t_end >= lo and e.t_final <= self.now]
+                join = [e for e in self._pending if e.t_final <= self.now and (
+                    (e.t_start <= hi and e.t_end >= lo) or self._same_plates_next(e, group))]
                 grew = bool(join)
                 group += join
                 self._pending = [e for e in self._pending if e not in join]
             self._decide_group(group)
 
+    def _same_plates_next(self, ev: ShelfEvent, group: list[ShelfEvent]) -> bool:
+        """``ev`` follows an event of ``group`` on the same plates closely
+        enough to be the rest of it (see :mod:`fusion.resting`)."""
+        gap = self.config.resting.gap_s
+        return any(g.cells == ev.cells and 0.0 <= ev.t_start - g.t_end <= gap for g in group)
+
     def _decide_group(self, events: list[ShelfEvent]) -> None:
+        if len(events) > 1:
+            events = join_resting_splits(events, self.store, self.inference, self.config.resting)
         att = dataclasses.replace(self.config.attribution, hand_sd_m=self.hand_spread.value())
         per_event = []
         for ev in events:
