@@ -76,7 +76,7 @@ class WeightConfig:
     cusum_k: float = 1.0
     cusum_h: float = 6.0
     settle_s: float = 0.4
-    settle_samples: int = 5
+    settle_samples: int = 6
     window_samples: int = 64
     band_min_g: float = 1.5
     band_sigma: float = 4.0
