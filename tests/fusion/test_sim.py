@@ -18,7 +18,7 @@ from fusion.recording import open_recording
 from fusion.sim import SCENARIOS, Scenario, simulate
 from fusion.sim.simulate import iter_blocks, prepare
 
-SHORT_S = {"easy": 60.0, "concession": 90.0, "aisle": 75.0}
+SHORT_S = {"easy": 60.0, "concession": 90.0, "rush": 90.0, "aisle": 75.0}
 FILES = ("store.toml", "gates.csv", "truth.json")
 
 

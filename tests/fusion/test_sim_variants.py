@@ -79,3 +79,23 @@ def test_gate_kinds_and_their_validation(tmp_path):
         replace(CONCESSION, layout=replace(CONCESSION.layout, gate_kinds=("exit", "entry")))
     with pytest.raises(ValueError, match="clock_start_s"):
         replace(CONCESSION, clock_start_s=-1.0)
+
+
+def test_rush_is_denser_but_bodies_keep_apart():
+    """``rush``: the concession store with more people on the floor than
+    concession ever allows (10), still never closer than 0.4 m once inside."""
+    rush, conc = SCENARIOS["rush"], SCENARIOS["concession"]
+    assert rush.layout == conc.layout and rush.loadcell == conc.loadcell
+    assert rush.vision.miss_p > conc.vision.miss_p and rush.vision.false_per_s > conc.vision.false_per_s
+    _, _, plan = prepare("rush", 1, duration_s=150.0)
+    t = np.arange(0.0, plan.end_s, 0.05)
+    xy = np.full((len(plan.people), len(t), 2), np.nan)
+    for i, p in enumerate(plan.people):
+        m = (t >= p.gate_t) & (t <= p.t_end)
+        xy[i, m, 0] = np.interp(t[m], p.path[:, 0], p.path[:, 1])
+        xy[i, m, 1] = np.interp(t[m], p.path[:, 0], p.path[:, 2])
+    assert np.sum(~np.isnan(xy[:, :, 0]), axis=0).max() > conc.crowd.max_people
+    d = np.linalg.norm(xy[:, None] - xy[None], axis=-1)
+    pairs = d[np.triu_indices(len(plan.people), 1)]
+    closest = np.array([np.nanmin(x) for x in pairs if not np.all(np.isnan(x))])
+    assert closest.min() >= 0.4 and np.sum(closest < 0.6) >= 20
