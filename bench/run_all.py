@@ -83,8 +83,12 @@ replayed by the engine and scored against its truth with the spec's scorecard
 (`fusion/scoring.py`). Counts are summed over the seeds; unit recall/precision
 and attribution are means over seeds (receipt lines matched one-to-one to true
 events of the same SKU and sign within 2 s, per unit; attribution = share of
-matched units charged to the right account). Replay speed is store time divided
-by the CPU time of the replay (one core), reading the recording from disk.
+matched units charged to the right account). Wrong-account units are split
+into *identity errors* (the charged track stood within 0.3 m of the true
+shopper: right person, wrong account on the track) and *attribution errors*
+(another person was charged), from the optional `xy` keys the simulator and
+the engine write. Replay speed is store time divided by the CPU time of the
+replay (one core), reading the recording from disk.
 
 {scen}
 
