@@ -28,6 +28,7 @@ from fusion.scoring import score
 from fusion.sim import SCENARIOS, simulate
 from fusion.sim.simulate import prepare
 from fusion.tracking import ExitEvent, ShopperTracker, TrackWindow
+from fusion.tracking.geometry import distance_to_polygon
 from fusion.types import VisionFrame
 
 
@@ -113,6 +114,9 @@ CONF_BINS = (0.0, 0.5, 0.7, 0.85, 0.95, 0.99, 1.01)
 #: a person is sampled from this long after their account's tap (s): before
 #: the tap there is no account to carry, and binding takes a moment
 SETTLE_S = 2.0
+#: ... and only once this far from every entry zone (m): identity matters
+#: from when they are inside, not while they queue at the gate
+GATE_CLEAR_M = 1.0
 
 
 def _strip_hints(frame: VisionFrame) -> VisionFrame:
@@ -145,7 +149,7 @@ def identity_check(folder: Path, accounts: list[str], details: Counter | None = 
     """Sample once a second: is each true person's nearest track bound to their account?
 
     A person is sampled from ``SETTLE_S`` after their account's tap (truth
-    ``enter_t``) on.
+    ``enter_t``) on, when at least ``GATE_CLEAR_M`` from every entry zone.
 
     Args:
         folder: the recording (with the oracle's track hints; the tracker gets
@@ -164,6 +168,7 @@ def identity_check(folder: Path, accounts: list[str], details: Counter | None = 
     truth = rec.read_truth()
     trk, orc = ShopperTracker(rec.store), OracleTracker(accounts, truth)
     enter_t = {a: s.enter_t for a, s in truth.shoppers.items()}
+    entries = [np.asarray(g.zone, float) for g in rec.store.gates if g.is_entry]
     taps = rec.read_taps()
     out: Counter = Counter()
     follows: dict[int, dict[float, int]] = defaultdict(dict)
@@ -187,9 +192,10 @@ def identity_check(folder: Path, accounts: list[str], details: Counter | None = 
                 if dd.min() <= 0.4:
                     follows[w.track_id][t] = people[int(np.argmin(dd))].track_id
         for person in people:
-            if t < enter_t.get(person.account, 0.0) + SETTLE_S:
-                continue  # not tapped yet (waiting at a full store's gate), or just tapped
             xy = person.xy[np.argmin(np.abs(person.t - t))]
+            if t < enter_t.get(person.account, 0.0) + SETTLE_S or min(
+                    (distance_to_polygon(z, xy) for z in entries), default=np.inf) < GATE_CLEAR_M:
+                continue  # not in yet: queueing, waiting at a full store's gate, just tapped
             near = [(np.linalg.norm(w.xy[np.argmin(np.abs(w.t - t))] - xy), w) for w in tracks]
             d, w = min(near, key=lambda x: x[0], default=(np.inf, None))
             key = ("no track" if d > 0.4 else "right account" if w.account == person.account

@@ -59,7 +59,10 @@ class TrackerConfig:
             the zone centre along the gate's inward direction (m).
         tap_lead_s: a passage may come this little before its tap (clock
             offsets, a tap made while stepping through) (s).
-        bind_after_s: the first person of a tap passes within this of it (s).
+        bind_after_s: an entrant that has not passed the gate this long after
+            its birth and is inside is handed to re-link (s).
+        tap_open_s: a tap waits this long for its first person, the latest tap
+            of a gate also for its further members (s).
         party_spread_s: each further party member passes within this of the
             one before (s).
         pass_decide_s: a passage is bound this long after it, so a tap right
@@ -112,6 +115,7 @@ class TrackerConfig:
     pass_m: float = 0.25
     tap_lead_s: float = 0.3
     bind_after_s: float = 5.0
+    tap_open_s: float = 60.0
     party_spread_s: float = 2.5
     pass_decide_s: float = 1.0
     pass_time_sd_s: float = 0.3

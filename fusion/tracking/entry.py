@@ -13,10 +13,13 @@ right behind the tapper).
   seen before that line (or when it is born past the line inside the zone's
   ``entry_radius_m``: a track that formed late).
 * A passage at ``pass_t`` belongs to the latest tap of that gate with
-  ``t <= pass_t + tap_lead_s`` that has a free slot and is still open (its
-  first person passes within ``bind_after_s`` of the tap, each further party
-  member within ``party_spread_s`` of the one before); if that tap is full,
-  to the latest earlier open tap (people out of order). It is decided
+  ``t <= pass_t + tap_lead_s`` if it has a free slot (within ``tap_open_s``:
+  people may wait at the gate of a full store); if that tap is full, to the
+  latest earlier tap still open (nobody passed for it yet, or the member
+  before passed within ``party_spread_s``): people out of order, confidence
+  0.5 for both. The *tapper* (the unbound, not yet passed track nearest the
+  zone centre at the tap) gets its tap, and nobody else passes for that tap
+  before its tapper while that track is in view. It is decided
   ``pass_decide_s`` after the passage, so a tap that came right after it is
   known.
 * Confidence (probability that the binding is right) is the product of
@@ -41,6 +44,8 @@ from fusion.tracking.identity import state, swap_probability
 from fusion.tracking.kalman_core import KalmanTrack
 from fusion.types import Gate, GateTap, Store
 
+_PASS_HYSTERESIS_M = 0.1
+
 
 def _phi_tail(margin: float, sd: float) -> float:
     """P(N(0, sd^2) > margin)."""
@@ -64,11 +69,23 @@ class TapSlots:
     tap: GateTap
     slots_left: int
     last_pass_t: float | None = None
+    tapper: KalmanTrack | None = None
+    tapper_conf: float = 1.0
 
-    def open_until(self, cfg: TrackerConfig) -> float:
-        """Latest passage time (s) that can still fill a slot."""
-        if self.last_pass_t is None:
-            return self.tap.t + cfg.bind_after_s
+    def reserved_for_other(self, tr: KalmanTrack, pass_t: float) -> bool:
+        """True when this tap waits for its tapper (who passes first, before
+        any party member), another unbound track still in view at ``pass_t`` (s)."""
+        tp = self.tapper
+        return (self.last_pass_t is None and tp is not None
+                and tp is not tr and state(tp).account is None and tp.t_last > pass_t - 1.0)
+
+    def open_until(self, cfg: TrackerConfig, latest: bool = False) -> float:
+        """Latest passage time (s) that can still fill a slot: ``tap_open_s``
+        after the tap for the gate's latest tap or a tap nobody passed for yet
+        (people wait at the gate of a full store), else ``party_spread_s``
+        after the member before."""
+        if latest or self.last_pass_t is None:
+            return self.tap.t + cfg.tap_open_s
         return self.last_pass_t + cfg.party_spread_s
 
 
@@ -111,9 +128,12 @@ class EntryLane:
 def watch_passage(lane: EntryLane, tr: KalmanTrack, t: float, xy: np.ndarray,
                   cfg: TrackerConfig, born: bool = False) -> None:
     """Update an unbound track's passage state with its position ``xy`` (2,) (m)
-    at ``t`` (s); sets ``pass_t`` when it passes the gate."""
+    at ``t`` (s); sets ``pass_t`` when it passes the gate, and clears it again
+    when, before the passage is decided, the track is back 0.1 m behind the line."""
     st = state(tr)
     if st.pass_t is not None:
+        if not st.bind_done and lane.progress(xy) < cfg.pass_m - _PASS_HYSTERESIS_M:
+            st.pass_t = None  # stepped back before the line (or jitter): not passed yet
         return
     d = lane.distance(xy)
     if d > cfg.queue_m:
@@ -126,9 +146,11 @@ def watch_passage(lane: EntryLane, tr: KalmanTrack, t: float, xy: np.ndarray,
         st.bind_done = False  # decided by the taps, even if it had given up waiting
 
 
-def choose_tap(lane: EntryLane, pass_t: float, cfg: TrackerConfig
+def choose_tap(lane: EntryLane, tr: KalmanTrack, pass_t: float, cfg: TrackerConfig
                ) -> tuple[TapSlots | None, float, set[str]]:
-    """The tap a passage at ``pass_t`` (s) belongs to, and ``1 - p_prev - p_next``.
+    """The tap a passage of ``tr`` at ``pass_t`` (s) belongs to, and ``1 -
+    p_prev - p_next``. The tapper of an open tap gets that tap; a tap whose
+    tapper is another track still in view is not a candidate.
 
     Returns:
         (tap or None when no open tap fits, confidence factor 0..1, accounts
@@ -137,7 +159,12 @@ def choose_tap(lane: EntryLane, pass_t: float, cfg: TrackerConfig
     """
     sd = cfg.pass_time_sd_s
     fits = [ts for ts in lane.taps if ts.tap.t <= pass_t + cfg.tap_lead_s]
-    open_ = [ts for ts in fits if ts.slots_left > 0 and pass_t <= ts.open_until(cfg)]
+    open_ = [ts for ts in fits
+             if ts.slots_left > 0 and pass_t <= ts.open_until(cfg, ts is fits[-1])
+             and not ts.reserved_for_other(tr, pass_t)]
+    own = [ts for ts in lane.taps if ts.tapper is tr and ts.slots_left > 0]
+    if own:
+        return own[-1], own[-1].tapper_conf, set()
     if not open_:
         return None, 0.0, set()
     chosen = open_[-1]
@@ -150,6 +177,28 @@ def choose_tap(lane: EntryLane, pass_t: float, cfg: TrackerConfig
     later = [ts.tap.t for ts in lane.taps if ts.tap.t > pass_t + cfg.tap_lead_s]
     p_next = _phi_tail(min(later) - pass_t, sd) if later else 0.0
     return chosen, max(1.0 - p_prev - p_next, 0.01), later_full
+
+
+def find_tapper(lane: EntryLane, ts: TapSlots, tracks: list[KalmanTrack],
+                cfg: TrackerConfig) -> None:
+    """Record the tapper of a new tap: the unbound, confirmed entrant of this
+    gate that has not passed yet and is not the tapper of an earlier tap still
+    waiting, nearest the zone centre (within ``entry_radius_m`` of the zone); its confidence is ``1 - p_swap`` for the margin to the second
+    nearest (m), with ``entry_swap_sd_m``."""
+    taken = {id(o.tapper) for o in lane.taps if o.slots_left > 0 and o.last_pass_t is None}
+    cands = []
+    for tr in tracks:
+        st = state(tr)
+        xy = tr.kf.x[:2]
+        if (st.account is None and id(tr) not in taken and st.pass_t is None and st.entry_gate == lane.gate.id
+                and tr.confirmed and lane.distance(xy) <= cfg.entry_radius_m):
+            cands.append((float(np.hypot(*(xy - lane.centre))), tr))
+    if not cands:
+        return
+    cands.sort(key=lambda c: c[0])
+    ts.tapper = cands[0][1]
+    if len(cands) > 1:
+        ts.tapper_conf = 1.0 - swap_probability(cands[1][0] - cands[0][0], cfg.entry_swap_sd_m)
 
 
 def order_factor(gap_s: float, cfg: TrackerConfig) -> float:
@@ -170,7 +219,7 @@ def bind_passages(lane: EntryLane, passers: list[KalmanTrack], cfg: TrackerConfi
     out, unclaimed = [], []
     for tr in sorted(passers, key=lambda tr: state(tr).pass_t):
         pass_t = state(tr).pass_t
-        ts, conf, swapped = choose_tap(lane, pass_t, cfg)
+        ts, conf, swapped = choose_tap(lane, tr, pass_t, cfg)
         if ts is None:
             unclaimed.append(tr)
             continue
@@ -219,5 +268,5 @@ def queue_factor(d_m: float, cfg: TrackerConfig) -> float:
 def prune_taps(lane: EntryLane, now: float, cfg: TrackerConfig) -> None:
     """Forget taps that can no longer take anybody at stream time ``now`` (s)."""
     lane.taps = [ts for ts in lane.taps
-                 if ts.slots_left > 0 and now <= ts.open_until(cfg) + cfg.pass_decide_s + 1.0
-                 or ts is lane.taps[-1]]
+                 if ts.slots_left > 0 and now <= ts.open_until(cfg, ts is lane.taps[-1])
+                 + cfg.pass_decide_s + 1.0 or ts is lane.taps[-1]]

@@ -17,7 +17,13 @@ import numpy as np
 
 from fusion.tracking.binding import IdentityOps
 from fusion.tracking.config import ExitEvent, TrackerConfig, TrackWindow
-from fusion.tracking.entry import EntryLane, TapSlots, interior_point, watch_passage
+from fusion.tracking.entry import (
+    EntryLane,
+    TapSlots,
+    find_tapper,
+    interior_point,
+    watch_passage,
+)
 from fusion.tracking.geometry import distance_to_polygon
 from fusion.tracking.identity import EncounterMonitor, ShopperState, state
 from fusion.tracking.kalman_core import KalmanTrack, TrackCore
@@ -82,7 +88,9 @@ class ShopperTracker(IdentityOps):
         else:
             acct.party, acct.t_tap = max(acct.party, tap.party), tap.t
         if tap.gate in self._lanes:
-            self._lanes[tap.gate].taps.append(TapSlots(tap, tap.party))
+            ts = TapSlots(tap, tap.party)
+            self._lanes[tap.gate].taps.append(ts)
+            find_tapper(self._lanes[tap.gate], ts, self._core.active, self.config)
         self._bind(self._now)
 
     def update(self, frame: VisionFrame) -> None:
@@ -141,7 +149,7 @@ class ShopperTracker(IdentityOps):
             st = state(tr)
             st.history.add_position(t, tr.kf.x[:2])
             self._observe(st, t, dets[j])
-            if st.account is None and st.pass_t is None:
+            if st.account is None:
                 self._watch_entry(tr, t, tr.kf.x[:2])
             matched.append(tr)
             if tr.confirmed and st.t_confirmed is None:

@@ -83,6 +83,7 @@ class Scene:
     false_per_frame: float = 0.05
     hands: bool = True
     seed: int = 0
+    blind: list[tuple[str, float, float]] = field(default_factory=list)  # (camera, t0, t1)
 
     def frames(self) -> list[VisionFrame]:
         """All camera frames, ordered by time."""
@@ -97,6 +98,8 @@ class Scene:
 
     def _frame(self, t: float, cam: Camera, rng: np.random.Generator) -> VisionFrame:
         t_true = t + cam.offset_s
+        if any(c == cam.id and a <= t <= b for c, a, b in self.blind):
+            return VisionFrame(t=t, camera=cam.id, people=())
         present = [p for p in self.people if p.t0 <= t_true <= p.t1]
         pos = {p.name: p.xy(t_true) for p in present}
         dets = []
