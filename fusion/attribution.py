@@ -176,21 +176,22 @@ def attribute(event: ShelfEvent, store: Store, windows: Sequence, config: Attrib
             continue
         key = w.account if w.account is not None else UNKNOWN
         per_account.setdefault(key, []).append((lik, dist, t_touch, w, bool(((w.hands_t >= t0) & (w.hands_t <= t1)).any())))
-    total = cfg.unseen_likelihood
-    rows = []
+    total = cfg.unseen_likelihood + sum(i[0] for items in per_account.values() for i in items)
+    out = []
     for account, items in per_account.items():
         lik = sum(i[0] for i in items)
-        total += lik
         best = max(items, key=lambda i: i[0])
-        holding = _holding([i[3] for i in items], event.t_start, event.t_end + cfg.holding_after_s)
-        before = _holding([i[3] for i in items], event.t_start - cfg.holding_before_s, event.t_end)
-        reaches = _reach_count([i[3] for i in items], fronts, t0, event.t_end, cfg)
-        ident = float(sum(i[0] * i[3].identity_conf for i in items) / lik) if account != UNKNOWN else 0.0
-        hand = min((i[1] for i in items if i[4]), default=float("inf"))
-        rows.append((account, lik, ident, best[1], holding, tuple(i[3].track_id for i in items), hand,
-                     _position_at(best[3], 0.5 * (event.t_start + event.t_end)), before, best[2], reaches))
-    out = [Candidate(a, lik / total, ident, d, h, ids, lik, hs, xy, hb, tt, nr)
-           for a, lik, ident, d, h, ids, hs, xy, hb, tt, nr in rows]
+        tracks = [i[3] for i in items]
+        out.append(Candidate(
+            account, lik / total,
+            identity_conf=float(sum(i[0] * i[3].identity_conf for i in items) / lik) if account != UNKNOWN else 0.0,
+            distance_m=best[1],
+            holding=_holding(tracks, event.t_start, event.t_end + cfg.holding_after_s),
+            track_ids=tuple(w.track_id for w in tracks), likelihood=lik,
+            hand_score_m=min((i[1] for i in items if i[4]), default=float("inf")),
+            xy=_position_at(best[3], 0.5 * (event.t_start + event.t_end)),
+            held_before=_holding(tracks, event.t_start - cfg.holding_before_s, event.t_end),
+            t_touch=best[2], reaches=_reach_count(tracks, fronts, t0, event.t_end, cfg)))
     unseen = cfg.unseen_likelihood / total
     known = [c for c in out if c.account != UNKNOWN]
     unknown_p = unseen + sum(c.probability for c in out if c.account == UNKNOWN)
