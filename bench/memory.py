@@ -5,8 +5,10 @@ weights, tracks and open receipts, so peak memory must not grow with the
 length of a recording. This simulates the ``concession`` store for 10 and 40
 minutes (seed 0), replays each in a
 fresh child process (``shelf-fusion replay``'s code path) and reports the
-child's peak resident set size (``ru_maxrss``) beside a child that only
-imports the package, so the engine's own share is visible.
+child's peak resident set size (``VmHWM`` of /proc/self/status, which
+starts afresh at exec, unlike ``ru_maxrss``, which a child inherits from a
+large parent) beside a child that only imports the package, so the engine's
+own share is visible.
 
     python -m bench.memory [--minutes 10,40] [--scenario concession]
 """
@@ -23,8 +25,20 @@ from pathlib import Path
 
 from fusion.sim import simulate
 
-_REPLAY = """
-import json, resource, sys, time
+_PEAK = """
+def peak_kib():
+    try:
+        for line in open("/proc/self/status"):
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    import resource
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+"""
+
+_REPLAY = _PEAK + """
+import json, sys, time
 from fusion.engine import Engine
 from fusion.recording import Recording
 rec = Recording(sys.argv[1])
@@ -35,14 +49,14 @@ for item in rec.stream():
     eng.feed(item)
 eng.finish()
 cpu = time.process_time() - t0
-print(json.dumps({"peak_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+print(json.dumps({"peak_kib": peak_kib(),
                   "store_s": eng.now, "cpu_s": cpu, "receipts": len(eng.receipts())}))
 """
 
-_IMPORT_ONLY = """
-import json, resource
+_IMPORT_ONLY = _PEAK + """
+import json
 import fusion.engine, fusion.recording
-print(json.dumps({"peak_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
+print(json.dumps({"peak_kib": peak_kib()}))
 """
 
 
