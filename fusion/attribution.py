@@ -55,6 +55,8 @@ class AttributionConfig:
             weight of each unit beyond one per reach an account was seen making.
         idle_reach_factor: and of each reach that took nothing.
         joint_max_options: candidates per event considered in joint attribution.
+        joint_max_combinations: at most this many joint assignments are
+            weighed; a larger group drops its least likely options first.
         unseen_likelihood: likelihood of "someone we do not see" (relative to
             a hand right on the edge, which is 1).
         holding_after_s: product guesses on a track's hands up to this long
@@ -79,6 +81,7 @@ class AttributionConfig:
     max_split_accounts: int = 3
     same_person_factor: float = 0.2
     joint_max_options: int = 4
+    joint_max_combinations: int = 4096
     holding_after_s: float = 1.5
     holding_before_s: float = 2.0
     product_gain: float = 4.0
@@ -368,6 +371,7 @@ def joint_attribution(per_event: Sequence[Sequence[Candidate]], config: Attribut
     options = [[(c.account, c.likelihood if c.account != UNKNOWN else
                  max(c.likelihood, cfg.unseen_likelihood), c.t_touch) for c in cands][: cfg.joint_max_options]
                for cands in per_event]
+    _trim_options(options, cfg.joint_max_combinations)
     marg = [dict.fromkeys((a for a, _, _ in opts), 0.0) for opts in options]
     for combo in _product(options):
         w = 1.0
@@ -385,6 +389,16 @@ def joint_attribution(per_event: Sequence[Sequence[Candidate]], config: Attribut
         kept = [dataclasses.replace(c, probability=m.get(c.account, 0.0) / total) for c in cands]
         out.append(sorted(kept, key=lambda c: -c.probability))
     return out
+
+
+def _trim_options(options: list[list[tuple]], max_combinations: int) -> None:
+    """Drop the least likely options (in place) until the joint assignments
+    number at most ``max_combinations``; every event keeps its best option.
+    A crowded plate can chain many events into one group: without this the
+    work grows as options ** events."""
+    while math.prod(len(o) for o in options) > max_combinations:
+        worst = min((o for o in options if len(o) > 1), key=lambda o: o[-1][1] / o[0][1])
+        worst.pop()
 
 
 def _at_once(touches: list[float], simultaneous_s: float) -> int:

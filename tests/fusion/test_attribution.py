@@ -138,3 +138,18 @@ def test_reach_counts_split_units_between_two_hands():
     # without reach counts the two splits tie
     shares, p = allocate_units([cand("A", 1.0), cand("B", 1.0)], 3)
     assert p < 0.5
+
+
+def test_joint_attribution_of_a_long_chain_of_events_stays_tractable():
+    from dataclasses import replace
+
+    from fusion.attribution import AttributionConfig, joint_attribution
+    # a crowded plate: 20 events chained into one group, 4 candidates each (4**20 assignments)
+    accounts = ["A", "B", "C", "D"]
+    per_event = [[replace(cand(a, lik, 0.25), t_touch=2.0 * i) for a, lik in
+                  zip(accounts[i % 4:] + accounts[:i % 4], (1.0, 0.3, 0.1, 0.01), strict=True)]
+                 for i in range(20)]
+    out = joint_attribution(per_event, AttributionConfig(joint_max_combinations=4096))
+    for i, cands in enumerate(out):
+        assert sum(c.probability for c in cands) == pytest.approx(1.0)
+        assert cands[0].account == accounts[i % 4]  # each event's clear favourite still wins
