@@ -32,7 +32,7 @@ from fusion.types import SampleFlag, ShelfEvent, Store
 
 from .config import WeightConfig
 from .kalman import LevelKalman
-from .layout import ChunkLayout, chunk_rows  # noqa: F401  (chunk_rows: public helper)
+from .layout import ChunkLayout
 from .merge import PlateChange, explains_whole_items, group_changes, neighbour_matrix
 from .scan import affine_scan
 from .stable import ALARM_OUT, StableState, stable_pass

@@ -7,7 +7,7 @@ import pytest
 from filterpy.kalman import KalmanFilter
 
 from fusion.weight import LevelKalman
-from fusion.weight.detector import chunk_rows
+from fusion.weight.layout import chunk_rows
 
 from .test_weight_signals import PlateScript, make_samples
 
