@@ -15,6 +15,7 @@ Data path: weight chunks -> :class:`fusion.weight.WeightDetector` ->
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import logging
 import math
@@ -34,11 +35,12 @@ from fusion.attribution import (
     weigh_by_product,
 )
 from fusion.inference import ItemInference
+from fusion.parts import PartSplitConfig, most_present, plateau_parts, split_by_hands, step_presence
 from fusion.receipt import ReceiptBook, ReceiptConfig
 from fusion.resting import RestingConfig, join_resting_splits
 from fusion.tracking import ExitEvent, ShopperTracker
 from fusion.types import GateTap, Receipt, ReceiptLine, ShelfEvent, Store, VisionFrame
-from fusion.weight import WeightDetector
+from fusion.weight import WeightConfig, WeightDetector
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +52,8 @@ class EngineConfig:
     Attributes:
         weight_batch_s: weight samples are buffered and processed in batches
             of this much stream time (s); adds at most this latency.
+        recent_s: raw weight samples are kept this long (s), to look inside
+            an interaction that left no net change (see :mod:`fusion.parts`).
         group_wait_s: a shelf event waits this long (s) after it is final for
             events that overlap it in time, which are then attributed jointly.
         group_margin_s: events closer in time than this (s) count as overlapping.
@@ -58,16 +62,23 @@ class EngineConfig:
         doubt_floor: doubts below this probability are not recorded.
         resting: when two events of one plate are one take split by a
             resting hand, see :class:`fusion.resting.RestingConfig`.
+        parts: when an event summed from steps of opposite sign (a put-back
+            then a take) is split between the hands that made them, see
+            :class:`fusion.parts.PartSplitConfig`.
+        weight: the weight detector's tunables (``keep_cancelled`` is set).
         attribution: see :class:`fusion.attribution.AttributionConfig`.
         receipts: see :class:`fusion.receipt.ReceiptConfig`.
     """
 
     weight_batch_s: float = 0.2
+    recent_s: float = 12.0
     group_wait_s: float = 1.5
     group_margin_s: float = 0.3
     exit_wait_s: float = 3.0
     doubt_floor: float = 0.01
     resting: RestingConfig = field(default_factory=RestingConfig)
+    parts: PartSplitConfig = field(default_factory=PartSplitConfig)
+    weight: WeightConfig = field(default_factory=lambda: WeightConfig(keep_cancelled=True))
     attribution: AttributionConfig = field(default_factory=AttributionConfig)
     receipts: ReceiptConfig = field(default_factory=ReceiptConfig)
 
@@ -102,7 +113,7 @@ class Engine:
     def __init__(self, store: Store, config: EngineConfig | None = None):
         self.store = store
         self.config = config or EngineConfig()
-        self.weights = WeightDetector(store)
+        self.weights = WeightDetector(store, self.config.weight)
         self.inference = ItemInference(store)
         self.tracker = ShopperTracker(store)
         self.book = ReceiptBook(self.config.receipts)
@@ -111,7 +122,9 @@ class Engine:
         self.now = -math.inf
         self._wbuf: list[np.ndarray] = []
         self._wbuf_t0 = math.inf
+        self._recent: collections.deque[np.ndarray] = collections.deque()  # raw weight chunks
         self._pending: list[ShelfEvent] = []
+        self._cancelled: list[ShelfEvent] = []  # events with no net change (see fusion.parts)
         self._exits: dict[str, ExitEvent] = {}
 
     # ------------------------------------------------------------- input
@@ -139,8 +152,7 @@ class Engine:
     def finish(self) -> list[Receipt]:
         """End of stream: decide everything that is left; returns those receipts."""
         self._flush_weights()
-        self._pending.extend(self.weights.flush())
-        self._pending.sort(key=lambda e: e.t_final)
+        self._queue(self.weights.flush())
         self._decide_due(math.inf)
         for ex in self.tracker.pop_exits(self.now):
             self._exits.setdefault(ex.account, ex)
@@ -163,13 +175,24 @@ class Engine:
         chunk = self._wbuf[0] if len(self._wbuf) == 1 else np.concatenate(self._wbuf)
         self._wbuf = []
         self._wbuf_t0 = math.inf
-        events = self.weights.process(chunk)
-        if events:
-            self._pending.extend(events)
-            self._pending.sort(key=lambda e: e.t_final)
+        self._recent.append(chunk)
+        while float(self._recent[0]["t"][-1]) < self.now - self.config.recent_s:
+            self._recent.popleft()
+        self._queue(self.weights.process(chunk))
+
+    def _queue(self, events: list[ShelfEvent]) -> None:
+        """Pending events wait to be grouped; cancelled ones (no net change) are
+        decided alone, never bridging two groups."""
+        for ev in events:
+            cancelled = abs(ev.total_g) < self.config.parts.cancelled_g
+            (self._cancelled if cancelled else self._pending).append(ev)
+        self._pending.sort(key=lambda e: e.t_final)
+        self._cancelled.sort(key=lambda e: e.t_final)
 
     def _decide_due(self, wait_s: float) -> None:
         """Decide every group of events whose first event is final for ``wait_s``."""
+        while self._cancelled and self._cancelled[0].t_final + wait_s <= self.now:
+            self._decide_group([self._cancelled.pop(0)])
         while self._pending and self._pending[0].t_final + wait_s <= self.now:
             group = [self._pending.pop(0)]
             grew = True
@@ -193,18 +216,64 @@ class Engine:
         if len(events) > 1:
             events = join_resting_splits(events, self.store, self.inference, self.config.resting)
         att = dataclasses.replace(self.config.attribution, hand_sd_m=self.hand_spread.value())
-        per_event = []
-        for ev in events:
-            windows = self.tracker.window(ev.t_start - max(att.pre_s, att.holding_before_s),
-                                          ev.t_end + max(att.post_s, att.holding_after_s))
-            cands = self._open_candidates(attribute(ev, self.store, windows, att))
-            per_event.append(self._product_cue(ev, cands, att))
+        split = [item for ev in events for item in self._split_parts(ev, att)]
+        if not split:
+            return
+        events = [ev for ev, _ in split]
+        per_event = [self._candidates(ev, a) for ev, a in split]
         for cands in per_event:
             self.hand_spread.observe(cands)
         if len(events) > 1:
             per_event = joint_attribution(per_event, att)
         for ev, cands in zip(events, per_event, strict=True):
             self._decide_event(ev, cands)
+
+    def _candidates(self, ev: ShelfEvent, att: AttributionConfig) -> list[Candidate]:
+        windows = self.tracker.window(ev.t_start - max(att.pre_s, att.holding_before_s),
+                                      ev.t_end + max(att.post_s, att.holding_after_s))
+        cands = self._open_candidates(attribute(ev, self.store, windows, att))
+        return self._product_cue(ev, cands, att)
+
+    def _split_parts(self, ev: ShelfEvent, att: AttributionConfig,
+                     ) -> list[tuple[ShelfEvent, AttributionConfig]]:
+        """``ev``, or its parts when different hands made them (see
+        :mod:`fusion.parts`), each with the attribution tunables to decide it
+        with (a part's hands are looked for in a narrower window)."""
+        cfg = self.config.parts
+        if not ev.parts and abs(ev.total_g) < cfg.cancelled_g:
+            ev = dataclasses.replace(ev, parts=self._plateau_parts(ev))
+        if not ev.parts:
+            return [(ev, att)] if abs(ev.total_g) >= cfg.cancelled_g else []
+        def who(sub: ShelfEvent) -> tuple[str | None, float]:
+            windows = self.tracker.window(sub.t_start - 1.0, sub.t_end + 1.0)
+            scores = step_presence([w for w in windows if w.account is None or self.book.is_open(w.account)],
+                                   self.store.cells[sub.cells[0]].front, sub.t_start, sub.t_end,
+                                   att.hand_sd_m, cfg)
+            return most_present(scores, cfg)
+
+        out = split_by_hands(ev, who, lambda sub: self.inference.hypotheses(sub)[0], cfg)
+        if len(out) > 1:
+            log.info("event at t=%.2f split into %d parts made by different hands", ev.t_end, len(out))
+            narrow = dataclasses.replace(att, pre_s=cfg.time_sd_s, post_s=cfg.time_sd_s)
+            return [(sub, narrow) for sub in out]
+        return [(e, att) for e in out]
+
+    def _plateau_parts(self, ev: ShelfEvent) -> tuple:
+        """Parts of a cancelled one-plate episode, from the raw samples kept (see
+        :func:`fusion.parts.plateau_parts`)."""
+        if len(ev.cells) != 1:
+            return ()
+        c = ev.cells[0]
+        lo, hi = ev.t_start - 1.0, ev.t_end + 0.5
+        chunks = [ch for ch in self._recent if ch["t"][-1] >= lo and ch["t"][0] <= hi]
+        if not chunks:
+            return ()
+        s = np.concatenate(chunks)
+        s = s[(s["cell"] == c) & (s["t"] >= lo) & (s["t"] <= hi) & np.isfinite(s["grams"])]
+        skus = [self.store.skus[k] for k in self.store.cells[c].skus if k in self.store.skus]
+        units = [(k.weight_g, k.weight_sd_g) for k in skus]
+        return plateau_parts(s["t"].astype(float), s["grams"].astype(float), ev, units,
+                             float(self.weights.noise_g()[c]), self.config.parts)
 
     def _product_cue(self, ev: ShelfEvent, cands: list[Candidate], att) -> list[Candidate]:
         """Let vision's product guesses say who carried the event's items."""

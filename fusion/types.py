@@ -247,6 +247,27 @@ class Truth:
 
 
 @dataclass(frozen=True, slots=True)
+class EventPart:
+    """One settled step of a plate inside a :class:`ShelfEvent` that the
+    detector summed from several steps (e.g. a put-back and, before the
+    plate was quiet long enough to be sure, a take).
+
+    Attributes:
+        cell: plate index (into ``Store.cells``).
+        t_start: when the plate left the stable state for this step (s).
+        t_end: when it settled after it (s).
+        delta_g: settled change of this step (g; negative = lighter).
+        sd_g: standard deviation of ``delta_g`` (g).
+    """
+
+    cell: int
+    t_start: float
+    t_end: float
+    delta_g: float
+    sd_g: float
+
+
+@dataclass(frozen=True, slots=True)
 class ShelfEvent:
     """A settled change of weight on one plate or several neighbouring plates.
 
@@ -258,6 +279,11 @@ class ShelfEvent:
         delta_g: per-plate settled change, grams (after - before; negative
             means the plate got lighter, i.e. something was taken).
         sd_g: per-plate standard deviation of ``delta_g`` (g).
+        parts: the steps it was summed from, in time order, when the
+            detector joined several (empty otherwise). An event whose parts
+            cancel (a press and its release, or a put-back then somebody's
+            take of the same item) has a net change near 0; the engine may
+            split it between different hands.
     """
 
     t_start: float
@@ -266,6 +292,7 @@ class ShelfEvent:
     cells: tuple[int, ...]
     delta_g: tuple[float, ...]
     sd_g: tuple[float, ...]
+    parts: tuple[EventPart, ...] = ()
 
     @property
     def total_g(self) -> float:

@@ -60,6 +60,13 @@ class WeightConfig:
         lean_snr: a small whole-item increase up to this many noise sd is
             held ``lean_hold_s`` instead (a lean whose tremor hides in the noise).
         lean_hold_s: hold of such increases, s.
+        keep_cancelled: also report interactions with no net change (an
+            unstable episode that settled where it started, or a held change
+            and the next change of its plate that cancel it, then with their
+            ``parts``) as events with a net change near 0, instead of
+            dropping them as presses: the engine can tell a put-back followed
+            by another shopper's take of the same item from a press by the
+            hands (see :mod:`fusion.parts`). Off for the detector alone.
         odd_hold_s: a small change that is *not* a whole number of items of
             its plates' SKUs (a lean felt by a neighbour, a hand still resting
             after a take) waits this long; if the plate moves again meanwhile,
@@ -101,6 +108,7 @@ class WeightConfig:
     lean_hold_s: float = 3.5
     odd_hold_s: float = 4.0
     max_hold_s: float = 6.0
+    keep_cancelled: bool = False
 
     def __post_init__(self) -> None:
         for f in fields(self):

@@ -28,7 +28,7 @@ import logging
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from fusion.types import SampleFlag, ShelfEvent, Store
+from fusion.types import EventPart, SampleFlag, ShelfEvent, Store
 
 from .config import WeightConfig
 from .kalman import LevelKalman
@@ -78,6 +78,7 @@ class WeightDetector:
         self._win = SettleWindow(n, cfg.window_samples)
         self._last_ep_start, self._last_settle = f(), f()
         self._pending: list[PlateChange] = []
+        self._cancelled: list[ShelfEvent] = []  # keep_cancelled: episodes with no net change
         self._nb = neighbour_matrix(store, cfg)
         self._now = -np.inf
 
@@ -334,6 +335,9 @@ class WeightDetector:
                 self._after_held(old, ch, 2.0 * float(var_after[i]))
             elif big[i]:
                 self._pending.append(ch)
+            elif cfg.keep_cancelled:
+                self._cancelled.append(ShelfEvent(ch.t_start, ch.t_end, ch.t_settled, (ch.cell,),
+                                                  (ch.delta_g,), (ch.sd_g,)))
         self._last_settle[c[unstable]] = t[unstable]
         self._state[c] = STABLE
         self._kf.reset(c, level, var_after, t)
@@ -357,9 +361,13 @@ class WeightDetector:
         sd = float(np.sqrt(held[0].base_var_g2 + var_after))
         drop = set(idx)
         self._pending = [p for k, p in enumerate(self._pending) if k not in drop]
-        if abs(total) >= max(cfg.part_min_g, cfg.part_sd * sd):
+        parts = tuple(q for p in held for q in (p.parts or (p,))) + (ch,)
+        big = [abs(q.delta_g) >= cfg.min_change_g for q in parts]
+        opposite = min(q.delta_g for q in parts) < 0 < max(q.delta_g for q in parts)
+        if abs(total) >= max(cfg.part_min_g, cfg.part_sd * sd) or (
+                cfg.keep_cancelled and opposite and all(big)):
             self._pending.append(PlateChange(ch.cell, held[0].t_start, ch.t_end, ch.t_settled,
-                                             total, sd, held[0].base_var_g2))
+                                             total, sd, held[0].base_var_g2, parts))
 
     # ------------------------------------------------------------ decisions
 
@@ -370,8 +378,9 @@ class WeightDetector:
         return bool(busy.any())
 
     def _decide(self, final: bool) -> list[ShelfEvent]:
+        done, self._cancelled = self._cancelled, []
         if not self._pending:
-            return []
+            return done
         pend = self._pending
         cfg = self.config
         busy = [self._busy_neighbours(p) for p in pend]
@@ -387,7 +396,7 @@ class WeightDetector:
             if ev is not None:
                 events.append(ev)
         self._pending = [pend[i] for i in sorted(keep)]
-        return sorted(events, key=lambda e: e.t_final)
+        return sorted(events + done, key=lambda e: e.t_final)
 
     def _held(self, group: list[PlateChange]) -> bool:
         """An increase, or a change that is no whole number of items, waits
@@ -408,6 +417,8 @@ class WeightDetector:
         changes wait (see ``WeightConfig.hold_max_g``)."""
         total = sum(p.delta_g for p in group)
         sd = float(np.sqrt(sum(p.sd_g ** 2 for p in group)))
+        if any(p.parts for p in group) and abs(total) < self.config.min_change_g:
+            return self.config.press_hold_s  # cancelled parts (keep_cancelled): no lean/odd wait
         # loose test: only changes clearly unlike any whole number of items wait
         whole = any(explains_whole_items(self.store, PlateChange(p.cell, 0, 0, 0, total, sd),
                                          self.config, k=5.0, rel=0.03) for p in group)
@@ -431,7 +442,10 @@ class WeightDetector:
         delta = [sum(ch.delta_g for ch in changes if ch.cell == c) for c in cells]
         sd = [float(np.sqrt(sum(ch.sd_g ** 2 for ch in changes if ch.cell == c))) for c in cells]
         total, total_sd = sum(delta), float(np.sqrt(sum(s * s for s in sd)))
-        if abs(total) < max(cfg.min_change_g, cfg.min_change_sd * total_sd):
+        parts = tuple(EventPart(q.cell, q.t_start, q.t_end, q.delta_g, q.sd_g)
+                      for ch in changes for q in ch.parts)
+        if abs(total) < max(cfg.min_change_g, cfg.min_change_sd * total_sd) and not (
+                cfg.keep_cancelled and parts):
             return None
         t0 = min(ch.t_start for ch in changes)
         t1 = max(ch.t_end for ch in changes)
@@ -447,4 +461,5 @@ class WeightDetector:
         if hold > 0:  # released after a calm hold (see _held)
             tf = max(tf, min(self._now, tf + hold))
         return ShelfEvent(t_start=t0, t_end=t1, t_final=tf, cells=tuple(cells),
-                          delta_g=tuple(float(d) for d in delta), sd_g=tuple(sd))
+                          delta_g=tuple(float(d) for d in delta), sd_g=tuple(sd),
+                          parts=tuple(sorted(parts, key=lambda q: q.t_start)))

@@ -39,6 +39,7 @@ class PlateChange:
         delta_g: settled level after minus before, g.
         sd_g: standard deviation of ``delta_g``, g.
         base_var_g2: variance of the level before the change, g^2.
+        parts: the changes it was summed from (see ``WeightDetector``), or ().
     """
 
     cell: int
@@ -48,6 +49,7 @@ class PlateChange:
     delta_g: float
     sd_g: float
     base_var_g2: float = 0.0
+    parts: tuple[PlateChange, ...] = ()
 
 
 def neighbour_matrix(store: Store, config: WeightConfig) -> np.ndarray:

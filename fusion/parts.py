@@ -1,0 +1,229 @@
+"""Split an event summed from steps of opposite sign between the hands that made them.
+
+The weight detector cannot tell a hand pressing on a plate (the reading goes
+up, then back down) from a put-back followed, before the plate was quiet for
+long, by somebody else's take of the same item: both are a rise and a fall
+that cancel. With ``WeightConfig.keep_cancelled`` it reports such a pair (and
+any other event it summed from several steps) with its ``parts``; here the
+engine asks who made each part. When every part is a clear whole-item step,
+each was made by a named account with little doubt, and not all by the same
+account, the parts become events of their own (a put-back charged back to
+one shopper, a take to the other). Otherwise the summed event stands, and a
+cancelled one (net change near 0) is dropped as the press it most likely was.
+
+A put-back and a take less than a settle time apart are one unstable episode
+to the detector, reported (with ``keep_cancelled``) as a cancelled event with
+no parts. :func:`plateau_parts` looks inside it, on the plate's raw samples,
+for a quiet stretch whose level is a whole number of units away from the level
+before: a put-back's item lying on the plate between the two hands.
+
+Times in seconds, grams.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from fusion.types import EventPart, ItemHypothesis, ShelfEvent
+
+
+@dataclass(frozen=True, slots=True)
+class PartSplitConfig:
+    """Tunables of :func:`split_by_hands`.
+
+    Attributes:
+        min_account_p: each part's most likely account must have at least
+            this attribution probability.
+        min_items_p: each part's most likely item hypothesis must have at
+            least this probability, and name items.
+        time_sd_s: a hand point counts for a part with weight
+            ``exp(-0.5 (dt / time_sd_s)^2)``, ``dt`` its time outside the
+            part's step (s): the hand that made a step is at the plate while
+            the weight moves, and one that arrives just after it scores little.
+        prior_points: that weighted mean of closeness starts from this many
+            points of "not at the plate", so that a track seen only far from
+            the step in time does not score on one lucky point.
+        unseen: presence score of "a hand we do not see" (a hand right at
+            the edge for the whole step scores 1).
+        cancelled_g: an event whose net change is below this (g) is a
+            cancelled pair: dropped when it is not split.
+        plateau_s: shortest quiet stretch inside a cancelled episode that
+            can be an item lying on the plate (s) ...
+        plateau_min_samples: ... and at least this many samples.
+        quiet_sd: a stretch is quiet when its samples' standard deviation is
+            at most this many times the plate's noise ...
+        quiet_min_g: ... or this many grams.
+        whole_k: its level must be within this many standard deviations of a
+            whole number of units of a SKU of the plate.
+    """
+
+    min_account_p: float = 0.8
+    min_items_p: float = 0.9
+    time_sd_s: float = 0.1
+    prior_points: float = 1.0
+    unseen: float = 0.02
+    cancelled_g: float = 8.0
+    plateau_s: float = 0.2
+    plateau_min_samples: int = 4
+    quiet_sd: float = 2.0
+    quiet_min_g: float = 1.5
+    whole_k: float = 3.0
+
+
+def part_events(ev: ShelfEvent) -> list[ShelfEvent]:
+    """The parts of a one-plate event with steps of both signs, as events of
+    their own (``t_final`` of the whole); ``[]`` when there is nothing to split."""
+    parts = ev.parts
+    if len(parts) < 2 or len(ev.cells) != 1 or any(p.cell != ev.cells[0] for p in parts):
+        return []
+    if not min(p.delta_g for p in parts) < 0 < max(p.delta_g for p in parts):
+        return []
+    return [ShelfEvent(t_start=p.t_start, t_end=p.t_end, t_final=ev.t_final, cells=(p.cell,),
+                       delta_g=(p.delta_g,), sd_g=(p.sd_g,)) for p in parts]
+
+
+def split_by_hands(ev: ShelfEvent, who: Callable[[ShelfEvent], tuple[str | None, float]],
+                   what: Callable[[ShelfEvent], ItemHypothesis],
+                   config: PartSplitConfig | None = None) -> list[ShelfEvent]:
+    """The events to decide in place of ``ev``.
+
+    Args:
+        ev: a shelf event, possibly with ``parts``.
+        who: part event -> (most likely account or ``None`` when nobody can
+            be named, its probability).
+        what: part event -> its most likely item hypothesis.
+        config: tunables.
+
+    Returns:
+        ``ev``'s parts when different accounts clearly made them; else
+        ``[ev]``, or ``[]`` when ``ev`` is a cancelled pair (net change below
+        ``cancelled_g``).
+    """
+    cfg = config or PartSplitConfig()
+    whole = [] if abs(ev.total_g) < cfg.cancelled_g else [ev]
+    subs = part_events(ev)
+    if not subs:
+        return whole
+    accounts = set()
+    for sub in subs:
+        top = what(sub)
+        if not top.items or top.probability < cfg.min_items_p:
+            return whole
+        account, p = who(sub)
+        if account is None or p < cfg.min_account_p:
+            return whole
+        accounts.add(account)
+    return subs if len(accounts) > 1 else whole
+
+
+def plateau_parts(t: np.ndarray, g: np.ndarray, ev: ShelfEvent, units: Sequence[tuple[float, float]],
+                  noise_g: float, config: PartSplitConfig | None = None, max_items: int = 5,
+                  ) -> tuple[EventPart, ...]:
+    """Two parts of a cancelled one-plate episode split at an item-like plateau.
+
+    Args:
+        t: (N,) sample times of the event's plate around the event (s),
+            increasing, including some samples before ``ev.t_start`` and after
+            ``ev.t_end``.
+        g: (N,) its readings (g), gaps removed.
+        ev: the cancelled event (one plate).
+        units: (mean g, sd g) of each SKU stocked on the plate.
+        noise_g: the plate's noise standard deviation (g).
+        config: tunables.
+        max_items: most units one hand moves.
+
+    Returns:
+        (level before -> plateau, plateau -> level after) when a quiet stretch
+        lies a whole number of units from the level before (the one closest to
+        whole units wins), else ``()``.
+    """
+    cfg = config or PartSplitConfig()
+    before, after = g[t < ev.t_start], g[t > ev.t_end]
+    inside = (t >= ev.t_start) & (t <= ev.t_end)
+    ti, gi = t[inside], g[inside]
+    if len(before) < 3 or len(after) < 2 or len(ti) < 2 or ti[-1] <= ti[0]:
+        return ()
+    base, final = float(np.median(before[-10:])), float(np.median(after[:10]))
+    w = max(cfg.plateau_min_samples, math.ceil(cfg.plateau_s * (len(ti) - 1) / (ti[-1] - ti[0])))
+    if len(gi) < w + 2:
+        return ()
+    win = np.lib.stride_tricks.sliding_window_view(gi, w)
+    level, spread = win.mean(axis=1), win.std(axis=1)
+    quiet = spread <= max(cfg.quiet_sd * noise_g, cfg.quiet_min_g)
+    quiet[0] = quiet[-1] = False  # a plateau lies between the two hands
+    if not quiet.any():
+        return ()
+    step = np.abs(level - base)
+    penalty = np.where(quiet, 0.0, np.inf)
+    best, best_z = -1, cfg.whole_k
+    for mu, sd in units:
+        for n in range(1, max_items + 1):
+            tol = math.sqrt(2.0 * noise_g ** 2 / w + n * sd ** 2 + (0.01 * n * mu) ** 2)
+            z = np.abs(step - n * mu) / tol + penalty
+            i = int(np.argmin(z))
+            if z[i] < best_z:
+                best, best_z = i, float(z[i])
+    if best < 0:
+        return ()
+    # the plateau: the run of quiet windows around the best at its level
+    same = quiet & (np.abs(level - level[best]) <= max(cfg.quiet_sd * noise_g, cfg.quiet_min_g))
+    lo, hi = best, best
+    while lo > 0 and same[lo - 1]:
+        lo -= 1
+    while hi + 1 < len(same) and same[hi + 1]:
+        hi += 1
+    sd = float(np.sqrt(noise_g ** 2 / w + noise_g ** 2 / min(len(before), 10)))
+    up = EventPart(ev.cells[0], ev.t_start, float(ti[lo]), float(level[best] - base), sd)
+    down = EventPart(ev.cells[0], float(ti[hi + w - 1]), ev.t_end, float(final - level[best]), sd)
+    return (up, down)
+
+
+def step_presence(windows, front: np.ndarray, t_start: float, t_end: float, hand_sd_m: float,
+                  config: PartSplitConfig | None = None) -> dict[str | None, float]:
+    """How surely each account's hands were at a plate while it stepped.
+
+    Args:
+        windows: ``TrackWindow`` objects around the step.
+        front: (2, 3) the plate's front edge (m).
+        t_start, t_end: the step (s).
+        hand_sd_m: spread of a reaching hand's distance to the edge (m).
+        config: tunables.
+
+    Returns:
+        account (``None`` for unbound tracks) -> presence score 0..1, the
+        best of its tracks: the time-weighted mean of ``exp(-0.5 (d /
+        hand_sd_m)^2)`` over its hand points (``d`` the distance to the edge).
+    """
+    cfg = config or PartSplitConfig()
+    a, b = front[0], front[1]
+    out: dict[str | None, float] = {}
+    for w in windows:
+        if len(w.hands_t) == 0:
+            continue
+        dt = np.maximum(0.0, np.maximum(t_start - w.hands_t, w.hands_t - t_end))
+        weight = np.exp(-0.5 * (dt / cfg.time_sd_s) ** 2)
+        ab = b - a
+        s_ = np.clip(((w.hands_p - a) @ ab) / max(float(ab @ ab), 1e-12), 0.0, 1.0)
+        d = np.linalg.norm(w.hands_p - (a + s_[:, None] * ab), axis=1)
+        close = np.exp(-0.5 * (d / hand_sd_m) ** 2)
+        score = float((weight * close).sum() / (weight.sum() + cfg.prior_points))
+        out[w.account] = max(out.get(w.account, 0.0), score)
+    return out
+
+
+def most_present(scores: dict[str | None, float], config: PartSplitConfig | None = None,
+                 ) -> tuple[str | None, float]:
+    """(account, probability) of the account most surely at the plate, against
+    the others and "a hand we do not see"; ``(None, p)`` when that is an
+    unbound track or nobody."""
+    cfg = config or PartSplitConfig()
+    total = cfg.unseen + sum(scores.values())
+    named = {k: v for k, v in scores.items() if k is not None}
+    if not named:
+        return None, 1.0
+    best = max(named, key=named.__getitem__)
+    return best, named[best] / total

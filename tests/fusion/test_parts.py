@@ -1,0 +1,128 @@
+"""A put-back and another shopper's take of the same item in quick succession.
+
+The weight of the plate goes up and back down: to the detector alone that is a
+press. These tests check that the parts are found (a settled-and-held step, or
+an item-like plateau inside one unstable episode), and that the engine splits
+them only when different hands made them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fusion.engine import Engine
+from fusion.parts import PartSplitConfig, part_events, plateau_parts, split_by_hands
+from fusion.store import parse_store
+from fusion.types import WEIGHT_DTYPE, EventPart, GateTap, ItemHypothesis, ShelfEvent
+from fusion.weight import WeightConfig, WeightDetector
+from tests.fusion.test_tracking_scenes import Scene, walker
+
+POP_G = 90.0
+STORE = parse_store({
+    "sku": [{"id": "pop", "weight_g": POP_G, "weight_sd_g": 1.0}],
+    "cell": [{"id": "K1", "front": [[2.2, 2.7, 1.0], [2.45, 2.7, 1.0]], "skus": ["pop"],
+              "sample_hz": 40, "noise_g": 0.5}],
+    "gate": [{"id": "IN", "zone": [[0, 0], [1, 0], [1, 0.8], [0, 0.8]], "kind": "entry"},
+             {"id": "OUT", "zone": [[5, 0], [6, 0], [6, 0.8], [5, 0.8]], "kind": "exit"}]})
+
+
+def plate_signal(steps: list[tuple[float, float, float]], t_end: float, base_g: float = 900.0,
+                 rate_hz: float = 40.0, noise_g: float = 0.5, seed: int = 0) -> np.ndarray:
+    """Samples of plate 0: ``steps`` are (t_start, t_end, delta_g) linear ramps."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(0.0, t_end, 1.0 / rate_hz)
+    g = np.full(t.size, base_g)
+    for a, b, d in steps:
+        g += d * np.clip((t - a) / (b - a), 0.0, 1.0)
+    out = np.zeros(t.size, WEIGHT_DTYPE)
+    out["t"], out["grams"] = t, g + rng.normal(0.0, noise_g, t.size)
+    return out
+
+
+def detect(samples: np.ndarray, keep: bool) -> list[ShelfEvent]:
+    det = WeightDetector(STORE, WeightConfig(keep_cancelled=keep))
+    out = []
+    for i in range(0, samples.size, 8):
+        out += det.process(samples[i:i + 8])
+    return out + det.flush()
+
+
+# put back at 10.0-10.15 s, taken again at 10.45-10.65 s: a 0.3 s plateau
+EXCHANGE = [(10.0, 10.15, POP_G), (10.45, 10.65, -POP_G)]
+
+
+def test_detector_alone_drops_the_pair_and_reports_it_when_asked():
+    samples = plate_signal(EXCHANGE, 16.0)
+    assert detect(samples, keep=False) == []
+    (ev,) = detect(samples, keep=True)
+    assert abs(ev.total_g) < 4.0 and ev.cells == (0,)
+    assert ev.t_start < 10.1 and ev.t_end > 10.5
+
+
+def test_plateau_parts_finds_the_item_lying_between_the_hands():
+    samples = plate_signal(EXCHANGE, 16.0)
+    (ev,) = detect(samples, keep=True)
+    parts = plateau_parts(samples["t"], samples["grams"].astype(float), ev, [(POP_G, 1.0)], 0.5)
+    assert len(parts) == 2
+    up, down = parts
+    assert abs(up.delta_g - POP_G) < 3.0 and abs(down.delta_g + POP_G) < 3.0
+    assert 10.1 <= up.t_end <= 10.5 and up.t_end < down.t_start <= 10.5
+
+
+def test_plateau_parts_ignores_a_press_that_is_no_whole_item():
+    samples = plate_signal([(10.0, 10.15, 37.0), (10.45, 10.65, -37.0)], 16.0)
+    (ev,) = detect(samples, keep=True)
+    assert plateau_parts(samples["t"], samples["grams"].astype(float), ev, [(POP_G, 1.0)], 0.5) == ()
+
+
+def _ev_with_parts(d1: float, d2: float) -> ShelfEvent:
+    return ShelfEvent(10.0, 10.7, 11.0, (0,), (d1 + d2,), (1.0,),
+                      parts=(EventPart(0, 10.0, 10.2, d1, 1.0), EventPart(0, 10.5, 10.7, d2, 1.0)))
+
+
+def test_split_only_when_different_confident_hands_made_the_parts():
+    ev = _ev_with_parts(POP_G, -POP_G)
+    item = lambda sub: ItemHypothesis(((("pop", -1 if sub.total_g > 0 else 1)),), 0.99)  # noqa: E731
+    by_time = lambda who: lambda sub: who[0] if sub.t_start < 10.3 else who[1]  # noqa: E731
+    assert len(split_by_hands(ev, by_time([("A", 0.95), ("B", 0.95)]), item)) == 2
+    assert split_by_hands(ev, by_time([("A", 0.95), ("A", 0.95)]), item) == []  # a press
+    assert split_by_hands(ev, by_time([("A", 0.95), ("B", 0.6)]), item) == []  # not sure who
+    assert split_by_hands(ev, by_time([("A", 0.95), (None, 0.99)]), item) == []
+    nothing = lambda sub: ItemHypothesis((), 0.99)  # noqa: E731
+    assert split_by_hands(ev, by_time([("A", 0.95), ("B", 0.95)]), nothing) == []
+    # not cancelled: the summed event stands when not split
+    ev2 = _ev_with_parts(POP_G, -2 * POP_G)
+    assert split_by_hands(ev2, by_time([("A", 0.95), ("A", 0.95)]), item) == [ev2]
+    assert part_events(_ev_with_parts(-POP_G, -POP_G)) == []  # same sign: nothing to split
+    assert PartSplitConfig().min_account_p > 0.5
+
+
+def _engine_run(samples: np.ndarray, scene: Scene) -> dict:
+    eng = Engine(STORE)
+    items = [(float(samples["t"][i]), 1, samples[i:i + 4]) for i in range(0, samples.size, 4)]
+    items += [(t, 0 if isinstance(o, GateTap) else 2, o) for t, o in scene.stream()]
+    items.sort(key=lambda x: (x[0], x[1]))
+    for _, _, item in items:
+        eng.feed(item)
+    eng.finish()
+    return {r.shopper: dict(r.items) for r in eng.receipts()}
+
+
+def test_engine_charges_the_put_back_and_the_take_to_different_shoppers():
+    # A takes one at t=5, puts it back at t=10.0 and walks off; B takes it at t=10.45
+    a = walker("A", (1.0, 0.5, 0.4), (3.0, 2.0, 2.7), (10.2, 2.0, 2.7), (11.0, 2.0, 3.9),
+               (15.0, 5.5, 0.4))
+    b = walker("B", (4.0, 0.5, 0.4), (7.0, 0.8, 1.5), (9.7, 0.8, 1.5), (10.35, 2.0, 2.7),
+               (12.0, 2.0, 2.7), (17.0, 5.5, 0.4))
+    scene = Scene([a, b], taps=[GateTap(1.0, "IN", "A", 1), GateTap(4.0, "IN", "B", 1)],
+                  p_miss=0.02, p_miss_crowd=0.0, p_dup=0.0, false_per_frame=0.0, noise_m=0.03)
+    samples = plate_signal([(5.0, 5.2, -POP_G)] + EXCHANGE, 22.0)
+    assert _engine_run(samples, scene) == {"A": {}, "B": {"pop": 1}}
+
+
+def test_engine_drops_a_press_by_one_hand():
+    a = walker("A", (1.0, 0.5, 0.4), (3.0, 2.0, 2.7), (12.0, 2.0, 2.7), (16.0, 5.5, 0.4))
+    scene = Scene([a], taps=[GateTap(1.0, "IN", "A", 1)], p_miss=0.02, p_miss_crowd=0.0,
+                  p_dup=0.0, false_per_frame=0.0, noise_m=0.03)
+    samples = plate_signal([(5.0, 5.2, -POP_G)] + EXCHANGE, 20.0)
+    assert _engine_run(samples, scene) == {"A": {"pop": 1}}
