@@ -84,6 +84,8 @@ class WeightConfig:
     cusum_h: float = 6.0
     settle_s: float = 0.4
     settle_samples: int = 6
+    quiet_settle_samples: int = 4
+    quiet_band_g: float = 4.0
     window_samples: int = 64
     band_min_g: float = 1.5
     band_sigma: float = 4.0
@@ -107,6 +109,8 @@ class WeightConfig:
     lean_snr: float = 23.0
     lean_hold_s: float = 3.5
     odd_hold_s: float = 4.0
+    release_bands: float = 2.0
+    ring_frac: float = 0.1
     max_hold_s: float = 6.0
     keep_cancelled: bool = False
 

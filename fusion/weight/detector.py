@@ -75,6 +75,9 @@ class WeightDetector:
         self._gp, self._gn = z(), z()
         self._anc_x, self._anc_P, self._anc_t = f(), f(), f()
         self._base_x, self._base_var, self._ep_start = f(), f(), f()
+        # (n,) robust peak of the episode (max over pairs of consecutive readings), g,
+        # and the last reading of the episode so far (the first half of the next pair)
+        self._ep_peak, self._ep_prev = f(), f()
         self._win = SettleWindow(n, cfg.window_samples)
         self._last_ep_start, self._last_settle = f(), f()
         self._pending: list[PlateChange] = []
@@ -251,12 +254,25 @@ class WeightDetector:
         done = (self._calm(rep, t_now, ws, band, win_s) & valid.ravel()).reshape(c.size, Lm)
         has = done.any(axis=1)
         jf = np.argmax(done, axis=1)
+        used = np.where(has, jf + 1, n)
+        self._track_peak(c, Z, used)
         if has.any():
             flat = np.flatnonzero(has) * Lm + jf[has]
             self._settle(c[has], t_now[flat], ws.subset(flat))
         if not has.all():
             self._win.push_many(c[~has], T[~has], Z[~has], n[~has])
-        ptr[i] += np.where(has, jf + 1, n)
+        ptr[i] += used
+
+    def _track_peak(self, c: np.ndarray, Z: np.ndarray, used: np.ndarray) -> None:
+        """Fold the first ``used[j]`` readings of row j of ``Z`` (m, L) into the
+        robust episode peak of plates ``c``: the largest min of two consecutive
+        readings, so a single-sample spike is no peak."""
+        prev = self._ep_prev[c]
+        pair = np.fmin(np.concatenate([prev[:, None], Z[:, :-1]], axis=1), Z)
+        pair = np.where(np.arange(Z.shape[1])[None, :] < used[:, None], pair, -np.inf)
+        self._ep_peak[c] = np.fmax(self._ep_peak[c], pair.max(axis=1))
+        last = Z[np.arange(c.size), np.maximum(used - 1, 0)]
+        self._ep_prev[c] = np.where(used > 0, last, prev)
 
     def _update_noise(self, c: np.ndarray, inl: np.ndarray, v2_minus_p: np.ndarray,
                       D: np.ndarray) -> None:
@@ -284,6 +300,8 @@ class WeightDetector:
         self._base_x[c] = base_x
         self._base_var[c] = base_var
         self._n_out[c] = 0
+        self._ep_peak[c] = -np.inf
+        self._ep_prev[c] = z
         self._win.reset(c)
         self._win.push(c, t, z)
 
@@ -297,7 +315,8 @@ class WeightDetector:
         """(m,) settle window of plates ``c``: settle_s, or settle_samples intervals (s)."""
         cfg = self.config
         dt = np.where(np.isfinite(self._dt[c]), self._dt[c], 0.0)
-        return np.fmax(cfg.settle_s, np.minimum(cfg.settle_samples * dt, 4 * cfg.settle_s))
+        k = np.where(self._band(c) <= cfg.quiet_band_g, cfg.quiet_settle_samples, cfg.settle_samples)
+        return np.fmax(cfg.settle_s, np.minimum(k * dt, 4 * cfg.settle_s))
 
     def _calm(self, c: np.ndarray, t: np.ndarray, ws: WindowStats, band: np.ndarray,
               win_s: np.ndarray) -> np.ndarray:
@@ -328,7 +347,8 @@ class WeightDetector:
         for i in np.flatnonzero(unstable):
             ch = PlateChange(int(c[i]), float(self._ep_start[c[i]]), float(ws.t_first[i]),
                              float(t[i]), float(delta[i]), float(sd[i]),
-                             float(self._base_var[c[i]]))
+                             float(self._base_var[c[i]]),
+                             float(max(self._ep_peak[c[i]] - level[i], 0.0)))
             old = [k for k, p in enumerate(self._pending)
                    if p.cell == ch.cell and ch.t_start < self._hold_end(p)]
             if old:
@@ -367,7 +387,8 @@ class WeightDetector:
         if abs(total) >= max(cfg.part_min_g, cfg.part_sd * sd) or (
                 cfg.keep_cancelled and opposite and all(big)):
             self._pending.append(PlateChange(ch.cell, held[0].t_start, ch.t_end, ch.t_settled,
-                                             total, sd, held[0].base_var_g2, parts))
+                                             total, sd, held[0].base_var_g2, ch.peak_g,
+                                             parts=parts))
 
     # ------------------------------------------------------------ decisions
 
@@ -432,9 +453,23 @@ class WeightDetector:
         # for a put-back, and the smaller it is the longer it can hide
         noise = max(float(np.sqrt(max(self._r[p.cell] for p in group))),
                     cfg.band_min_g / cfg.band_sigma)  # the band's noise: band / band_sigma
-        if total <= cfg.lean_snr * noise:
+        if total <= cfg.lean_snr * noise and not self._hand_left(group, total):
             return cfg.lean_hold_s
         return cfg.press_hold_s if total <= cfg.press_snr * noise else 0.0
+
+    def _hand_left(self, group: list[PlateChange], total: float) -> bool:
+        """The level was reached by falling from well above it: a force was
+        taken off the plate, so the hand has left (a lean or press only rises
+        to its level; a placed item overshoots by its ringing, < ``ring_frac``
+        of the change)."""
+        cfg = self.config
+        if cfg.release_bands <= 0:
+            return False
+        for p in group:
+            band = float(self._band(np.array([p.cell]))[0])
+            if p.peak_g < cfg.release_bands * band + cfg.ring_frac * abs(total):
+                return False
+        return True
 
     def _make_event(self, changes: list[PlateChange], waited_out: bool) -> ShelfEvent | None:
         cfg = self.config

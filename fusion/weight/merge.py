@@ -39,6 +39,8 @@ class PlateChange:
         delta_g: settled level after minus before, g.
         sd_g: standard deviation of ``delta_g``, g.
         base_var_g2: variance of the level before the change, g^2.
+        peak_g: highest reading of the episode above the settled level, taken
+            over pairs of consecutive readings (a lone spike does not count), g.
         parts: the changes it was summed from (see ``WeightDetector``), or ().
     """
 
@@ -49,6 +51,7 @@ class PlateChange:
     delta_g: float
     sd_g: float
     base_var_g2: float = 0.0
+    peak_g: float = 0.0
     parts: tuple[PlateChange, ...] = ()
 
 

@@ -99,6 +99,27 @@ def test_small_put_back_on_a_quiet_plate_is_not_held():
 
 
 @pytest.mark.parametrize("rate", [10.0, 20.0, 80.0])
+def test_small_put_back_after_the_hand_left_is_not_held_as_a_lean(rate):
+    # 40 g on a 3 g plate is in the lean class (<= lean_snr sd), but the level was
+    # reached by falling from the hand's 200 g: the hand has left, only press_hold_s
+    script = merge_scripts(take(3.0, 40.0, hand_g=200.0), noise_g=3.0, rate_hz=rate)
+    _, ev = _single(script, duration_s=9.0, seed=5, item_g=40.0)
+    assert len(ev) == 1 and abs(ev[0].total_g - 40.0) < 6.0
+    hand_leaves = 3.0 + 0.8 + 0.1  # press released, ringing starts
+    # 10 Hz: a noisy plate's settle window is settle_samples (0.6 s), plus the 0.3 s hold
+    assert ev[0].t_final <= hand_leaves + (1.0 if rate > 10 else 1.3)
+
+
+@pytest.mark.parametrize("rate", [10.0, 20.0])
+def test_heavy_take_on_a_quiet_plate_is_final_within_a_second(rate):
+    # a quiet plate (band <= quiet_band_g) settles over settle_s, not settle_samples
+    script = merge_scripts(take(3.0, -1400.0, hand_g=100.0), noise_g=0.3, rate_hz=rate)
+    _, ev = _single(script, duration_s=8.0, seed=6, item_g=700.0)
+    assert len(ev) == 1 and abs(ev[0].total_g + 1400.0) < 2.0
+    assert ev[0].t_final < 3.0 + 0.8 + 1.0
+
+
+@pytest.mark.parametrize("rate", [10.0, 20.0, 80.0])
 def test_hand_resting_after_a_take_is_one_event(rate):
     # the plate looks settled at -704 + 120 while a hand rests (dead still), then
     # the release takes the hand's 120 g away: one event of 2 colas, not two
