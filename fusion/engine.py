@@ -240,7 +240,7 @@ class Engine:
         :mod:`fusion.parts`), each with the attribution tunables to decide it
         with (a part's hands are looked for in a narrower window)."""
         cfg = self.config.parts
-        if not ev.parts and abs(ev.total_g) < cfg.cancelled_g:
+        if not ev.parts and (abs(ev.total_g) < cfg.cancelled_g or self._two_hands(ev, att)):
             ev = dataclasses.replace(ev, parts=self._plateau_parts(ev))
         if not ev.parts:
             return [(ev, att)] if abs(ev.total_g) >= cfg.cancelled_g else []
@@ -257,6 +257,13 @@ class Engine:
             narrow = dataclasses.replace(att, pre_s=cfg.time_sd_s, post_s=cfg.time_sd_s)
             return [(sub, narrow) for sub in out]
         return [(e, att) for e in out]
+
+    def _two_hands(self, ev: ShelfEvent, att: AttributionConfig) -> bool:
+        """More than one account may have made this one-plate event."""
+        if len(ev.cells) != 1:
+            return False
+        named = [c for c in self._candidates(ev, att) if c.account != UNKNOWN]
+        return len(named) > 1 and named[1].probability >= self.config.parts.ambiguous_p
 
     def _plateau_parts(self, ev: ShelfEvent) -> tuple:
         """Parts of a cancelled one-plate episode, from the raw samples kept (see

@@ -51,6 +51,9 @@ class PartSplitConfig:
             the edge for the whole step scores 1).
         cancelled_g: an event whose net change is below this (g) is a
             cancelled pair: dropped when it is not split.
+        ambiguous_p: an event whose second most likely account has at least
+            this probability is searched for an item-like plateau too (two
+            takes by two hands, less than a settle time apart).
         plateau_s: shortest quiet stretch inside a cancelled episode that
             can be an item lying on the plate (s) ...
         plateau_min_samples: ... and at least this many samples.
@@ -67,6 +70,7 @@ class PartSplitConfig:
     prior_points: float = 1.0
     unseen: float = 0.02
     cancelled_g: float = 8.0
+    ambiguous_p: float = 0.05
     plateau_s: float = 0.2
     plateau_min_samples: int = 4
     quiet_sd: float = 2.0
@@ -75,12 +79,10 @@ class PartSplitConfig:
 
 
 def part_events(ev: ShelfEvent) -> list[ShelfEvent]:
-    """The parts of a one-plate event with steps of both signs, as events of
-    their own (``t_final`` of the whole); ``[]`` when there is nothing to split."""
+    """The parts of a one-plate event, as events of their own (``t_final`` of
+    the whole); ``[]`` when there is nothing to split."""
     parts = ev.parts
     if len(parts) < 2 or len(ev.cells) != 1 or any(p.cell != ev.cells[0] for p in parts):
-        return []
-    if not min(p.delta_g for p in parts) < 0 < max(p.delta_g for p in parts):
         return []
     return [ShelfEvent(t_start=p.t_start, t_end=p.t_end, t_final=ev.t_final, cells=(p.cell,),
                        delta_g=(p.delta_g,), sd_g=(p.sd_g,)) for p in parts]
@@ -157,18 +159,20 @@ def plateau_parts(t: np.ndarray, g: np.ndarray, ev: ShelfEvent, units: Sequence[
     quiet[0] = quiet[-1] = False  # a plateau lies between the two hands
     if not quiet.any():
         return ()
-    step = np.abs(level - base)
-    penalty = np.where(quiet, 0.0, np.inf)
-    best, best_z = -1, cfg.whole_k
-    for mu, sd in units:
-        for n in range(1, max_items + 1):
-            tol = math.sqrt(2.0 * noise_g ** 2 / w + n * sd ** 2 + (0.01 * n * mu) ** 2)
-            z = np.abs(step - n * mu) / tol + penalty
-            i = int(np.argmin(z))
-            if z[i] < best_z:
-                best, best_z = i, float(z[i])
-    if best < 0:
+    # both steps (base -> plateau -> final) must be whole numbers of units;
+    # the first such plateau wins: the first hand's result, before a second
+    # hand pressing on the items can make another item-like level
+    counts = range(1, max_items + 1)
+    z = np.maximum(_whole_z(np.abs(level - base), units, noise_g, w, counts),
+                   _whole_z(np.abs(final - level), units, noise_g, w, counts))
+    ok = np.flatnonzero(quiet & (z < cfg.whole_k))
+    if ok.size == 0:
         return ()
+    first = int(ok[0])  # best fit within the first run of such windows
+    run_end = first
+    while run_end + 1 < len(z) and quiet[run_end + 1] and z[run_end + 1] < cfg.whole_k:
+        run_end += 1
+    best = first + int(np.argmin(z[first:run_end + 1]))
     # the plateau: the run of quiet windows around the best at its level
     same = quiet & (np.abs(level - level[best]) <= max(cfg.quiet_sd * noise_g, cfg.quiet_min_g))
     lo, hi = best, best
@@ -227,3 +231,16 @@ def most_present(scores: dict[str | None, float], config: PartSplitConfig | None
         return None, 1.0
     best = max(named, key=named.__getitem__)
     return best, named[best] / total
+
+
+def _whole_z(step: np.ndarray, units: Sequence[tuple[float, float]], noise_g: float, w: int,
+             counts: Sequence[int]) -> np.ndarray:
+    """(N,) distance in sd of each |step| (g) from the nearest ``n`` units
+    (``n`` in ``counts``) of any of ``units`` ((mean g, sd g)); inf when
+    there is no unit."""
+    z = np.full(step.shape, np.inf)
+    for mu, sd in units:
+        for n in counts:
+            tol = math.sqrt(2.0 * noise_g ** 2 / w + n * sd ** 2 + (0.01 * n * mu) ** 2)
+            z = np.minimum(z, np.abs(step - n * mu) / tol)
+    return z

@@ -69,6 +69,16 @@ def test_plateau_parts_finds_the_item_lying_between_the_hands():
     assert 10.1 <= up.t_end <= 10.5 and up.t_end < down.t_start <= 10.5
 
 
+def test_plateau_parts_splits_two_takes_and_prefers_the_item_plateau_to_a_press():
+    # take one, a second hand presses 2 units' worth, then takes another
+    steps = [(10.0, 10.15, -POP_G), (10.5, 10.6, 2 * POP_G), (10.9, 11.0, -3 * POP_G)]
+    samples = plate_signal(steps, 16.0)
+    ev = ShelfEvent(9.95, 11.05, 11.5, (0,), (-2 * POP_G,), (0.5,))
+    up, down = plateau_parts(samples["t"], samples["grams"].astype(float), ev, [(POP_G, 1.0)], 0.5)
+    assert abs(up.delta_g + POP_G) < 3.0 and abs(down.delta_g + POP_G) < 3.0
+    assert up.t_end < 10.5
+
+
 def test_plateau_parts_ignores_a_press_that_is_no_whole_item():
     samples = plate_signal([(10.0, 10.15, 37.0), (10.45, 10.65, -37.0)], 16.0)
     (ev,) = detect(samples, keep=True)
@@ -93,7 +103,12 @@ def test_split_only_when_different_confident_hands_made_the_parts():
     # not cancelled: the summed event stands when not split
     ev2 = _ev_with_parts(POP_G, -2 * POP_G)
     assert split_by_hands(ev2, by_time([("A", 0.95), ("A", 0.95)]), item) == [ev2]
-    assert part_events(_ev_with_parts(-POP_G, -POP_G)) == []  # same sign: nothing to split
+    # two takes, one by each of two hands
+    two = _ev_with_parts(-POP_G, -POP_G)
+    assert len(part_events(two)) == 2
+    take = lambda sub: ItemHypothesis((("pop", 1),), 0.99)  # noqa: E731
+    assert len(split_by_hands(two, by_time([("A", 0.95), ("B", 0.9)]), take)) == 2
+    assert split_by_hands(two, by_time([("A", 0.95), ("A", 0.9)]), take) == [two]
     assert PartSplitConfig().min_account_p > 0.5
 
 
