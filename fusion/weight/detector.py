@@ -183,15 +183,18 @@ class WeightDetector:
         """
         u, T = lay.cells, lay.T
         d0, last = self._dt[u], self._last_t[u]
-        dt = T - np.concatenate([last[:, None], T[:, :-1]], axis=1)
-        good = lay.present & np.isfinite(dt) & (dt > 0)
+        dt = np.empty_like(T)
+        dt[:, 0] = T[:, 0] - last
+        np.subtract(T[:, 1:], T[:, :-1], out=dt[:, 1:])
+        good = dt > 0  # False for padding and a first sample without a previous time (NaN)
         rows = np.arange(u.size)
-        first = dt[rows, np.argmax(good, axis=1)]
-        d0 = np.where(np.isnan(d0) & good.any(axis=1), first, d0)
-        alpha = np.where(np.isfinite(d0)[:, None] & (dt >= 1.5 * d0[:, None]), 0.005, 0.05)
+        if np.isnan(d0).any():  # a plate's first interval starts its estimate
+            first = dt[rows, np.argmax(good, axis=1)]
+            d0 = np.where(np.isnan(d0) & good.any(axis=1), first, d0)
+        alpha = np.where(dt >= 1.5 * d0[:, None], 0.005, 0.05)  # False while d0 is NaN
         D = affine_scan(np.where(good, 1.0 - alpha, 1.0), np.where(good, alpha * dt, 0.0), d0)
         self._dt[u] = D[rows, lay.counts - 1]
-        self._last_t[u] = np.fmax(last, np.nanmax(T, axis=1))
+        self._last_t[u] = np.fmax(last, T[rows, lay.counts - 1])  # rows are in time order
         return D
 
     def _stable_rows(self, u, i, ptr, nv, TV, ZV, DV) -> None:
@@ -199,8 +202,11 @@ class WeightDetector:
         cfg, kf = self.config, self._kf
         c, p = u[i], ptr[i]
         n = nv[i] - p
-        cols = np.minimum(p[:, None] + np.arange(int(n.max()))[None, :], TV.shape[1] - 1)
-        T, Z, D = TV[i[:, None], cols], ZV[i[:, None], cols], DV[i[:, None], cols]
+        if i.size == u.size and not p.any():  # first pass over every plate: no gather
+            T, Z, D = TV, ZV, DV
+        else:
+            cols = np.minimum(p[:, None] + np.arange(int(n.max()))[None, :], TV.shape[1] - 1)
+            T, Z, D = TV[i[:, None], cols], ZV[i[:, None], cols], DV[i[:, None], cols]
         r = self._r[c]
         st = StableState(kf.x[c], kf.P[c], kf.t[c], r, cfg.drift_per_sqrt_s ** 2 * r,
                          self._gp[c], self._gn[c], self._n_out[c], self._t_out[c],
@@ -286,8 +292,9 @@ class WeightDetector:
         """
         cfg = self.config
         dt = np.where(np.isfinite(D), D, 0.05)
-        k = self._noise_n[c][:, None] + np.cumsum(inl, axis=1)
-        a = np.where(inl, np.clip(np.fmax(dt / cfg.noise_tau_s, 1.0 / (k + 1.0)), 1e-4, 0.2), 0.0)
+        k = self._noise_n[c][:, None] + inl.cumsum(axis=1)
+        a = np.fmax(dt / cfg.noise_tau_s, 1.0 / (k + 1.0))
+        a = np.where(inl, np.minimum(np.maximum(a, 1e-4), 0.2), 0.0)
         r = affine_scan(1.0 - a, a * v2_minus_p, self._r[c])[:, -1]
         self._r[c] = np.maximum(r, cfg.noise_floor_g ** 2)
         self._noise_n[c] += inl.sum(axis=1)
