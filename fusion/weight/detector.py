@@ -163,16 +163,18 @@ class WeightDetector:
         D = self._track_rate(lay)
         TV, ZV, DV = lay.valid_arrays(z, D)
         ptr = np.zeros(u.size, np.int64)
+        rem = nv > 0
         while True:
-            rem = ptr < nv
-            if not rem.any():
-                break
             stab = np.flatnonzero(rem & (self._state[u] == STABLE))
             if stab.size:
                 self._stable_rows(u, stab, ptr, nv, TV, ZV, DV)
-            uns = np.flatnonzero((ptr < nv) & (self._state[u] != STABLE))
+                rem = ptr < nv
+            uns = np.flatnonzero(rem & (self._state[u] != STABLE))
             if uns.size:
                 self._settle_rows(u, uns, ptr, nv, TV, ZV)
+                rem = ptr < nv
+            if not rem.any():
+                break
 
     def _track_rate(self, lay: ChunkLayout) -> np.ndarray:
         """Running estimate of each cell's sample interval from its timestamps.
@@ -207,6 +209,8 @@ class WeightDetector:
         else:
             cols = np.minimum(p[:, None] + np.arange(int(n.max()))[None, :], TV.shape[1] - 1)
             T, Z, D = TV[i[:, None], cols], ZV[i[:, None], cols], DV[i[:, None], cols]
+        if c.size == self._n:  # every plate (u is sorted): views instead of gathers
+            c = slice(None)
         r = self._r[c]
         st = StableState(kf.x[c], kf.P[c], kf.t[c], r, cfg.drift_per_sqrt_s ** 2 * r,
                          self._gp[c], self._gn[c], self._n_out[c], self._t_out[c],
@@ -224,7 +228,7 @@ class WeightDetector:
         if alarm.any():
             rows = np.flatnonzero(alarm)
             last = res.used[rows] - 1
-            self._start_episode(c[rows], res.t0[rows], res.base_x[rows], res.base_var[rows],
+            self._start_episode(u[i][rows], res.t0[rows], res.base_x[rows], res.base_var[rows],
                                 T[rows, last], Z[rows, last])
 
     def _settle_rows(self, u, i, ptr, nv, TV, ZV) -> None:
@@ -243,14 +247,22 @@ class WeightDetector:
         cols = np.minimum(p[:, None] + col, TV.shape[1] - 1)
         T = np.where(valid, TV[i[:, None], cols], np.nan)
         Z = np.where(valid, ZV[i[:, None], cols], 0.0)
+        t_reset = self._win.t_reset[c]
+        t_reset = np.where(np.isfinite(t_reset), t_reset, T[:, 0])
+        win_c = self._window_s(c)
+        if not (T[np.arange(c.size), n - 1] - t_reset >= win_c - 1e-9).any():
+            # no plate has buffered a full window by its last sample: none can settle
+            self._track_peak(c, Z, n)
+            self._win.push_many(c, T, Z, n)
+            ptr[i] += n
+            return
         hT, hZ = self._win.history(c)
         WT = sliding_window_view(np.concatenate([hT, T], axis=1), k, axis=1)[:, 1:]
         WZ = sliding_window_view(np.concatenate([hZ, Z], axis=1), k, axis=1)[:, 1:]
         rep = np.repeat(c, Lm)
         t_now = T.ravel()
-        t_reset = self._win.t_reset[c]
-        t_reset = np.repeat(np.where(np.isfinite(t_reset), t_reset, T[:, 0]), Lm)
-        band, win_s = self._band(rep), self._window_s(rep)
+        t_reset = np.repeat(t_reset, Lm)
+        band, win_s = self._band(rep), np.repeat(win_c, Lm)
         ws = window_stats(WT.reshape(-1, k), WZ.reshape(-1, k), t_now, win_s, band, t_reset)
         learn = (self._state[rep] == INIT) & ~self._noise_known[rep]
         if learn.any():  # first level of a plate of unknown noise: trust its own scatter
