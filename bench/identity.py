@@ -145,7 +145,7 @@ def _cause(st, follow: dict, acct_of: list[str], t: float) -> str:
 
 
 def identity_check(folder: Path, accounts: list[str], details: Counter | None = None,
-                   calib: dict | None = None) -> Counter:
+                   calib: dict | None = None, by_how: dict | None = None) -> Counter:
     """Sample once a second: is each true person's nearest track bound to their account?
 
     A person is sampled from ``SETTLE_S`` after their account's tap (truth
@@ -163,6 +163,8 @@ def identity_check(folder: Path, accounts: list[str], details: Counter | None = 
             from the gates that re-link did not attach.
         calib: if given, ``calib[bin] = [right, wrong]`` counts of bound
             samples by ``identity_conf`` bin (:data:`CONF_BINS`).
+        by_how: if given, ``by_how[how] = [right, wrong, sum of identity_conf]``
+            over bound samples by how the track got its account (``ShopperState.how``).
     """
     rec = Recording(folder)
     truth = rec.read_truth()
@@ -185,7 +187,7 @@ def identity_check(folder: Path, accounts: list[str], details: Counter | None = 
         tracks = trk.window(t - 0.3, t + 0.3)
         people = orc.window(t - 0.3, t + 0.3)
         pxy = np.array([p.xy[np.argmin(np.abs(p.t - t))] for p in people]).reshape(-1, 2)
-        states = trk.states() if details is not None else {}
+        states = trk.states() if details is not None or by_how is not None else {}
         for w in tracks:
             if len(pxy):
                 dd = np.linalg.norm(pxy - w.xy[np.argmin(np.abs(w.t - t))], axis=1)
@@ -204,6 +206,11 @@ def identity_check(folder: Path, accounts: list[str], details: Counter | None = 
             if key in ("right account", "wrong account") and calib is not None:
                 b = int(np.searchsorted(CONF_BINS, w.identity_conf, side="right")) - 1
                 calib.setdefault(b, [0, 0])[key == "wrong account"] += 1
+            if key in ("right account", "wrong account") and by_how is not None:
+                st = states.get(w.track_id) if states else trk.states().get(w.track_id)
+                row = by_how.setdefault(st.how if st is not None else "?", [0, 0, 0.0])
+                row[key == "wrong account"] += 1
+                row[2] += w.identity_conf
             if key in ("unbound", "wrong account") and details is not None:
                 details[_cause(states.get(w.track_id), follows[w.track_id], accounts, t)] += 1
     return out
@@ -216,6 +223,16 @@ def calibration_table(calib: dict) -> str:
         r, w = calib[b]
         rows.append(f"| {CONF_BINS[b]:.2f}-{min(CONF_BINS[b + 1], 1.0):.2f} | {r + w} | "
                     f"{r / max(r + w, 1):.3f} |")
+    return "\n".join(rows)
+
+
+def how_table(by_how: dict) -> str:
+    """Markdown table: how the account was got, bound samples, mean
+    identity_conf, share right."""
+    rows = ["| how | samples | mean identity_conf | share right |", "|---|---|---|---|"]
+    for how, (r, w, c) in sorted(by_how.items(), key=lambda kv: -(kv[1][0] + kv[1][1])):
+        n = max(r + w, 1)
+        rows.append(f"| {how} | {r + w} | {c / n:.3f} | {r / n:.3f} |")
     return "\n".join(rows)
 
 
@@ -244,12 +261,13 @@ def main(argv: list[str] | None = None) -> str:
             "identity samples right / wrong / unbound / no track |", "|---|---|---|---|---|---|---|---|"]
     details: Counter = Counter()
     calib: dict = {}
+    by_how: dict = {}
     with tempfile.TemporaryDirectory() as tmp:
         for seed in range(int(a), int(b) + 1):
             if args.cache is not None:
                 args.cache.mkdir(parents=True, exist_ok=True)
             folder, accounts = _recording(args.scenario, seed, Path(tmp), args.cache)
-            ids = identity_check(folder, accounts, details, calib)
+            ids = identity_check(folder, accounts, details, calib, by_how)
             n = max(sum(ids.values()), 1)
             id_text = " / ".join(f"{ids[k] / n:.2f}" for k in ("right account", "wrong account", "unbound",
                                                                  "no track"))
@@ -266,7 +284,8 @@ def main(argv: list[str] | None = None) -> str:
             print(rows[-2] + "\n" + rows[-1], flush=True)
     rows += ["", "Failure causes (samples, all seeds):", "", "| cause | samples |", "|---|---|"]
     rows += [f"| {k} | {v} |" for k, v in details.most_common()]
-    rows += ["", "Calibration (bound samples, all seeds):", "", calibration_table(calib)]
+    rows += ["", "Calibration (bound samples, all seeds):", "", calibration_table(calib),
+             "", "By how the account was got (bound samples, all seeds):", "", how_table(by_how)]
     return "\n".join(rows)
 
 

@@ -90,7 +90,7 @@ class TrackerConfig:
     """
 
     meas_sd_m: float = 0.12
-    accel_sd_mps2: float = 4.0
+    accel_sd_mps2: float = 2.0
     gate_chi2: float = 11.8
     max_gate_m: float = 1.5
     confirm_hits: int = 5

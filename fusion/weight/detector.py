@@ -164,16 +164,18 @@ class WeightDetector:
         D = self._track_rate(lay)
         TV, ZV, DV = lay.valid_arrays(z, D)
         ptr = np.zeros(u.size, np.int64)
+        rem = nv > 0
         while True:
-            rem = ptr < nv
-            if not rem.any():
-                break
             stab = np.flatnonzero(rem & (self._state[u] == STABLE))
             if stab.size:
                 self._stable_rows(u, stab, ptr, nv, TV, ZV, DV)
-            uns = np.flatnonzero((ptr < nv) & (self._state[u] != STABLE))
+                rem = ptr < nv
+            uns = np.flatnonzero(rem & (self._state[u] != STABLE))
             if uns.size:
                 self._settle_rows(u, uns, ptr, nv, TV, ZV)
+                rem = ptr < nv
+            if not rem.any():
+                break
 
     def _track_rate(self, lay: ChunkLayout) -> np.ndarray:
         """Running estimate of each cell's sample interval from its timestamps.
@@ -184,15 +186,18 @@ class WeightDetector:
         """
         u, T = lay.cells, lay.T
         d0, last = self._dt[u], self._last_t[u]
-        dt = T - np.concatenate([last[:, None], T[:, :-1]], axis=1)
-        good = lay.present & np.isfinite(dt) & (dt > 0)
+        dt = np.empty_like(T)
+        dt[:, 0] = T[:, 0] - last
+        np.subtract(T[:, 1:], T[:, :-1], out=dt[:, 1:])
+        good = dt > 0  # False for padding and a first sample without a previous time (NaN)
         rows = np.arange(u.size)
-        first = dt[rows, np.argmax(good, axis=1)]
-        d0 = np.where(np.isnan(d0) & good.any(axis=1), first, d0)
-        alpha = np.where(np.isfinite(d0)[:, None] & (dt >= 1.5 * d0[:, None]), 0.005, 0.05)
+        if np.isnan(d0).any():  # a plate's first interval starts its estimate
+            first = dt[rows, np.argmax(good, axis=1)]
+            d0 = np.where(np.isnan(d0) & good.any(axis=1), first, d0)
+        alpha = np.where(dt >= 1.5 * d0[:, None], 0.005, 0.05)  # False while d0 is NaN
         D = affine_scan(np.where(good, 1.0 - alpha, 1.0), np.where(good, alpha * dt, 0.0), d0)
         self._dt[u] = D[rows, lay.counts - 1]
-        self._last_t[u] = np.fmax(last, np.nanmax(T, axis=1))
+        self._last_t[u] = np.fmax(last, T[rows, lay.counts - 1])  # rows are in time order
         return D
 
     def _stable_rows(self, u, i, ptr, nv, TV, ZV, DV) -> None:
@@ -200,8 +205,13 @@ class WeightDetector:
         cfg, kf = self.config, self._kf
         c, p = u[i], ptr[i]
         n = nv[i] - p
-        cols = np.minimum(p[:, None] + np.arange(int(n.max()))[None, :], TV.shape[1] - 1)
-        T, Z, D = TV[i[:, None], cols], ZV[i[:, None], cols], DV[i[:, None], cols]
+        if i.size == u.size and not p.any():  # first pass over every plate: no gather
+            T, Z, D = TV, ZV, DV
+        else:
+            cols = np.minimum(p[:, None] + np.arange(int(n.max()))[None, :], TV.shape[1] - 1)
+            T, Z, D = TV[i[:, None], cols], ZV[i[:, None], cols], DV[i[:, None], cols]
+        if c.size == self._n:  # every plate (u is sorted): views instead of gathers
+            c = slice(None)
         r = self._r[c]
         st = StableState(kf.x[c], kf.P[c], kf.t[c], r, cfg.drift_per_sqrt_s ** 2 * r,
                          self._gp[c], self._gn[c], self._n_out[c], self._t_out[c],
@@ -219,7 +229,7 @@ class WeightDetector:
         if alarm.any():
             rows = np.flatnonzero(alarm)
             last = res.used[rows] - 1
-            self._start_episode(c[rows], res.t0[rows], res.base_x[rows], res.base_var[rows],
+            self._start_episode(u[i][rows], res.t0[rows], res.base_x[rows], res.base_var[rows],
                                 T[rows, last], Z[rows, last])
 
     def _settle_rows(self, u, i, ptr, nv, TV, ZV) -> None:
@@ -238,14 +248,22 @@ class WeightDetector:
         cols = np.minimum(p[:, None] + col, TV.shape[1] - 1)
         T = np.where(valid, TV[i[:, None], cols], np.nan)
         Z = np.where(valid, ZV[i[:, None], cols], 0.0)
+        t_reset = self._win.t_reset[c]
+        t_reset = np.where(np.isfinite(t_reset), t_reset, T[:, 0])
+        win_c = self._window_s(c)
+        if not (T[np.arange(c.size), n - 1] - t_reset >= win_c - 1e-9).any():
+            # no plate has buffered a full window by its last sample: none can settle
+            self._track_peak(c, Z, n)
+            self._win.push_many(c, T, Z, n)
+            ptr[i] += n
+            return
         hT, hZ = self._win.history(c)
         WT = sliding_window_view(np.concatenate([hT, T], axis=1), k, axis=1)[:, 1:]
         WZ = sliding_window_view(np.concatenate([hZ, Z], axis=1), k, axis=1)[:, 1:]
         rep = np.repeat(c, Lm)
         t_now = T.ravel()
-        t_reset = self._win.t_reset[c]
-        t_reset = np.repeat(np.where(np.isfinite(t_reset), t_reset, T[:, 0]), Lm)
-        band, win_s = self._band(rep), self._window_s(rep)
+        t_reset = np.repeat(t_reset, Lm)
+        band, win_s = self._band(rep), np.repeat(win_c, Lm)
         ws = window_stats(WT.reshape(-1, k), WZ.reshape(-1, k), t_now, win_s, band, t_reset)
         learn = (self._state[rep] == INIT) & ~self._noise_known[rep]
         if learn.any():  # first level of a plate of unknown noise: trust its own scatter
@@ -287,8 +305,9 @@ class WeightDetector:
         """
         cfg = self.config
         dt = np.where(np.isfinite(D), D, 0.05)
-        k = self._noise_n[c][:, None] + np.cumsum(inl, axis=1)
-        a = np.where(inl, np.clip(np.fmax(dt / cfg.noise_tau_s, 1.0 / (k + 1.0)), 1e-4, 0.2), 0.0)
+        k = self._noise_n[c][:, None] + inl.cumsum(axis=1)
+        a = np.fmax(dt / cfg.noise_tau_s, 1.0 / (k + 1.0))
+        a = np.where(inl, np.minimum(np.maximum(a, 1e-4), 0.2), 0.0)
         r = affine_scan(1.0 - a, a * v2_minus_p, self._r[c])[:, -1]
         self._r[c] = np.maximum(r, cfg.noise_floor_g ** 2)
         self._noise_n[c] += inl.sum(axis=1)

@@ -26,9 +26,17 @@ def chunk_rows(t: np.ndarray, cell: np.ndarray) -> list[np.ndarray]:
 
 
 def _ranks(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """For sorted ``keys`` (n,): (unique keys, counts, rank of each entry within its key)."""
-    u, first, counts = np.unique(keys, return_index=True, return_counts=True)
-    return u, counts, np.arange(keys.size) - np.repeat(first, counts)
+    """For sorted ``keys`` (n,): (unique keys, counts, rank of each entry within its key).
+
+    The keys are sorted already, so runs are found from ``diff`` (no second sort
+    as in ``np.unique``).
+    """
+    new = np.empty(keys.size, bool)
+    new[:1] = True
+    np.not_equal(keys[1:], keys[:-1], out=new[1:])
+    first = np.flatnonzero(new)
+    counts = np.diff(first, append=keys.size)
+    return keys[first], counts, np.arange(keys.size) - np.repeat(first, counts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +86,10 @@ class ChunkLayout:
             D: (m, L) a per-sample quantity in this layout.
         """
         okk = self.ok
+        if self.n_valid.sum() == okk.size:  # no gaps: the layout itself (the common case)
+            ZV = np.zeros(self.T.shape)
+            ZV[self.row, self.rank] = z[self.order]
+            return self.T, ZV, D
         vrow = self.row[okk]
         _, _, vrank = _ranks(vrow)
         Lv = max(int(self.n_valid.max()), 1)

@@ -33,9 +33,9 @@ def affine_scan(a: np.ndarray, b: np.ndarray, x0: np.ndarray) -> np.ndarray:
         # closed form x_k = e^{G_k} (x0 + sum_{j<=k} b_j e^{-G_j}), G = cumsum(log a):
         # 8 array operations instead of 4 per doubling step; only while e^{|G|}
         # stays far from overflow
-        G = np.cumsum(np.log(a), axis=1)
+        G = np.log(a).cumsum(axis=1)
         if np.abs(G).max() < 300.0:
-            S = np.cumsum(b * np.exp(-G), axis=1)
+            S = (b * np.exp(-G)).cumsum(axis=1)
             return np.exp(G) * (x0[:, None] + S)
     A, B = a.astype(float, copy=True), b.astype(float, copy=True)
     L, s = A.shape[1], 1

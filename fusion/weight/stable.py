@@ -84,12 +84,15 @@ class PassResult:
 
 def _shift(a: np.ndarray, first: np.ndarray) -> np.ndarray:
     """(m, L) array of the previous column, ``first`` (m,) before column 0."""
-    return np.concatenate([first[:, None], a[:, :-1]], axis=1)
+    out = np.empty_like(a)
+    out[:, 0] = first
+    out[:, 1:] = a[:, :-1]
+    return out
 
 
 def _lindley(y: np.ndarray, g0: np.ndarray) -> np.ndarray:
     """CUSUM sums g_k = max(0, g_{k-1} + y_k) along axis 1 from g0 (m,)."""
-    S = np.cumsum(y, axis=1)
+    S = y.cumsum(axis=1)
     return S - np.minimum(np.minimum.accumulate(S, axis=1), -g0[:, None])
 
 
@@ -97,9 +100,13 @@ def stable_pass(T: np.ndarray, Z: np.ndarray, D: np.ndarray, n: np.ndarray, st: 
                 gate: float, k: float, h: float, confirm: int) -> PassResult:
     """Run level filter, gate and CUSUM over the stable plates' next samples.
 
+    Every recursion is causal and a row's padding comes after its valid
+    samples, so padding never reaches a result that is read (all are taken at
+    or before each row's stopping column): only the stop search is masked.
+
     Args:
         T: (m, L) sample times, s (entries at columns >= ``n`` are padding).
-        Z: (m, L) readings, g (all valid).
+        Z: (m, L) readings, g (all valid; padding finite).
         D: (m, L) each plate's sample-interval estimate at that sample, s.
         n: (m,) valid samples per row (>= 1).
         st: state before the pass.
@@ -108,28 +115,27 @@ def stable_pass(T: np.ndarray, Z: np.ndarray, D: np.ndarray, n: np.ndarray, st: 
     """
     m, L = T.shape
     col = np.arange(L)
-    valid = col[None, :] < n[:, None]
+    rows = np.arange(m)
     dt = T - _shift(T, st.kt)
-    dt = np.where(valid & np.isfinite(dt) & (dt > 0.0), dt, 0.0)
+    dt = np.where(dt > 0.0, dt, 0.0)  # also 0 for NaN (padding, no previous time)
     r = st.r[:, None]
     qdt = st.q[:, None] * dt
-    den = qdt + r
-    Ppost = mobius_scan(np.where(valid, r / den, 1.0), np.where(valid, r * qdt / den, 0.0),
-                        np.where(valid, 1.0 / den, 0.0), st.P)
+    c = 1.0 / (qdt + r)
+    Ppost = mobius_scan(r * c, qdt * (r * c), c, st.P)
     Pm = _shift(Ppost, st.P) + qdt  # predicted variance at each sample
-    K = np.where(valid, Pm / (Pm + r), 0.0)
-    Zv = np.where(valid, Z, 0.0)
+    S = Pm + r
+    K = Pm / S
+    Zv = np.where(np.isfinite(Z), Z, 0.0)
     x = affine_scan(1.0 - K, K * Zv, st.x)
     xprev = _shift(x, st.x)
     v = Zv - xprev
-    nu = np.where(valid, v / np.sqrt(Pm + r), 0.0)
-    out = valid & (np.abs(nu) > gate)
+    nu = v / np.sqrt(S)
+    out = np.abs(nu) > gate
     gp = _lindley(nu - k, st.gp)
     gn = _lindley(-nu - k, st.gn)
-    stop = out | (valid & ((gp > h) | (gn > h)))
+    stop = (out | (gp > h) | (gn > h)) & (col[None, :] < n[:, None])
     any_stop = stop.any(axis=1)
     j = np.where(any_stop, np.argmax(stop, axis=1), n - 1)
-    rows = np.arange(m)
     is_out = out[rows, j] & any_stop
     kind = np.where(any_stop, np.where(is_out, SPIKE, ALARM_CUSUM), NONE)
     # t_left: after a gap in valid readings, a change happened during it
@@ -138,7 +144,7 @@ def stable_pass(T: np.ndarray, Z: np.ndarray, D: np.ndarray, n: np.ndarray, st: 
     t_left = np.where(gap, tvprev, T)
     # anchor: the last inlier sample at which both CUSUM sums were zero before it
     gp_prev, gn_prev = _shift(gp, st.gp), _shift(gn, st.gn)
-    zero = valid & ~out & (gp_prev == 0.0) & (gn_prev == 0.0)
+    zero = ~out & (gp_prev == 0.0) & (gn_prev == 0.0)
     last0 = np.maximum.accumulate(np.where(zero, col[None, :], -1), axis=1)[rows, j]
     has0 = last0 >= 0
     l0 = np.maximum(last0, 0)
@@ -155,8 +161,7 @@ def stable_pass(T: np.ndarray, Z: np.ndarray, D: np.ndarray, n: np.ndarray, st: 
     base_x = np.where(kind == ALARM_OUT, x_end, anc_x)
     base_var = np.where(kind == ALARM_OUT, P_end, anc_P)
     t0 = np.where(kind == ALARM_OUT, t_out, anc_t)
-    used_mask = col[None, :] <= j[:, None]
-    inl = used_mask & valid & ~out
+    inl = (col[None, :] <= j[:, None]) & ~out
     end = StableState(
         x=x_end, P=P_end, kt=np.fmax(st.kt, T[rows, j]), r=st.r, q=st.q,
         gp=np.where(is_out, gp_prev[rows, j], gp[rows, j]),
