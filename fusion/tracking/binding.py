@@ -144,7 +144,7 @@ class IdentityOps:
                 self._merge(pairs[best][0], u, cfg.adopt_conf * factor, "adopt")
                 continue
             short = adopt_short_account(self._accounts, u.t_first, self._live_count(), cfg,
-                                        now)
+                                        now, su.born_xy)
             if short is not None:
                 self._bind_track(u, short[0], cfg.adopt_conf * short[1], "adopt-short")
 

@@ -75,6 +75,10 @@ class TrackerConfig:
         adopt_conf: identity confidence of such a guess, times its posterior.
         adopt_tap_sd_s: spread of the tap time around the birth of a track
             adopted by a short account (s).
+        adopt_party_sd_m: spread of a party member around the party's nearest
+            other track, for adoption by a short account (m).
+        adopt_far_per_m2: density of a party member away from the rest of its
+            party (split up, or none of it in view) (1/m^2).
         entry_swap_sd_m: like ``swap_sd_m`` for two entrants of different
             taps standing close in the queue before their passage (m).
         close_m: two bound tracks of different accounts closer than this are
@@ -120,8 +124,10 @@ class TrackerConfig:
     pass_decide_s: float = 1.0
     pass_time_sd_s: float = 0.3
     adopt_after_s: float = 1.0
-    adopt_conf: float = 0.5
+    adopt_conf: float = 0.8
     adopt_tap_sd_s: float = 20.0
+    adopt_party_sd_m: float = 1.0
+    adopt_far_per_m2: float = 0.02
     entry_swap_sd_m: float = 0.2
     close_m: float = 0.6
     swap_sd_m: float = 0.2

@@ -15,6 +15,7 @@ Rules (see docs/tracking.md; entry-gate binding is in
 from __future__ import annotations
 
 import math
+from bisect import bisect_right
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -102,23 +103,52 @@ def relink_choice(pairs: list[tuple[KalmanTrack, float, float, bool]],
 
 
 def adopt_short_account(accounts: dict, t_first: float, live: dict[str, int],
-                        cfg: TrackerConfig, now: float) -> tuple[str, float] | None:
+                        cfg: TrackerConfig, now: float,
+                        born_xy: np.ndarray | None = None) -> tuple[str, float] | None:
     """The account an unbound track born at ``t_first`` (s) most likely
     belongs to among those with fewer live tracks than their party and whose
     tap can no longer bind anybody at ``now`` (s) (``bind_after_s +
     pass_decide_s`` after it): weight ``exp(-0.5 ((t_first - t_tap) /
-    adopt_tap_sd_s)^2)``.
+    adopt_tap_sd_s)^2)`` times, when ``born_xy`` (2,) (m) is given, the
+    party's proximity (:func:`party_density`): party members walk together,
+    so a member the tracker lost reappears next to the others.
 
     Returns:
         (account, posterior of that choice) or ``None`` when no account is short.
     """
-    weights = {name: math.exp(-0.5 * ((t_first - a.t_tap) / cfg.adopt_tap_sd_s) ** 2) + 1e-12
-               for name, a in accounts.items() if name in live and live[name] < a.party
-               and now >= a.t_tap + cfg.bind_after_s + cfg.pass_decide_s}
+    weights = {}
+    for name, a in accounts.items():
+        if (name in live and live[name] < a.party
+                and now >= a.t_tap + cfg.bind_after_s + cfg.pass_decide_s):
+            w = math.exp(-0.5 * ((t_first - a.t_tap) / cfg.adopt_tap_sd_s) ** 2) + 1e-12
+            if born_xy is not None:
+                w *= party_density(a.tracks, born_xy, t_first, cfg)
+            weights[name] = w
     if not weights:
         return None
     name = max(weights, key=weights.__getitem__)
     return name, weights[name] / sum(weights.values())
+
+
+def party_density(tracks: list[KalmanTrack], xy: np.ndarray, t: float,
+                  cfg: TrackerConfig) -> float:
+    """Density (1/m^2) of a party member appearing at ``xy`` (2,) (m) at
+    ``t`` (s), given the party's other tracks: a 2-D Gaussian with sd
+    ``adopt_party_sd_m`` around the nearest one (its position at ``t``, or
+    its last one, the sd growing by ``relink_speed_sd_mps`` per second since
+    then), never below ``adopt_far_per_m2`` (a member anywhere in the store:
+    the party split up, or none of it is in view)."""
+    best = cfg.adopt_far_per_m2
+    for tr in tracks:
+        h = state(tr).history
+        if not h.t:
+            continue
+        k = max(min(bisect_right(h.t, t), len(h.t)) - 1, 0)
+        gap = max(t - h.t[k], 0.0)
+        sd = cfg.adopt_party_sd_m + cfg.relink_speed_sd_mps * gap
+        d2 = (xy[0] - h.x[k]) ** 2 + (xy[1] - h.y[k]) ** 2
+        best = max(best, math.exp(-0.5 * d2 / sd**2) / (2 * math.pi * sd**2))
+    return best
 
 
 def hints_match(a: KalmanTrack, b: KalmanTrack) -> bool:

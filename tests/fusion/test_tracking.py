@@ -360,3 +360,22 @@ def test_person_waiting_at_the_gate_long_before_the_tap_is_bound_by_it():
                                      GateTap(13.0, "IN", "C")], seed=3))
     assert accounts_of(trk, b, 13.0, 14.0).account == "B"
     assert accounts_of(trk, c, 15.0, 16.0).account == "C"
+
+
+def test_missed_party_member_adopts_the_account_whose_party_it_walks_with():
+    # two parties of 2, each with one member the cameras miss until mid-floor;
+    # q's hidden member shows up beside q, in the corner away from p, at the
+    # same moment as p's beside p: each adopts the party it walks with, not
+    # just the account tapped closest in time (Q tapped later, nearer both births)
+    p = enter("p", 2.0, (5.0, 1.5, 3.0), (14.0, 1.5, 3.4))
+    q = enter("q", 4.0, (7.0, 4.5, 2.0), (14.0, 4.5, 2.5))
+    p2 = walker("p2", (11.0, 1.9, 3.3), (14.0, 1.9, 3.7))
+    q2 = walker("q2", (11.0, 4.9, 2.2), (14.0, 4.9, 2.7))
+    trk = ShopperTracker(STORE)
+    run(trk, Scene([p, q, p2, q2], taps=[GateTap(2.0, "IN", "P", 2), GateTap(4.0, "IN", "Q", 2)],
+                   seed=21))
+    assert accounts_of(trk, p, 6.0, 7.0).account == "P"
+    assert accounts_of(trk, q, 6.0, 7.0).account == "Q"
+    wp, wq = accounts_of(trk, p2, 13.0, 14.0), accounts_of(trk, q2, 13.0, 14.0)
+    assert (wp.account, wq.account) == ("P", "Q")
+    assert 0.5 < wp.identity_conf < 0.85 and 0.5 < wq.identity_conf < 0.85
