@@ -110,6 +110,16 @@ def test_small_put_back_after_the_hand_left_is_not_held_as_a_lean(rate):
     assert ev[0].t_final <= hand_leaves + (1.0 if rate > 10 else 1.3)
 
 
+@pytest.mark.parametrize("rate", [20.0, 80.0])
+def test_a_spike_during_a_lean_is_no_sign_that_the_hand_left(rate):
+    # the episode peak is taken over pairs of consecutive readings: a lone
+    # 200 g spike on top of a dead-still 40 g lean must not release its lean hold
+    script = PlateScript(noise_g=3.0, rate_hz=rate, tremor=0.0, presses=[(2.0, 4.5, 40.0)],
+                         spikes=[(2.3, 200.0)])
+    _, ev = _single(script, duration_s=9.0, seed=7, item_g=40.0)
+    assert ev == []
+
+
 @pytest.mark.parametrize("rate", [10.0, 20.0])
 def test_heavy_take_on_a_quiet_plate_is_final_within_a_second(rate):
     # a quiet plate (band <= quiet_band_g) settles over settle_s, not settle_samples
