@@ -85,6 +85,10 @@ class TrackerConfig:
             in an encounter (m).
         swap_sd_m: an encounter at closest distance d may have swapped the two
             identities with probability ``0.5 exp(-d^2 / (2 swap_sd_m^2))`` (m).
+        swap_nis_ref: mean normalised innovation squared (2 dof) at which an
+            encounter's swap spread is the filters' own; the spread scales
+            with ``sqrt(nis_mean / swap_nis_ref)`` (clamped to 0.5..2), so
+            swaps are likelier where detections are noisier than modelled.
     Exits and memory:
         exit_radius_m: last seen within this of an exit/both zone counts as leaving (m).
         exit_timeout_s: ... and then unseen this long decides the exit (s).
@@ -131,6 +135,7 @@ class TrackerConfig:
     entry_swap_sd_m: float = 0.2
     close_m: float = 0.6
     swap_sd_m: float = 0.2
+    swap_nis_ref: float = 1.8
     exit_radius_m: float = 0.5
     exit_timeout_s: float = 1.5
     party_stale_s: float = 10.0

@@ -187,6 +187,18 @@ def pair_swap_sd(a: KalmanTrack, b: KalmanTrack, cfg: TrackerConfig) -> tuple[fl
     return d, math.sqrt(var)
 
 
+def swap_spread_scale(nis_mean: float, cfg: TrackerConfig) -> float:
+    """Factor on an encounter's swap spread from the filters' innovation
+    consistency: ``sqrt(nis_mean / swap_nis_ref)`` clamped to 0.5..2.
+
+    Detections noisier than ``meas_sd_m`` (or people moving more abruptly
+    than ``accel_sd_mps2``) raise the mean normalised innovation squared and
+    the share of encounters the assignment gets wrong; cleaner ones lower
+    both. ``swap_nis_ref`` is where the plain spread was right on the
+    simulator (docs/tracking.md)."""
+    return min(max(math.sqrt(max(nis_mean, 0.0) / cfg.swap_nis_ref), 0.5), 2.0)
+
+
 class EncounterMonitor:
     """Lowers identity confidence when bound tracks of different accounts meet.
 
@@ -203,9 +215,15 @@ class EncounterMonitor:
         self.cfg = cfg
         self._pairs: dict[tuple[int, int], float] = {}
 
-    def update(self, tracks: list[KalmanTrack], now: float) -> None:
-        """Check bound, recently seen tracks at stream time ``now`` (s)."""
+    def update(self, tracks: list[KalmanTrack], now: float, nis_mean: float | None = None,
+               ) -> None:
+        """Check bound, recently seen tracks at stream time ``now`` (s).
+
+        ``nis_mean`` is the core's running mean normalised innovation squared
+        (:attr:`TrackCore.nis_mean`); the swap spread is scaled by
+        :func:`swap_spread_scale` of it (``None``: 1)."""
         cfg = self.cfg
+        scale = 1.0 if nis_mean is None else swap_spread_scale(nis_mean, cfg)
         bound = [tr for tr in tracks if state(tr).account is not None
                  and now - tr.t_last < cfg.relink_min_gap_s]
         if len(bound) < 2 and not self._pairs:
@@ -224,7 +242,7 @@ class EncounterMonitor:
                 continue
             dij, sd = pair_swap_sd(a, b, cfg)
             p_old = 0.0 if old is None else old
-            p = max(p_old, swap_probability(dij, sd))
+            p = max(p_old, swap_probability(dij, sd * scale))
             if p > p_old:
                 for tr in (a, b):
                     state(tr).identity_conf *= (1.0 - p) / (1.0 - p_old)

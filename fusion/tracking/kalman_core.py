@@ -144,8 +144,21 @@ def process_noise(dim: int, dt_s: float, accel_var: float) -> np.ndarray:
                                   order_by_dim=False)
 
 
+#: weight of one update in the running mean of the NIS: a plain mean over the
+#: first 1 / _NIS_ALPHA confirmed-track updates, then about the last that many
+_NIS_ALPHA = 1e-3
+
+
 class TrackCore:
     """A set of constant-velocity Kalman tracks updated frame by frame.
+
+    Attributes:
+        active: tracks currently matched against measurements.
+        nis_mean: running mean of the normalised innovation squared ``y^T S^-1
+            y`` of confirmed-track updates (expected ``d`` when ``meas_sd`` and
+            ``accel_sd`` fit the data; larger when measurements are noisier or
+            targets move more abruptly than modelled). ``d`` until the first
+            confirmed update.
 
     Args:
         config: the core parameters.
@@ -155,6 +168,8 @@ class TrackCore:
         self.config = config or CoreConfig()
         c = self.config
         self.active: list[KalmanTrack] = []
+        self.nis_mean = float(c.dim)
+        self._nis_n = 0
         self._next_id = 1
         d = c.dim
         self._h = np.hstack([np.eye(d), np.zeros((d, d))])
@@ -335,6 +350,11 @@ class TrackCore:
         self._cap_speed(tr)
         tr.kf.predict(F=fq[0], Q=fq[1])
         tr.kf.update(z)
+        if tr.confirmed:
+            y = tr.kf.y
+            nis = float(y @ np.linalg.solve(tr.kf.S, y))
+            self._nis_n += 1
+            self.nis_mean += max(1.0 / self._nis_n, _NIS_ALPHA) * (nis - self.nis_mean)
         tr.t_last = max(tr.t_last, t)
         tr.hits += 1
         c = self.config

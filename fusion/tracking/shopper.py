@@ -101,7 +101,7 @@ class ShopperTracker(IdentityOps):
         if dets:
             self._ingest(t, dets)
         self._bind(t)
-        self._encounters.update(self._core.active, t)
+        self._encounters.update(self._core.active, t, self._core.nis_mean)
 
     # ----------------------------------------------------------- queries
     def pop_exits(self, t: float) -> list[ExitEvent]:

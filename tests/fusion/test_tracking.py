@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from fusion.tracking import ExitEvent, ShopperTracker, TrackerConfig, TrackWindow
+from fusion.tracking.identity import swap_spread_scale
 from fusion.types import GateTap, PersonDetection, VisionFrame
 from tests.fusion.test_tracking_scenes import Scene, make_store, run, track_of, walker
 
@@ -379,3 +380,23 @@ def test_missed_party_member_adopts_the_account_whose_party_it_walks_with():
     wp, wq = accounts_of(trk, p2, 13.0, 14.0), accounts_of(trk, q2, 13.0, 14.0)
     assert (wp.account, wq.account) == ("P", "Q")
     assert 0.5 < wp.identity_conf < 0.85 and 0.5 < wq.identity_conf < 0.85
+
+
+def test_swap_spread_follows_the_detection_noise():
+    cfg = TrackerConfig()
+    assert swap_spread_scale(cfg.swap_nis_ref, cfg) == pytest.approx(1.0)
+    assert swap_spread_scale(4.0 * cfg.swap_nis_ref, cfg) == pytest.approx(2.0)
+    assert swap_spread_scale(0.0, cfg) == 0.5
+    # the same crossing (0.35 m apart) costs more confidence with noisy detections
+    # than with clean ones: noisy detections swap two tracks more often
+    a = enter("a", 2.0, (4.0, 1.0, 3.0), (9.0, 3.0, 3.175), (12.0, 5.0, 3.3))
+    b = enter("b", 3.5, (7.0, 5.0, 3.0), (9.0, 3.0, 2.825), (12.0, 1.0, 2.7))
+    conf = {}
+    for noise in (0.04, 0.14):
+        trk = ShopperTracker(STORE)
+        run(trk, Scene([a, b], taps=[GateTap(2.0, "IN", "A"), GateTap(3.5, "IN", "B")],
+                       noise_m=noise, p_miss=0.02, p_miss_crowd=0.0, seed=8))
+        ws = {w.account: w for w in trk.window(11.0, 12.0) if w.account is not None}
+        assert set(ws) == {"A", "B"}
+        conf[noise] = min(w.identity_conf for w in ws.values())
+    assert conf[0.14] < conf[0.04] - 0.05

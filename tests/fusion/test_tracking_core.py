@@ -160,3 +160,16 @@ def test_coasting_track_needs_two_consistent_hits_to_reacquire():
     assert matches == [] and tr.t_last == 0.0 and tr.held is not None
     matches, _d, _u = core.assign(0.55, np.array([[0.45, 0.0]]))
     assert [m[1] for m in matches] == [tr] and tr.t_last == 0.55 and tr.hits == 3
+
+
+@pytest.mark.parametrize(("noise", "lo", "hi"), [(0.12, 1.2, 2.8), (0.3, 5.0, 20.0)])
+def test_nis_mean_tracks_how_well_the_noise_model_fits(noise, lo, hi):
+    # meas_sd 0.12 m: detections with that noise give a mean normalised
+    # innovation squared near d = 2; 0.3 m noise gives far more
+    core = TrackCore(CoreConfig(dim=2, meas_sd=0.12, accel_sd=2.0, confirm_hits=3, max_gate=3.0,
+                                gate_chi2=1e6))
+    assert core.nis_mean == 2.0
+    _walk(core, np.array([[0.0, 0.0], [4.0, 0.0]]), np.array([[0.8, 0.3], [-0.2, 0.9]]), 400,
+          noise=noise, seed=3)
+    assert len(core.active) == 2
+    assert lo < core.nis_mean < hi
