@@ -62,8 +62,8 @@ class EngineConfig:
         doubt_floor: doubts below this probability are not recorded.
         resting: when two events of one plate are one take split by a
             resting hand, see :class:`fusion.resting.RestingConfig`.
-        parts: when an event summed from steps of opposite sign (a put-back
-            then a take) is split between the hands that made them, see
+        parts: when an event made of several steps (a put-back then a take,
+            two takes) is split between the hands that made them, see
             :class:`fusion.parts.PartSplitConfig`.
         weight: the weight detector's tunables (``keep_cancelled`` is set).
         attribution: see :class:`fusion.attribution.AttributionConfig`.
@@ -220,7 +220,7 @@ class Engine:
         if not split:
             return
         events = [ev for ev, _ in split]
-        per_event = [self._candidates(ev, a) for ev, a in split]
+        per_event = [cands for _, cands in split]
         for cands in per_event:
             self.hand_spread.observe(cands)
         if len(events) > 1:
@@ -235,15 +235,18 @@ class Engine:
         return self._product_cue(ev, cands, att)
 
     def _split_parts(self, ev: ShelfEvent, att: AttributionConfig,
-                     ) -> list[tuple[ShelfEvent, AttributionConfig]]:
+                     ) -> list[tuple[ShelfEvent, list[Candidate]]]:
         """``ev``, or its parts when different hands made them (see
-        :mod:`fusion.parts`), each with the attribution tunables to decide it
-        with (a part's hands are looked for in a narrower window)."""
+        :mod:`fusion.parts`), each with its attribution candidates (a part's
+        hands are looked for in a narrower window)."""
         cfg = self.config.parts
-        if not ev.parts and (abs(ev.total_g) < cfg.cancelled_g or self._two_hands(ev, att)):
+        cancelled = abs(ev.total_g) < cfg.cancelled_g
+        cands = None if cancelled else self._candidates(ev, att)
+        if not ev.parts and (cancelled or self._two_hands(ev, cands)):
             ev = dataclasses.replace(ev, parts=self._plateau_parts(ev))
         if not ev.parts:
-            return [(ev, att)] if abs(ev.total_g) >= cfg.cancelled_g else []
+            return [] if cancelled else [(ev, cands)]
+
         def who(sub: ShelfEvent) -> tuple[str | None, float]:
             windows = self.tracker.window(sub.t_start - 1.0, sub.t_end + 1.0)
             scores = step_presence([w for w in windows if w.account is None or self.book.is_open(w.account)],
@@ -255,19 +258,19 @@ class Engine:
         if len(out) > 1:
             log.info("event at t=%.2f split into %d parts made by different hands", ev.t_end, len(out))
             narrow = dataclasses.replace(att, pre_s=cfg.time_sd_s, post_s=cfg.time_sd_s)
-            return [(sub, narrow) for sub in out]
-        return [(e, att) for e in out]
+            return [(sub, self._candidates(sub, narrow)) for sub in out]
+        return [(e, cands if cands is not None else self._candidates(e, att)) for e in out]
 
-    def _two_hands(self, ev: ShelfEvent, att: AttributionConfig) -> bool:
+    def _two_hands(self, ev: ShelfEvent, cands: list[Candidate]) -> bool:
         """More than one account may have made this one-plate event."""
         if len(ev.cells) != 1:
             return False
-        named = [c for c in self._candidates(ev, att) if c.account != UNKNOWN]
+        named = [c for c in cands if c.account != UNKNOWN]
         return len(named) > 1 and named[1].probability >= self.config.parts.ambiguous_p
 
     def _plateau_parts(self, ev: ShelfEvent) -> tuple:
-        """Parts of a cancelled one-plate episode, from the raw samples kept (see
-        :func:`fusion.parts.plateau_parts`)."""
+        """Parts of a one-plate event at an item-like plateau, from the raw
+        samples kept (see :func:`fusion.parts.plateau_parts`)."""
         if len(ev.cells) != 1:
             return ()
         c = ev.cells[0]

@@ -1,4 +1,4 @@
-"""Split an event summed from steps of opposite sign between the hands that made them.
+"""Split a shelf event made of several steps between the hands that made them.
 
 The weight detector cannot tell a hand pressing on a plate (the reading goes
 up, then back down) from a put-back followed, before the plate was quiet for
@@ -17,6 +17,10 @@ no parts. :func:`plateau_parts` looks inside it, on the plate's raw samples,
 for a quiet stretch whose level is a whole number of units away from the level
 before: a put-back's item lying on the plate between the two hands.
 
+The same search runs on a one-plate event that two accounts may have made:
+two takes less than a settle time apart leave the first hand's result as a
+plateau.
+
 Times in seconds, grams.
 """
 
@@ -28,6 +32,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from fusion.attribution import segment_distance
 from fusion.types import EventPart, ItemHypothesis, ShelfEvent
 
 
@@ -125,14 +130,14 @@ def split_by_hands(ev: ShelfEvent, who: Callable[[ShelfEvent], tuple[str | None,
 def plateau_parts(t: np.ndarray, g: np.ndarray, ev: ShelfEvent, units: Sequence[tuple[float, float]],
                   noise_g: float, config: PartSplitConfig | None = None, max_items: int = 5,
                   ) -> tuple[EventPart, ...]:
-    """Two parts of a cancelled one-plate episode split at an item-like plateau.
+    """Two parts of a one-plate event split at an item-like plateau.
 
     Args:
         t: (N,) sample times of the event's plate around the event (s),
             increasing, including some samples before ``ev.t_start`` and after
             ``ev.t_end``.
         g: (N,) its readings (g), gaps removed.
-        ev: the cancelled event (one plate).
+        ev: the event (one plate): cancelled, or one two accounts may have made.
         units: (mean g, sd g) of each SKU stocked on the plate.
         noise_g: the plate's noise standard deviation (g).
         config: tunables.
@@ -140,8 +145,8 @@ def plateau_parts(t: np.ndarray, g: np.ndarray, ev: ShelfEvent, units: Sequence[
 
     Returns:
         (level before -> plateau, plateau -> level after) when a quiet stretch
-        lies a whole number of units from the level before (the one closest to
-        whole units wins), else ``()``.
+        lies a whole number of units from both the level before and the level
+        after (the first such stretch wins), else ``()``.
     """
     cfg = config or PartSplitConfig()
     before, after = g[t < ev.t_start], g[t > ev.t_end]
@@ -203,16 +208,13 @@ def step_presence(windows, front: np.ndarray, t_start: float, t_end: float, hand
         hand_sd_m)^2)`` over its hand points (``d`` the distance to the edge).
     """
     cfg = config or PartSplitConfig()
-    a, b = front[0], front[1]
     out: dict[str | None, float] = {}
     for w in windows:
         if len(w.hands_t) == 0:
             continue
         dt = np.maximum(0.0, np.maximum(t_start - w.hands_t, w.hands_t - t_end))
         weight = np.exp(-0.5 * (dt / cfg.time_sd_s) ** 2)
-        ab = b - a
-        s_ = np.clip(((w.hands_p - a) @ ab) / max(float(ab @ ab), 1e-12), 0.0, 1.0)
-        d = np.linalg.norm(w.hands_p - (a + s_[:, None] * ab), axis=1)
+        d = segment_distance(w.hands_p, front[0], front[1])
         close = np.exp(-0.5 * (d / hand_sd_m) ** 2)
         score = float((weight * close).sum() / (weight.sum() + cfg.prior_points))
         out[w.account] = max(out.get(w.account, 0.0), score)
@@ -221,9 +223,9 @@ def step_presence(windows, front: np.ndarray, t_start: float, t_end: float, hand
 
 def most_present(scores: dict[str | None, float], config: PartSplitConfig | None = None,
                  ) -> tuple[str | None, float]:
-    """(account, probability) of the account most surely at the plate, against
-    the others and "a hand we do not see"; ``(None, p)`` when that is an
-    unbound track or nobody."""
+    """(account, probability) of the named account most surely at the plate,
+    against every other score (unbound tracks included) and "a hand we do not
+    see"; ``(None, 1.0)`` when no named account scored."""
     cfg = config or PartSplitConfig()
     total = cfg.unseen + sum(scores.values())
     named = {k: v for k, v in scores.items() if k is not None}
