@@ -37,7 +37,7 @@ from fusion.attribution import (
 from fusion.inference import ItemInference
 from fusion.parts import PartSplitConfig, most_present, plateau_parts, split_by_hands, step_presence
 from fusion.receipt import ReceiptBook, ReceiptConfig
-from fusion.resting import RestingConfig, join_resting_splits
+from fusion.resting import Residue, RestingConfig, carry_residue, join_resting_splits, shed_pressed_plates
 from fusion.tracking import ExitEvent, ShopperTracker
 from fusion.types import GateTap, Receipt, ReceiptLine, ShelfEvent, Store, VisionFrame
 from fusion.weight import WeightConfig, WeightDetector
@@ -126,6 +126,7 @@ class Engine:
         self._pending: list[ShelfEvent] = []
         self._cancelled: list[ShelfEvent] = []  # events with no net change (see fusion.parts)
         self._exits: dict[str, ExitEvent] = {}
+        self._residues: dict[int, Residue] = {}  # grams a resting hand left per plate
 
     # ------------------------------------------------------------- input
     def feed(self, item: np.ndarray | VisionFrame | GateTap) -> list[Receipt]:
@@ -213,6 +214,7 @@ class Engine:
         return any(g.cells == ev.cells and 0.0 <= ev.t_start - g.t_end <= gap for g in group)
 
     def _decide_group(self, events: list[ShelfEvent]) -> None:
+        events = self._without_presses(events)
         if len(events) > 1:
             events = join_resting_splits(events, self.store, self.inference, self.config.resting)
         att = dataclasses.replace(self.config.attribution, hand_sd_m=self.hand_spread.value())
@@ -227,6 +229,22 @@ class Engine:
             per_event = joint_attribution(per_event, att)
         for ev, cands in zip(events, per_event, strict=True):
             self._decide_event(ev, cands)
+
+    def _without_presses(self, events: list[ShelfEvent]) -> list[ShelfEvent]:
+        """Plates only a resting hand pressed dropped from events; their grams
+        added to those plates' next change when that fits items better (see
+        :mod:`fusion.resting`)."""
+        cfg = self.config.resting
+        out = []
+        for ev in sorted(events, key=lambda e: e.t_start):
+            ev = carry_residue(ev, self._residues, self.inference, cfg)
+            ev, residues = shed_pressed_plates(ev, self.inference, cfg)
+            for r in residues:
+                log.info("plate %s: %+.1f g of a resting hand set aside at t=%.2f",
+                         self.store.cells[r.cell].id, r.grams, r.t)
+                self._residues[r.cell] = r
+            out.append(ev)
+        return out  # at most one residue per plate is kept: no clean-up needed
 
     def _candidates(self, ev: ShelfEvent, att: AttributionConfig) -> list[Candidate]:
         windows = self.tracker.window(ev.t_start - max(att.pre_s, att.holding_before_s),

@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.special import logsumexp
 
 from fusion.types import ItemHypothesis, ShelfEvent, Store
 
@@ -136,6 +137,30 @@ class ItemInference:
             basket: SKU -> count the shopper currently holds (None = unknown).
             holding: SKU -> probability from vision that the hand holds it.
         """
+        table, cand, logp, logp0 = self._joint(event, basket, holding)
+        return self._rank(table, cand, logp, logp0)
+
+    def log_evidence(self, event: ShelfEvent, basket: Mapping[str, int] | None = None) -> float:
+        """log of the summed prior x likelihood of every explanation of ``event``
+        (items or none): how well *some* explanation fits its grams. Priors are
+        relative weights, so compare evidences of events over the same plates'
+        SKUs, not as absolute probabilities."""
+        _, _, logp, logp0 = self._joint(event, basket, None)
+        return float(np.logaddexp(logsumexp(logp), logp0))
+
+    def best_line_cell(self, event: ShelfEvent, sku: str | None = None) -> int:
+        """The plate to name on a receipt line: the largest |delta| among the
+        event's plates (those stocking ``sku`` when given and any do)."""
+        cells = list(event.cells)
+        if sku is not None:
+            stocked = [c for c in cells if sku in self.store.cells[c].skus]
+            cells = stocked or cells
+        return max(cells, key=lambda c: abs(event.delta_g[event.cells.index(c)]))
+
+    # ------------------------------------------------------------ internals
+
+    def _joint(self, event, basket, holding) -> tuple[np.ndarray, list[str], np.ndarray, float]:
+        """(table, candidate SKUs, log prior x likelihood per row, same for "no item")."""
         total, sd_ev = event.total_g, event.total_sd_g
         if not math.isfinite(total):
             raise ValueError(f"ItemInference.hypotheses: event total_g is {total}")
@@ -148,18 +173,7 @@ class ItemInference:
                                                                basket, holding)
         var0 = sd_ev ** 2 + self.config.disturbance_g ** 2
         logp0 = _log_normal(total, 0.0, var0) + _log(self.config.no_item_weight)
-        return self._rank(table, cand, logp, float(logp0))
-
-    def best_line_cell(self, event: ShelfEvent, sku: str | None = None) -> int:
-        """The plate to name on a receipt line: the largest |delta| among the
-        event's plates (those stocking ``sku`` when given and any do)."""
-        cells = list(event.cells)
-        if sku is not None:
-            stocked = [c for c in cells if sku in self.store.cells[c].skus]
-            cells = stocked or cells
-        return max(cells, key=lambda c: abs(event.delta_g[event.cells.index(c)]))
-
-    # ------------------------------------------------------------ internals
+        return table, cand, logp, float(logp0)
 
     def _candidates(self, event, basket, total, sd_ev):
         """Candidate SKU ids with prior weights for taking / putting back."""

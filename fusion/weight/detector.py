@@ -498,9 +498,8 @@ class WeightDetector:
         total, total_sd = sum(delta), float(np.sqrt(sum(s * s for s in sd)))
         parts = tuple(EventPart(q.cell, q.t_start, q.t_end, q.delta_g, q.sd_g)
                       for ch in changes for q in ch.parts)
-        if abs(total) < max(cfg.min_change_g, cfg.min_change_sd * total_sd) and not (
-                cfg.keep_cancelled and parts):
-            return None
+        if abs(total) < max(cfg.min_change_g, cfg.min_change_sd * total_sd) and not cfg.keep_cancelled:
+            return None  # (kept: an item taken and another unit put back leaves a few grams)
         t0 = min(ch.t_start for ch in changes)
         t1 = max(ch.t_end for ch in changes)
         tf = max(ch.t_settled for ch in changes)

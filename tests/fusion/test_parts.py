@@ -59,6 +59,17 @@ def test_detector_alone_drops_the_pair_and_reports_it_when_asked():
     assert ev.t_start < 10.1 and ev.t_end > 10.5
 
 
+def test_a_take_and_the_return_of_another_unit_leave_a_few_grams_and_are_reported():
+    # one unit (90 g) taken, another (84 g) put back 1.2 s later: net -6 g, below
+    # the smallest event, yet an interaction the engine must look into
+    samples = plate_signal([(10.0, 10.15, -POP_G), (11.35, 11.5, POP_G - 6.0)], 18.0, seed=3)
+    busy = (samples["t"] > 10.15) & (samples["t"] < 11.35)  # hands on the plate: it never settles
+    samples["grams"][busy] += 12.0 * np.sin(2 * np.pi * 3.0 * samples["t"][busy])
+    assert detect(samples, keep=False) == []
+    (ev,) = detect(samples, keep=True)
+    assert abs(ev.total_g + 6.0) < 2.0 and ev.t_start < 10.1 and ev.t_end > 11.3
+
+
 def test_plateau_parts_finds_the_item_lying_between_the_hands():
     samples = plate_signal(EXCHANGE, 16.0)
     (ev,) = detect(samples, keep=True)
