@@ -37,7 +37,13 @@ from fusion.attribution import (
 from fusion.inference import ItemInference
 from fusion.parts import PartSplitConfig, most_present, plateau_parts, split_by_hands, step_presence
 from fusion.receipt import ReceiptBook, ReceiptConfig
-from fusion.resting import Residue, RestingConfig, carry_residue, join_resting_splits, shed_pressed_plates
+from fusion.resting import (
+    Residue,
+    RestingConfig,
+    carry_residue,
+    join_resting_splits,
+    shed_pressed_plates,
+)
 from fusion.tracking import ExitEvent, ShopperTracker
 from fusion.types import GateTap, Receipt, ReceiptLine, ShelfEvent, Store, VisionFrame
 from fusion.weight import WeightConfig, WeightDetector
