@@ -67,6 +67,13 @@ class PartSplitConfig:
         quiet_min_g: ... or this many grams.
         whole_k: its level must be within this many standard deviations of a
             whole number of units of a SKU of the plate.
+        pressed_rel: when no quiet plateau is found, one with hands still
+            pressing on the items is accepted: spread (and extra tolerance)
+            up to this fraction of the plate's lightest unit, when that is
+            more than the quiet limit ...
+        pressed_min_unit_g: ... and the lightest unit weighs at least this (g):
+            a hand's tremor is small against a bottle, not against a bag of
+            chips.
     """
 
     min_account_p: float = 0.8
@@ -81,6 +88,8 @@ class PartSplitConfig:
     quiet_sd: float = 2.0
     quiet_min_g: float = 1.5
     whole_k: float = 3.0
+    pressed_rel: float = 0.1
+    pressed_min_unit_g: float = 200.0
 
 
 def part_events(ev: ShelfEvent) -> list[ShelfEvent]:
@@ -130,7 +139,7 @@ def split_by_hands(ev: ShelfEvent, who: Callable[[ShelfEvent], tuple[str | None,
 def plateau_parts(t: np.ndarray, g: np.ndarray, ev: ShelfEvent, units: Sequence[tuple[float, float]],
                   noise_g: float, config: PartSplitConfig | None = None, max_items: int = 5,
                   ) -> tuple[EventPart, ...]:
-    """Two parts of a one-plate event split at an item-like plateau.
+    """Parts of a one-plate event split at item-like plateaus.
 
     Args:
         t: (N,) sample times of the event's plate around the event (s),
@@ -144,9 +153,10 @@ def plateau_parts(t: np.ndarray, g: np.ndarray, ev: ShelfEvent, units: Sequence[
         max_items: most units one hand moves.
 
     Returns:
-        (level before -> plateau, plateau -> level after) when a quiet stretch
-        lies a whole number of units from both the level before and the level
-        after (the first such stretch wins), else ``()``.
+        (level before -> plateau, plateau -> ..., plateau -> level after) when
+        quiet stretches lie a whole number of units from the level before them
+        and from the level after (the first such stretch wins, then the rest of
+        the episode is searched from it), else ``()``.
     """
     cfg = config or PartSplitConfig()
     before, after = g[t < ev.t_start], g[t > ev.t_end]
@@ -158,37 +168,70 @@ def plateau_parts(t: np.ndarray, g: np.ndarray, ev: ShelfEvent, units: Sequence[
     w = max(cfg.plateau_min_samples, math.ceil(cfg.plateau_s * (len(ti) - 1) / (ti[-1] - ti[0])))
     if len(gi) < w + 2:
         return ()
+    quiet_g = max(cfg.quiet_sd * noise_g, cfg.quiet_min_g)
+    lightest = min((mu for mu, _ in units), default=0.0)
+    heavy = lightest * cfg.pressed_rel if lightest >= cfg.pressed_min_unit_g else 0.0
+    parts: list[EventPart] = []
+    t_from, sd_base = ev.t_start, noise_g ** 2 / min(len(before), 10)
+    while len(parts) < max_items:
+        found = _item_plateau(ti, gi, base, final, units, noise_g, w, quiet_g, 0.0, max_items, cfg)
+        if found is None and heavy > quiet_g:
+            # hands still pressing on the items that lie there: a noisier plateau,
+            # acceptable only when the plate's units are heavy against that noise
+            found = _item_plateau(ti, gi, base, final, units, noise_g, w, heavy, heavy, max_items, cfg)
+        if found is None:
+            break
+        t_up, t_down, level, extra = found
+        if parts and not (np.sign(level - base) == np.sign(final - level) == np.sign(parts[-1].delta_g)):
+            break  # more than two parts only as a staircase (hands taking in turn), never a press
+        sd_level = noise_g ** 2 / w + extra ** 2
+        parts.append(EventPart(ev.cells[0], t_from, t_up, level - base, float(np.sqrt(sd_base + sd_level))))
+        # the next hand's steps: search the rest of the episode from this plateau
+        t_from, base, sd_base = t_down, level, sd_level
+        rest = ti > t_down
+        ti, gi = ti[rest], gi[rest]
+        if len(gi) < w + 2:
+            break
+    if not parts:
+        return ()
+    parts.append(EventPart(ev.cells[0], t_from, ev.t_end, final - base,
+                           float(np.sqrt(sd_base + noise_g ** 2 / min(len(after), 10)))))
+    return tuple(parts)
+
+
+def _item_plateau(ti, gi, base, final, units, noise_g, w, quiet_g, extra_g, max_items, cfg,
+                  ) -> tuple[float, float, float, float] | None:
+    """(first time, last time, level, spread g) of the first stretch of ``w``
+    samples quieter than ``quiet_g`` whose level lies a whole number of units
+    from ``base`` and from ``final`` (``extra_g`` widens that test), or None."""
     win = np.lib.stride_tricks.sliding_window_view(gi, w)
     level, spread = win.mean(axis=1), win.std(axis=1)
-    quiet = spread <= max(cfg.quiet_sd * noise_g, cfg.quiet_min_g)
+    quiet = spread <= quiet_g
     quiet[0] = quiet[-1] = False  # a plateau lies between the two hands
     if not quiet.any():
-        return ()
+        return None
     # both steps (base -> plateau -> final) must be whole numbers of units;
     # the first such plateau wins: the first hand's result, before a second
     # hand pressing on the items can make another item-like level
     counts = range(1, max_items + 1)
-    z = np.maximum(_whole_z(np.abs(level - base), units, noise_g, w, counts),
-                   _whole_z(np.abs(final - level), units, noise_g, w, counts))
+    z = np.maximum(_whole_z(np.abs(level - base), units, noise_g, w, counts, extra_g),
+                   _whole_z(np.abs(final - level), units, noise_g, w, counts, extra_g))
     ok = np.flatnonzero(quiet & (z < cfg.whole_k))
     if ok.size == 0:
-        return ()
+        return None
     first = int(ok[0])  # best fit within the first run of such windows
     run_end = first
     while run_end + 1 < len(z) and quiet[run_end + 1] and z[run_end + 1] < cfg.whole_k:
         run_end += 1
     best = first + int(np.argmin(z[first:run_end + 1]))
     # the plateau: the run of quiet windows around the best at its level
-    same = quiet & (np.abs(level - level[best]) <= max(cfg.quiet_sd * noise_g, cfg.quiet_min_g))
+    same = quiet & (np.abs(level - level[best]) <= quiet_g)
     lo, hi = best, best
     while lo > 0 and same[lo - 1]:
         lo -= 1
     while hi + 1 < len(same) and same[hi + 1]:
         hi += 1
-    sd = float(np.sqrt(noise_g ** 2 / w + noise_g ** 2 / min(len(before), 10)))
-    up = EventPart(ev.cells[0], ev.t_start, float(ti[lo]), float(level[best] - base), sd)
-    down = EventPart(ev.cells[0], float(ti[hi + w - 1]), ev.t_end, float(final - level[best]), sd)
-    return (up, down)
+    return float(ti[lo]), float(ti[hi + w - 1]), float(level[best]), float(spread[lo:hi + 1].max()) if extra_g else 0.0
 
 
 def step_presence(windows, front: np.ndarray, t_start: float, t_end: float, hand_sd_m: float,
@@ -236,13 +279,13 @@ def most_present(scores: dict[str | None, float], config: PartSplitConfig | None
 
 
 def _whole_z(step: np.ndarray, units: Sequence[tuple[float, float]], noise_g: float, w: int,
-             counts: Sequence[int]) -> np.ndarray:
+             counts: Sequence[int], extra_g: float = 0.0) -> np.ndarray:
     """(N,) distance in sd of each |step| (g) from the nearest ``n`` units
     (``n`` in ``counts``) of any of ``units`` ((mean g, sd g)); inf when
     there is no unit."""
     z = np.full(step.shape, np.inf)
     for mu, sd in units:
         for n in counts:
-            tol = math.sqrt(2.0 * noise_g ** 2 / w + n * sd ** 2 + (0.01 * n * mu) ** 2)
+            tol = math.sqrt(2.0 * noise_g ** 2 / w + n * sd ** 2 + (0.01 * n * mu) ** 2 + extra_g ** 2)
             z = np.minimum(z, np.abs(step - n * mu) / tol)
     return z

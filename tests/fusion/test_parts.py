@@ -90,6 +90,37 @@ def test_plateau_parts_splits_two_takes_and_prefers_the_item_plateau_to_a_press(
     assert up.t_end < 10.5
 
 
+def test_plateau_parts_follows_hands_taking_in_turn():
+    # three hands take one, two and one units in turn; the plate never settles
+    steps = [(10.0, 10.15, -POP_G), (10.5, 10.65, -2 * POP_G), (11.0, 11.15, -POP_G)]
+    samples = plate_signal(steps, 16.0)
+    ev = ShelfEvent(9.95, 11.2, 11.6, (0,), (-4 * POP_G,), (0.5,))
+    parts = plateau_parts(samples["t"], samples["grams"].astype(float), ev, [(POP_G, 1.0)], 0.5)
+    assert [round(p.delta_g / POP_G) for p in parts] == [-1, -2, -1]
+    assert parts[0].t_end < 10.5 and 10.15 <= parts[1].t_start < parts[1].t_end < 11.0 <= parts[2].t_end
+
+
+def test_plateau_parts_accepts_a_pressed_plateau_of_heavy_items_only():
+    # two heavy bottles taken, the next hand already pressing on the rest
+    # (12 g with an 8 g tremor), then one more taken
+    bottle = 530.0
+    samples = plate_signal([(10.0, 10.2, -2 * bottle), (11.0, 11.2, -bottle)], 16.0, base_g=3000.0)
+    pressed = (samples["t"] > 10.25) & (samples["t"] < 10.95)
+    tremor = 12.0 + np.random.default_rng(5).normal(0.0, 8.0, int(pressed.sum()))
+    samples["grams"][pressed] += tremor
+    ev = ShelfEvent(9.95, 11.25, 11.7, (0,), (-3 * bottle,), (0.5,))
+    t, g = samples["t"], samples["grams"].astype(float)
+    parts = plateau_parts(t, g, ev, [(bottle, 4.0)], 0.5)
+    assert [round(p.delta_g / bottle) for p in parts] == [-2, -1]
+    assert parts[0].sd_g > 5.0  # the press's spread is in the parts' uncertainty
+    # the same tremor on a plate of light items: no plateau
+    bag = 45.0
+    light = plate_signal([(10.0, 10.2, -2 * bag), (11.0, 11.2, -bag)], 16.0)
+    light["grams"][pressed] += tremor
+    ev = ShelfEvent(9.95, 11.25, 11.7, (0,), (-3 * bag,), (0.5,))
+    assert plateau_parts(light["t"], light["grams"].astype(float), ev, [(bag, 1.0)], 0.5) == ()
+
+
 def test_plateau_parts_ignores_a_press_that_is_no_whole_item():
     samples = plate_signal([(10.0, 10.15, 37.0), (10.45, 10.65, -37.0)], 16.0)
     (ev,) = detect(samples, keep=True)
