@@ -514,7 +514,10 @@ class WeightDetector:
         """When the vision cue (:meth:`hands_away`) proved every plate of ``group``
         free of hands after its change began (s), or None if it has not.
 
-        Proof per plate: a cue at or after the change's start, and the plate
+        Proof per plate: a cue at or after the start of the change's last part
+        (a held change and later ones summed with it: a part that began after
+        the cue is a hand back), its motion over by the cue + ``hand_reach_s``
+        (a hand out of reach cannot touch the plate sooner), and the plate
         STABLE (no outlier or CUSUM build-up) in readings through the cue time
         plus ``confirm_samples + 2`` sample intervals."""
         cfg = self.config
@@ -522,7 +525,8 @@ class WeightDetector:
         for p in group:
             c = p.cell
             away, dt = self._away_t[c], self._dt[c]
-            if not (away >= p.t_start and np.isfinite(dt)):
+            began = max(q.t_start for q in (p.parts or (p,)))  # a part after the cue: hand back
+            if not (away >= began and p.t_end <= away + cfg.hand_reach_s and np.isfinite(dt)):
                 return None  # (NaN compares False)
             ready = away + (cfg.confirm_samples + 2) * dt
             if (self._state[c] != STABLE or self._n_out[c] > 0 or self._last_t[c] < ready

@@ -65,3 +65,15 @@ def test_hands_away_is_a_no_op_on_quiet_plates_and_checks_arguments():
         det.hands_away(np.array([2]), 1.0)
     with pytest.raises(ValueError, match="finite"):
         det.hands_away(np.array([0]), float("nan"))
+
+
+@pytest.mark.parametrize("rate", [20.0, 80.0])
+def test_a_lean_after_the_cue_is_not_released_with_the_held_put_back(rate):
+    # 20 g put-back at 3 s (held as a possible lean), no hand within reach at
+    # 3.9 s, then a new dead-still 20 g lean from 4.3 to 7.0 s: it joins the
+    # held put-back (40 g, two items, still in the lean class) but began after
+    # the cue, so the cue must not release the sum; the lift cancels the lean
+    script = merge_scripts(take(3.0, 20.0, hand_g=5.0), noise_g=3.0, rate_hz=rate, tremor=0.0,
+                           presses=[(4.3, 7.0, 20.0)])
+    ev = _run_with_cues(script, [3.9], duration_s=14.0, item_g=20.0)
+    assert [round(e.total_g / 20.0) for e in ev] == [1], ev
