@@ -144,6 +144,80 @@ def _cause(st, follow: dict, acct_of: list[str], t: float) -> str:
     return f"wrong: swap after {st.how}"
 
 
+def _hint_person(p) -> int | None:
+    return None if p.track is None else int(p.track.rsplit("-", 1)[1]) - 1
+
+
+def swap_events(folder: Path, accounts: list[str], run: int = 4) -> list[tuple]:
+    """When do bound tracks start following another account's person?
+
+    Replays the tracker frame by frame; a bound track updated in a frame
+    follows the true person of the nearest detection (<= 0.5 m). Its label is
+    set after 3 agreeing frames and changes after ``run`` agreeing frames of
+    another person; a change to a person of another account is a swap.
+
+    Returns:
+        One row per swap: (t s, s since the track got its account, x m, y m,
+        account, how, nearest other confirmed track m, the person it left was
+        detected in that frame, the track that followed the new person swapped
+        too (mutual)).
+    """
+    rec = Recording(folder)
+    trk = ShopperTracker(rec.store)
+    taps = rec.read_taps()
+    label: dict[int, int] = {}
+    recent: dict[int, list] = defaultdict(list)
+    out = []
+    next_tap = 0
+    for fr in rec.iter_vision():
+        while next_tap < len(taps) and taps[next_tap].t <= fr.t:
+            trk.tap(taps[next_tap])
+            next_tap += 1
+        trk.update(_strip_hints(fr))
+        if not fr.people:
+            continue
+        who = [_hint_person(p) for p in fr.people]
+        zxy = np.array([p.xy for p in fr.people], float).reshape(-1, 2)
+        live = [tr for tr in trk._core.active if tr.confirmed]  # diagnostics only
+        changed = {}
+        for tr in live:
+            st = tr.data
+            if tr.t_last != fr.t or st.account is None:
+                continue
+            d = np.hypot(*(zxy - tr.kf.x[:2]).T)
+            if d.min() > 0.5:
+                continue
+            h = who[int(d.argmin())]
+            r = recent[tr.id]
+            r.append(h)
+            del r[:-run]
+            if tr.id not in label:
+                if len(r) >= 3 and len(set(r[-3:])) == 1:
+                    label[tr.id] = h
+            elif h is not None and h != label[tr.id] and len(r) == run and len(set(r)) == 1:
+                changed[tr.id] = (tr, label[tr.id], h)
+        for tr, old, new in changed.values():
+            label[tr.id] = new
+            st = tr.data
+            if old is None or accounts[new] == accounts[old]:
+                continue
+            dmin = min((float(np.hypot(*(o.kf.x[:2] - tr.kf.x[:2]))) for o in live if o is not tr),
+                       default=np.inf)
+            mutual = any(o.id != tr.id and label.get(o.id) == old for o in live)
+            out.append((fr.t, fr.t - st.t_how, float(tr.kf.x[0]), float(tr.kf.x[1]), st.account,
+                        st.how, dmin, old in who, mutual))
+    return out
+
+
+def swaps_table(rows: list[tuple]) -> str:
+    """Markdown table of :func:`swap_events` rows."""
+    lines = ["| t s | since bound s | x m | y m | account | how | nearest m | left one seen | mutual |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    lines += [f"| {r[0]:.1f} | {r[1]:.1f} | {r[2]:.1f} | {r[3]:.1f} | {r[4]} | {r[5]} | {r[6]:.2f} | "
+              f"{'yes' if r[7] else 'no'} | {'yes' if r[8] else 'no'} |" for r in rows]
+    return "\n".join(lines)
+
+
 def identity_check(folder: Path, accounts: list[str], details: Counter | None = None,
                    calib: dict | None = None, by_how: dict | None = None) -> Counter:
     """Sample once a second: is each true person's nearest track bound to their account?
@@ -255,6 +329,8 @@ def main(argv: list[str] | None = None) -> str:
                     help="skip the engine replays (identity samples, causes, calibration)")
     ap.add_argument("--cache", type=Path, default=None,
                     help="keep/reuse the simulated recordings in this folder")
+    ap.add_argument("--swaps", action="store_true",
+                    help="list each swap of a bound track (time, place, distances) per seed")
     args = ap.parse_args(argv)
     a, b = (args.seeds.split("-") + [args.seeds])[:2]
     rows = ["| seed | engine | sales | reviews /1000 | wrong /1000 | unit recall | attribution | "
@@ -267,6 +343,9 @@ def main(argv: list[str] | None = None) -> str:
             if args.cache is not None:
                 args.cache.mkdir(parents=True, exist_ok=True)
             folder, accounts = _recording(args.scenario, seed, Path(tmp), args.cache)
+            if args.swaps:
+                rows += [f"Swaps, seed {seed}:", "", swaps_table(swap_events(folder, accounts)), ""]
+                continue
             ids = identity_check(folder, accounts, details, calib, by_how)
             n = max(sum(ids.values()), 1)
             id_text = " / ".join(f"{ids[k] / n:.2f}" for k in ("right account", "wrong account", "unbound",

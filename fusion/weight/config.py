@@ -72,6 +72,10 @@ class WeightConfig:
             after a take) waits this long; if the plate moves again meanwhile,
             the two changes are summed into one, s.
         max_hold_s: longest a weight increase is held (the plate keeps moving), s.
+        hand_reach_s: a hand that vision sees out of reach of a plate
+            (``WeightDetector.hands_away``) cannot touch it sooner than this, s:
+            a held change whose motion went on longer after the cue is not
+            released by it (a new hand may have come).
     """
 
     default_noise_g: float = 1.0
@@ -112,6 +116,7 @@ class WeightConfig:
     release_bands: float = 2.0
     ring_frac: float = 0.1
     max_hold_s: float = 6.0
+    hand_reach_s: float = 0.3
     keep_cancelled: bool = False
 
     def __post_init__(self) -> None:

@@ -84,6 +84,7 @@ class WeightDetector:
         self._cancelled: list[ShelfEvent] = []  # keep_cancelled: episodes with no net change
         self._nb = neighbour_matrix(store, cfg)
         self._now = -np.inf
+        self._away_t = f()  # (n,) latest time vision saw no hand within reach (hands_away), s
 
     # ------------------------------------------------------------ public API
 
@@ -145,6 +146,36 @@ class WeightDetector:
         for p in self._pending:
             out[p.cell] = min(out.get(p.cell, np.inf), p.t_start)
         return out
+
+    def hands_away(self, cells: np.ndarray, t: float) -> None:
+        """Vision cue: no hand was within reach of plates ``cells`` at time ``t``.
+
+        A small whole-item increase that could be a lean or a press (held
+        ``lean_hold_s`` or ``press_hold_s``, see :meth:`_hold_s`) is released
+        once a cue at or after the change's start arrives and the plate's
+        readings up to ``t`` plus ``confirm_samples + 2`` sample intervals stay
+        settled: a hand lifted by ``t`` would have made the plate unstable by
+        then (the lean and its release are then summed away as before).  The
+        release takes effect at the next :meth:`process`; the event's
+        ``t_final`` is then at most that time.  Other holds (no whole item,
+        busy neighbours) are unchanged; a cue for a plate with nothing held is
+        a no-op.  Call it for every camera frame (or every change of the
+        hands' positions) in which no hand is near these plates.
+
+        Args:
+            cells: (k,) plate indices into ``store.cells``.
+            t: the frame's time (s, store clock).
+
+        Raises:
+            ValueError: a cell index out of range or a non-finite ``t``.
+        """
+        c = np.asarray(cells, dtype=np.int64).reshape(-1)
+        if not np.isfinite(t) or abs(t) > _MAX_ABS_T_S:
+            raise ValueError(f"WeightDetector.hands_away: t must be a finite store time, got {t!r}")
+        if c.size and (c.min() < 0 or c.max() >= self._n):
+            raise ValueError(f"WeightDetector.hands_away: cell index out of range in {c.tolist()}; "
+                             f"the store has {self._n} cells")
+        self._away_t[c] = np.fmax(self._away_t[c], float(t))
 
     def levels_g(self) -> np.ndarray:
         """(n_cells,) current settled level per plate (g); NaN while unknown."""
@@ -452,9 +483,10 @@ class WeightDetector:
                    and p.t_settled < self._ep_start[p.cell] < p.t_settled + hold
                    for p in group)
 
-    def _hold_s(self, group: list[PlateChange]) -> float:
+    def _hold_s(self, group: list[PlateChange], cue: bool = True) -> float:
         """How long a change must stay calm before it is decided (s): only small
-        changes wait (see ``WeightConfig.hold_max_g``)."""
+        changes wait (see ``WeightConfig.hold_max_g``); with ``cue``, a lean or
+        press hold ends once vision saw the hands gone (:meth:`_cue_t`)."""
         total = sum(p.delta_g for p in group)
         sd = float(np.sqrt(sum(p.sd_g ** 2 for p in group)))
         if any(p.parts for p in group) and abs(total) < self.config.min_change_g:
@@ -472,9 +504,36 @@ class WeightDetector:
         # for a put-back, and the smaller it is the longer it can hide
         noise = max(float(np.sqrt(max(self._r[p.cell] for p in group))),
                     cfg.band_min_g / cfg.band_sigma)  # the band's noise: band / band_sigma
+        if cue and self._cue_t(group) is not None:
+            return 0.0  # vision saw the hands gone and the plate stayed put
         if total <= cfg.lean_snr * noise and not self._hand_left(group, total):
             return cfg.lean_hold_s
         return cfg.press_hold_s if total <= cfg.press_snr * noise else 0.0
+
+    def _cue_t(self, group: list[PlateChange]) -> float | None:
+        """When the vision cue (:meth:`hands_away`) proved every plate of ``group``
+        free of hands after its change began (s), or None if it has not.
+
+        Proof per plate: a cue at or after the start of the change's last part
+        (a held change and later ones summed with it: a part that began after
+        the cue is a hand back), its motion over by the cue + ``hand_reach_s``
+        (a hand out of reach cannot touch the plate sooner), and the plate
+        STABLE (no outlier or CUSUM build-up) in readings through the cue time
+        plus ``confirm_samples + 2`` sample intervals."""
+        cfg = self.config
+        out = -np.inf
+        for p in group:
+            c = p.cell
+            away, dt = self._away_t[c], self._dt[c]
+            began = max(q.t_start for q in (p.parts or (p,)))  # a part after the cue: hand back
+            if not (away >= began and p.t_end <= away + cfg.hand_reach_s and np.isfinite(dt)):
+                return None  # (NaN compares False)
+            ready = away + (cfg.confirm_samples + 2) * dt
+            if (self._state[c] != STABLE or self._n_out[c] > 0 or self._last_t[c] < ready
+                    or max(self._gp[c], self._gn[c]) >= cfg.cusum_h / 2):
+                return None
+            out = max(out, ready)
+        return float(out)
 
     def _hand_left(self, group: list[PlateChange], total: float) -> bool:
         """The level was reached by falling from well above it: a force was
@@ -513,6 +572,8 @@ class WeightDetector:
         hold = self._hold_s(changes)
         if hold > 0:  # released after a calm hold (see _held)
             tf = max(tf, min(self._now, tf + hold))
+        elif self._hold_s(changes, cue=False) > 0:  # released by the vision cue
+            tf = max(tf, min(self._now, float(self._cue_t(changes))))
         return ShelfEvent(t_start=t0, t_end=t1, t_final=tf, cells=tuple(cells),
                           delta_g=tuple(float(d) for d in delta), sd_g=tuple(sd),
                           parts=tuple(sorted(parts, key=lambda q: q.t_start)))
