@@ -148,10 +148,12 @@ def carry_residue(event: ShelfEvent, residues: dict[int, Residue], inference: It
                   config: RestingConfig | None = None) -> ShelfEvent:
     """``event`` with the residues of its plates added (the hand let go during
     this change) when items explain that better than the change alone. The
-    residues of its plates are used up either way (removed from ``residues``)."""
+    residues of its plates set aside before it started are used up either way
+    (removed from ``residues``); a later one waits for the change after it
+    (events are not always decided in time order)."""
     cfg = config or RestingConfig()
-    mine = {c: residues.pop(c) for c in event.cells if c in residues}
-    mine = {c: r for c, r in mine.items() if 0.0 <= event.t_start - r.t <= cfg.carry_s}
+    mine = {c: residues.pop(c) for c in event.cells if c in residues and residues[c].t <= event.t_start}
+    mine = {c: r for c, r in mine.items() if event.t_start - r.t <= cfg.carry_s}
     if not mine:
         return event
     delta = tuple(d + (mine[c].grams if c in mine else 0.0) for c, d in zip(event.cells, event.delta_g, strict=True))

@@ -63,8 +63,10 @@ class WeightConfig:
         keep_cancelled: also report interactions with no net change (an
             unstable episode that settled where it started, or a held change
             and the next change of its plate that cancel it, then with their
-            ``parts``) as events with a net change near 0, instead of
-            dropping them as presses: the engine can tell a put-back followed
+            ``parts``) as events with a net change near 0 -- any settled
+            change below ``min_change_g`` included (a take and the return of
+            another unit leave a few grams) -- instead of dropping them as
+            presses: the engine can tell a put-back followed
             by another shopper's take of the same item from a press by the
             hands (see :mod:`fusion.parts`). Off for the detector alone.
         odd_hold_s: a small change that is *not* a whole number of items of

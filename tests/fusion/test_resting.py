@@ -78,5 +78,7 @@ def test_residue_joins_the_plates_next_change_only_when_it_fits_better():
     left = dict(pressed)
     carry_residue(ShelfEvent(92.78, 93.09, 97.5, (0,), (-545.0,), (0.8,)), left, DRINK_INF)
     assert left == pressed  # another plate's change leaves the residue alone
+    earlier = ShelfEvent(89.0, 89.6, 98.0, (1,), (-545.0,), (0.8,))  # decided late, began before
+    assert carry_residue(earlier, left, DRINK_INF) == earlier and left == pressed
     carry_residue(clean, left, DRINK_INF)
     assert left == {}  # used up by the plate's next change
