@@ -35,7 +35,9 @@ def _ranks(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     new[:1] = True
     np.not_equal(keys[1:], keys[:-1], out=new[1:])
     first = np.flatnonzero(new)
-    counts = np.diff(first, append=keys.size)
+    counts = np.empty_like(first)
+    np.subtract(first[1:], first[:-1], out=counts[:-1])
+    counts[-1:] = keys.size - first[-1:]
     return keys[first], counts, np.arange(keys.size) - np.repeat(first, counts)
 
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .scan import affine_scan, mobius_scan
+from .scan import affine_scan, mobius_scan, riccati_even
 
 NONE, SPIKE, ALARM_OUT, ALARM_CUSUM = 0, 1, 2, 3
 
@@ -91,9 +91,56 @@ def _shift(a: np.ndarray, first: np.ndarray) -> np.ndarray:
 
 
 def _lindley(y: np.ndarray, g0: np.ndarray) -> np.ndarray:
-    """CUSUM sums g_k = max(0, g_{k-1} + y_k) along axis 1 from g0 (m,)."""
-    S = y.cumsum(axis=1)
-    return S - np.minimum(np.minimum.accumulate(S, axis=1), -g0[:, None])
+    """CUSUM sums g_k = max(0, g_{k-1} + y_k) along the last axis of y (..., L) from g0 (...)."""
+    S = y.cumsum(axis=-1)
+    return S - np.minimum(np.minimum.accumulate(S, axis=-1), -g0[..., None])
+
+
+def _t_left(T: np.ndarray, D: np.ndarray, t_valid: np.ndarray, *cols: np.ndarray
+            ) -> tuple[np.ndarray, ...]:
+    """When the hand may have arrived at the samples in columns ``cols`` (each (m,)), s.
+
+    The sample's time, or after a gap in valid readings (more than 3 sample
+    intervals ``D`` since the previous one, ``t_valid`` (m,) before column 0)
+    the time of the reading before the gap: a change happened during it.
+    Evaluated at the requested columns only.
+    """
+    m = T.shape[0]
+    rr = np.tile(np.arange(m), len(cols))
+    c = np.concatenate(cols)
+    t = T[rr, c]
+    prev = np.where(c > 0, T[rr, c - 1], np.tile(t_valid, len(cols)))
+    t = np.where(t - prev > 3.0 * np.fmax(D[rr, c], 1e-3), prev, t)
+    return tuple(t.reshape(len(cols), m))
+
+
+def _posterior_var(dt: np.ndarray, qdt: np.ndarray, n: np.ndarray, st: StableState
+                   ) -> np.ndarray:
+    """(m, L) posterior Kalman variance (g^2) at each sample.
+
+    Rows whose valid samples are evenly spaced (every interval within 1e-9
+    relative of the first, the common case of a plate sampled at a fixed
+    rate) use the closed form :func:`~fusion.weight.scan.riccati_even`; the
+    others the general :func:`~fusion.weight.scan.mobius_scan`.  Padding
+    columns (>= ``n``) hold values that are never read.
+    """
+    m, L = dt.shape
+    d0 = dt[:, :1]
+    even = ((np.abs(dt - d0) <= 1e-9 * d0) | (np.arange(L)[None, :] >= n[:, None])).all(axis=1)
+    e = st.q * d0[:, 0] / st.r
+    even &= e >= 1e-10
+    if even.all():
+        return riccati_even(e, st.P / st.r, L) * st.r[:, None]
+    r = st.r[:, None]
+    c = 1.0 / (qdt + r)
+    a = r * c
+    if not even.any():
+        return mobius_scan(a, qdt * a, c, st.P)
+    P = np.empty((m, L))
+    ev, od = np.flatnonzero(even), np.flatnonzero(~even)
+    P[ev] = riccati_even(e[ev], st.P[ev] / st.r[ev], L) * r[ev]
+    P[od] = mobius_scan(a[od], qdt[od] * a[od], c[od], st.P[od])
+    return P
 
 
 def stable_pass(T: np.ndarray, Z: np.ndarray, D: np.ndarray, n: np.ndarray, st: StableState,
@@ -116,45 +163,44 @@ def stable_pass(T: np.ndarray, Z: np.ndarray, D: np.ndarray, n: np.ndarray, st: 
     m, L = T.shape
     col = np.arange(L)
     rows = np.arange(m)
-    dt = T - _shift(T, st.kt)
-    dt = np.where(dt > 0.0, dt, 0.0)  # also 0 for NaN (padding, no previous time)
+    dt = np.fmax(T - _shift(T, st.kt), 0.0)  # 0 for NaN (padding, no previous time)
     r = st.r[:, None]
     qdt = st.q[:, None] * dt
-    c = 1.0 / (qdt + r)
-    Ppost = mobius_scan(r * c, qdt * (r * c), c, st.P)
+    Ppost = _posterior_var(dt, qdt, n, st)
     Pm = _shift(Ppost, st.P) + qdt  # predicted variance at each sample
     S = Pm + r
     K = Pm / S
-    Zv = np.where(np.isfinite(Z), Z, 0.0)
-    x = affine_scan(1.0 - K, K * Zv, st.x)
+    x = affine_scan(1.0 - K, K * Z, st.x)
     xprev = _shift(x, st.x)
-    v = Zv - xprev
+    v = Z - xprev
     nu = v / np.sqrt(S)
     out = np.abs(nu) > gate
-    gp = _lindley(nu - k, st.gp)
-    gn = _lindley(-nu - k, st.gn)
-    stop = (out | (gp > h) | (gn > h)) & (col[None, :] < n[:, None])
+    # both CUSUM sums at once: G[0] upper, G[1] lower, (2, m, L)
+    y = np.empty((2, m, L))
+    np.subtract(nu, k, out=y[0])
+    np.subtract(-k, nu, out=y[1])
+    G = _lindley(y, np.stack([st.gp, st.gn]))
+    stop = (out | (G > h).any(axis=0)) & (col[None, :] < n[:, None])
     any_stop = stop.any(axis=1)
     j = np.where(any_stop, np.argmax(stop, axis=1), n - 1)
     is_out = out[rows, j] & any_stop
     kind = np.where(any_stop, np.where(is_out, SPIKE, ALARM_CUSUM), NONE)
-    # t_left: after a gap in valid readings, a change happened during it
-    tvprev = _shift(T, st.t_valid)
-    gap = (T - tvprev) > 3.0 * np.fmax(D, 1e-3)
-    t_left = np.where(gap, tvprev, T)
     # anchor: the last inlier sample at which both CUSUM sums were zero before it
-    gp_prev, gn_prev = _shift(gp, st.gp), _shift(gn, st.gn)
-    zero = ~out & (gp_prev == 0.0) & (gn_prev == 0.0)
+    G_prev = np.empty_like(G)
+    G_prev[:, :, 0] = (st.gp, st.gn)
+    G_prev[:, :, 1:] = G[:, :, :-1]
+    zero = ~out & (G_prev == 0.0).all(axis=0)
     last0 = np.maximum.accumulate(np.where(zero, col[None, :], -1), axis=1)[rows, j]
     has0 = last0 >= 0
     l0 = np.maximum(last0, 0)
+    tl0, tlj = _t_left(T, D, st.t_valid, l0, j)
     anc_x = np.where(has0, xprev[rows, l0], st.anc_x)
     anc_P = np.where(has0, Pm[rows, l0], st.anc_P)
-    anc_t = np.where(has0, t_left[rows, l0], st.anc_t)
+    anc_t = np.where(has0, tl0, st.anc_t)
     # outliers: a lone one is skipped (predict only), `confirm` in a row start an episode
     n_out_before = np.where(j == 0, st.n_out, 0)
     n_out = np.where(is_out, n_out_before + 1, 0)
-    t_out = np.where(is_out & (n_out_before == 0), t_left[rows, j], st.t_out)
+    t_out = np.where(is_out & (n_out_before == 0), tlj, st.t_out)
     kind = np.where(is_out & (n_out >= confirm), ALARM_OUT, kind)
     x_end = np.where(is_out, xprev[rows, j], x[rows, j])
     P_end = np.where(is_out, Pm[rows, j], Ppost[rows, j])
@@ -164,8 +210,8 @@ def stable_pass(T: np.ndarray, Z: np.ndarray, D: np.ndarray, n: np.ndarray, st: 
     inl = (col[None, :] <= j[:, None]) & ~out
     end = StableState(
         x=x_end, P=P_end, kt=np.fmax(st.kt, T[rows, j]), r=st.r, q=st.q,
-        gp=np.where(is_out, gp_prev[rows, j], gp[rows, j]),
-        gn=np.where(is_out, gn_prev[rows, j], gn[rows, j]),
+        gp=np.where(is_out, G_prev[0, rows, j], G[0, rows, j]),
+        gn=np.where(is_out, G_prev[1, rows, j], G[1, rows, j]),
         n_out=n_out, t_out=t_out, t_valid=T[rows, j], anc_x=anc_x, anc_P=anc_P, anc_t=anc_t)
     return PassResult(used=j + 1, kind=kind, t0=t0, base_x=base_x, base_var=base_var,
                       state=end, v2_minus_p=np.where(inl, v * v - Pm, 0.0), inl=inl)
