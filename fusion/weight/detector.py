@@ -34,7 +34,7 @@ from .config import WeightConfig
 from .kalman import LevelKalman
 from .layout import ChunkLayout
 from .merge import PlateChange, explains_whole_items, group_changes, neighbour_matrix
-from .scan import affine_scan
+from .scan import affine_scan, ema_final
 from .stable import ALARM_OUT, StableState, stable_pass
 from .window import SettleWindow, WindowStats, window_stats
 
@@ -338,8 +338,8 @@ class WeightDetector:
         dt = np.where(np.isfinite(D), D, 0.05)
         k = self._noise_n[c][:, None] + inl.cumsum(axis=1)
         a = np.fmax(dt / cfg.noise_tau_s, 1.0 / (k + 1.0))
-        a = np.where(inl, np.minimum(np.maximum(a, 1e-4), 0.2), 0.0)
-        r = affine_scan(1.0 - a, a * v2_minus_p, self._r[c])[:, -1]
+        a = np.where(inl, np.clip(a, 1e-4, 0.2), 0.0)
+        r = ema_final(a, v2_minus_p, self._r[c])
         self._r[c] = np.maximum(r, cfg.noise_floor_g ** 2)
         self._noise_n[c] += inl.sum(axis=1)
 

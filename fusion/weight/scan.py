@@ -104,3 +104,23 @@ def riccati_even(e: np.ndarray, p0: np.ndarray, L: int) -> np.ndarray:
     A = E[:, 1:]
     num = B * p0[:, None] - A * (p0 + e)[:, None]
     return num / (B - A * (p0 + 1.0 + e)[:, None])
+
+
+def ema_final(w: np.ndarray, y: np.ndarray, x0: np.ndarray) -> np.ndarray:
+    """Last value of ``x_k = (1 - w_k) x_{k-1} + w_k y_k`` along axis 1.
+
+    The closed form ``x_L = W_L x0 + sum_k w_k y_k W_L / W_k`` with
+    ``W_k = prod_{j<=k} (1 - w_j)``, from ``cumsum(log1p(-w))``: every
+    factor ``W_L / W_k`` is <= 1, so nothing overflows.
+
+    Args:
+        w: (m, L) weights in [0, 1).
+        y: (m, L) inputs.
+        x0: (m,) value before the first column.
+
+    Returns:
+        (m,) x after the last column.
+    """
+    G = np.log1p(-w).cumsum(axis=1)
+    GL = G[:, -1]
+    return np.exp(GL) * x0 + (w * y * np.exp(GL[:, None] - G)).sum(axis=1)

@@ -96,6 +96,27 @@ def _lindley(y: np.ndarray, g0: np.ndarray) -> np.ndarray:
     return S - np.minimum(np.minimum.accumulate(S, axis=-1), -g0[..., None])
 
 
+def _outlier_end(end: StableState, st: StableState, is_out: np.ndarray, kind: np.ndarray,
+                 j: np.ndarray, t_left: np.ndarray, x_prior: np.ndarray, P_prior: np.ndarray,
+                 G_prior: np.ndarray, confirm: int) -> tuple[StableState, np.ndarray]:
+    """End state and kind of rows whose last sample ``j`` (m,) is an outlier (``is_out``).
+
+    An outlier is skipped (predict only: level ``x_prior``, variance
+    ``P_prior``, CUSUM sums ``G_prior`` (2, m) from before it); ``confirm``
+    in a row (counted across passes) make it ``ALARM_OUT``, the episode
+    starting at the first of them (``t_left`` (m,), s).
+    """
+    n_out_before = np.where(j == 0, st.n_out, 0)
+    n_out = np.where(is_out, n_out_before + 1, 0)
+    t_out = np.where(is_out & (n_out_before == 0), t_left, st.t_out)
+    kind = np.where(is_out & (n_out >= confirm), ALARM_OUT, kind)
+    return StableState(
+        x=np.where(is_out, x_prior, end.x), P=np.where(is_out, P_prior, end.P), kt=end.kt,
+        r=end.r, q=end.q, gp=np.where(is_out, G_prior[0], end.gp),
+        gn=np.where(is_out, G_prior[1], end.gn), n_out=n_out, t_out=t_out,
+        t_valid=end.t_valid, anc_x=end.anc_x, anc_P=end.anc_P, anc_t=end.anc_t), kind
+
+
 def _t_left(T: np.ndarray, D: np.ndarray, t_valid: np.ndarray, *cols: np.ndarray
             ) -> tuple[np.ndarray, ...]:
     """When the hand may have arrived at the samples in columns ``cols`` (each (m,)), s.
@@ -183,8 +204,6 @@ def stable_pass(T: np.ndarray, Z: np.ndarray, D: np.ndarray, n: np.ndarray, st: 
     stop = (out | (G > h).any(axis=0)) & (col[None, :] < n[:, None])
     any_stop = stop.any(axis=1)
     j = np.where(any_stop, np.argmax(stop, axis=1), n - 1)
-    is_out = out[rows, j] & any_stop
-    kind = np.where(any_stop, np.where(is_out, SPIKE, ALARM_CUSUM), NONE)
     # anchor: the last inlier sample at which both CUSUM sums were zero before it
     G_prev = np.empty_like(G)
     G_prev[:, :, 0] = (st.gp, st.gn)
@@ -193,25 +212,27 @@ def stable_pass(T: np.ndarray, Z: np.ndarray, D: np.ndarray, n: np.ndarray, st: 
     last0 = np.maximum.accumulate(np.where(zero, col[None, :], -1), axis=1)[rows, j]
     has0 = last0 >= 0
     l0 = np.maximum(last0, 0)
-    tl0, tlj = _t_left(T, D, st.t_valid, l0, j)
+    stopped = bool(any_stop.any())
+    tl = _t_left(T, D, st.t_valid, *((l0, j) if stopped else (l0,)))
+    tl0, tlj = tl[0], tl[-1]
     anc_x = np.where(has0, xprev[rows, l0], st.anc_x)
     anc_P = np.where(has0, Pm[rows, l0], st.anc_P)
     anc_t = np.where(has0, tl0, st.anc_t)
-    # outliers: a lone one is skipped (predict only), `confirm` in a row start an episode
-    n_out_before = np.where(j == 0, st.n_out, 0)
-    n_out = np.where(is_out, n_out_before + 1, 0)
-    t_out = np.where(is_out & (n_out_before == 0), tlj, st.t_out)
-    kind = np.where(is_out & (n_out >= confirm), ALARM_OUT, kind)
-    x_end = np.where(is_out, xprev[rows, j], x[rows, j])
-    P_end = np.where(is_out, Pm[rows, j], Ppost[rows, j])
-    base_x = np.where(kind == ALARM_OUT, x_end, anc_x)
-    base_var = np.where(kind == ALARM_OUT, P_end, anc_P)
-    t0 = np.where(kind == ALARM_OUT, t_out, anc_t)
-    inl = (col[None, :] <= j[:, None]) & ~out
     end = StableState(
-        x=x_end, P=P_end, kt=np.fmax(st.kt, T[rows, j]), r=st.r, q=st.q,
-        gp=np.where(is_out, G_prev[0, rows, j], G[0, rows, j]),
-        gn=np.where(is_out, G_prev[1, rows, j], G[1, rows, j]),
-        n_out=n_out, t_out=t_out, t_valid=T[rows, j], anc_x=anc_x, anc_P=anc_P, anc_t=anc_t)
+        x=x[rows, j], P=Ppost[rows, j], kt=np.fmax(st.kt, T[rows, j]), r=st.r, q=st.q,
+        gp=G[0, rows, j], gn=G[1, rows, j], n_out=np.zeros(m, np.int64), t_out=st.t_out,
+        t_valid=T[rows, j], anc_x=anc_x, anc_P=anc_P, anc_t=anc_t)
+    kind, t0 = np.full(m, NONE), anc_t
+    base_x, base_var = anc_x, anc_P
+    if stopped:  # some row stopped at an outlier or an alarm
+        is_out = out[rows, j] & any_stop
+        kind = np.where(any_stop, np.where(is_out, SPIKE, ALARM_CUSUM), NONE)
+        end, kind = _outlier_end(end, st, is_out, kind, j, tlj, xprev[rows, j], Pm[rows, j],
+                                 G_prev[:, rows, j], confirm)
+        alarm_out = kind == ALARM_OUT
+        base_x = np.where(alarm_out, end.x, anc_x)
+        base_var = np.where(alarm_out, end.P, anc_P)
+        t0 = np.where(alarm_out, end.t_out, anc_t)
+    inl = (col[None, :] <= j[:, None]) & ~out
     return PassResult(used=j + 1, kind=kind, t0=t0, base_x=base_x, base_var=base_var,
                       state=end, v2_minus_p=np.where(inl, v * v - Pm, 0.0), inl=inl)

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fusion.weight import WeightDetector, stable
-from fusion.weight.scan import mobius_scan, riccati_even
+from fusion.weight.scan import ema_final, mobius_scan, riccati_even
 from fusion.weight.stable import NONE, stable_pass
 
 from .test_weight_kalman import _filterpy_track
@@ -87,3 +87,15 @@ def test_detector_with_closed_form_equals_general_scan(seed, monkeypatch):
         assert a.t_final == pytest.approx(b.t_final, abs=1e-12)
         np.testing.assert_allclose(a.delta_g, b.delta_g, atol=1e-9, rtol=0)
     np.testing.assert_allclose(lv_a, lv_b, atol=1e-9, rtol=0)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 4), st.integers(1, 200), st.integers(0, 2 ** 32 - 1))
+def test_ema_final_matches_loop(m, L, seed):
+    rng = np.random.default_rng(seed)
+    w = rng.uniform(0.0, 0.3, (m, L)) * (rng.random((m, L)) < 0.9)
+    y, x = rng.normal(2.0, 3.0, (m, L)), rng.normal(0.0, 5.0, m)
+    want = x.copy()
+    for k in range(L):
+        want = (1.0 - w[:, k]) * want + w[:, k] * y[:, k]
+    np.testing.assert_allclose(ema_final(w, y, x), want, rtol=1e-10, atol=1e-10)
