@@ -84,10 +84,7 @@ class PassResult:
 
 def _shift(a: np.ndarray, first: np.ndarray) -> np.ndarray:
     """(m, L) array of the previous column, ``first`` (m,) before column 0."""
-    out = np.empty_like(a)
-    out[:, 0] = first
-    out[:, 1:] = a[:, :-1]
-    return out
+    return np.concatenate([first[:, None], a[:, :-1]], axis=1)
 
 
 def _lindley(y: np.ndarray, g0: np.ndarray) -> np.ndarray:
@@ -135,7 +132,7 @@ def _t_left(T: np.ndarray, D: np.ndarray, t_valid: np.ndarray, *cols: np.ndarray
     return tuple(t.reshape(len(cols), m))
 
 
-def _posterior_var(dt: np.ndarray, qdt: np.ndarray, n: np.ndarray, st: StableState
+def _posterior_var(dt: np.ndarray, qdt: np.ndarray, valid: np.ndarray, st: StableState
                    ) -> np.ndarray:
     """(m, L) posterior Kalman variance (g^2) at each sample.
 
@@ -143,11 +140,11 @@ def _posterior_var(dt: np.ndarray, qdt: np.ndarray, n: np.ndarray, st: StableSta
     relative of the first, the common case of a plate sampled at a fixed
     rate) use the closed form :func:`~fusion.weight.scan.riccati_even`; the
     others the general :func:`~fusion.weight.scan.mobius_scan`.  Padding
-    columns (>= ``n``) hold values that are never read.
+    columns (``valid`` (m, L) False) hold values that are never read.
     """
     m, L = dt.shape
     d0 = dt[:, :1]
-    even = ((np.abs(dt - d0) <= 1e-9 * d0) | (np.arange(L)[None, :] >= n[:, None])).all(axis=1)
+    even = (np.abs(np.where(valid, dt, d0) - d0) <= 1e-9 * d0).all(axis=1)
     e = st.q * d0[:, 0] / st.r
     even &= e >= 1e-10
     if even.all():
@@ -187,7 +184,8 @@ def stable_pass(T: np.ndarray, Z: np.ndarray, D: np.ndarray, n: np.ndarray, st: 
     dt = np.fmax(T - _shift(T, st.kt), 0.0)  # 0 for NaN (padding, no previous time)
     r = st.r[:, None]
     qdt = st.q[:, None] * dt
-    Ppost = _posterior_var(dt, qdt, n, st)
+    valid = col[None, :] < n[:, None]
+    Ppost = _posterior_var(dt, qdt, valid, st)
     Pm = _shift(Ppost, st.P) + qdt  # predicted variance at each sample
     S = Pm + r
     K = Pm / S
@@ -201,7 +199,7 @@ def stable_pass(T: np.ndarray, Z: np.ndarray, D: np.ndarray, n: np.ndarray, st: 
     np.subtract(nu, k, out=y[0])
     np.subtract(-k, nu, out=y[1])
     G = _lindley(y, np.stack([st.gp, st.gn]))
-    stop = (out | (G > h).any(axis=0)) & (col[None, :] < n[:, None])
+    stop = (out | (G > h).any(axis=0)) & valid
     any_stop = stop.any(axis=1)
     j = np.where(any_stop, np.argmax(stop, axis=1), n - 1)
     # anchor: the last inlier sample at which both CUSUM sums were zero before it

@@ -49,7 +49,7 @@ def test_stable_pass_on_even_and_jittered_rows_matches_filterpy(seed):
         assert res.state.P[i] == pytest.approx(fP[-1], rel=1e-9)
 
 
-def _general_only(dt, qdt, n, st_):
+def _general_only(dt, qdt, valid, st_):
     r = st_.r[:, None]
     c = 1.0 / (qdt + r)
     return mobius_scan(r * c, qdt * r * c, c, st_.P)
