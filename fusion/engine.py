@@ -360,11 +360,13 @@ class Engine:
                     self._doubt(c.account, c.probability, f"may have made {what}")
                 self._doubt_unseen(cands, best.probability * top.probability, what)
             self.decisions.append(EventDecision(ev, None, top.items, top.probability, tuple(cands)))
+            self.inference.note_moved(ev.cells, top.items)
             return
         hyps = self.inference.hypotheses(ev, basket=dict(self.book.basket(best.account)),
                                          holding=best.holding or None)
         top = hyps[0]
         self.decisions.append(EventDecision(ev, best.account, top.items, top.probability, tuple(cands)))
+        self.inference.note_moved(ev.cells, top.items)
         if not top.items:
             self._doubt(best.account, 1.0 - top.probability, f"possible item at {where} t={t_mid:.1f}")
             return

@@ -20,7 +20,7 @@ from __future__ import annotations
 import functools
 import itertools
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,8 +36,15 @@ class InferenceConfig:
     Attributes:
         max_items: most items in one hypothesis.
         max_candidates: most candidate SKUs per event (plate SKUs always kept).
-        off_plate_weight: prior weight of a catalogue SKU not stocked on the
-            event's plates, relative to 1 for a stocked SKU.
+        off_plate_weight: prior weight of putting back a catalogue SKU not
+            stocked on the event's plates (and not held), relative to 1 for a
+            stocked SKU.
+        off_plate_take_weight: prior weight of *taking* a SKU the event's
+            plates do not stock and nobody was seen putting there (a stocking
+            error): only a clear weight fit beats the plates' own SKUs.
+        stray_take_weight: prior weight of taking a SKU that an earlier
+            decided put-back left on these plates (see
+            :meth:`ItemInference.note_moved`).
         off_plate_window_sd: such SKUs are candidates only if some count of
             them lies within this many sd of |total_g|.
         misplaced_weight: weight of putting back a held SKU stocked elsewhere.
@@ -58,6 +65,8 @@ class InferenceConfig:
     max_items: int = 5
     max_candidates: int = 12
     off_plate_weight: float = 0.01
+    off_plate_take_weight: float = 0.001
+    stray_take_weight: float = 1.0
     off_plate_window_sd: float = 6.0
     misplaced_weight: float = 0.2
     over_basket_weight: float = 1e-3
@@ -75,7 +84,7 @@ class InferenceConfig:
         for name in ("max_items", "max_candidates", "max_hypotheses"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"InferenceConfig.{name} must be >= 1")
-        for name in ("off_plate_weight", "misplaced_weight", "over_basket_weight",
+        for name in ("off_plate_weight", "off_plate_take_weight", "stray_take_weight", "misplaced_weight", "over_basket_weight",
                      "putback_weight", "count_decay", "two_sku_weight", "swap_weight", "no_item_weight",
                      "disturbance_g", "holding_floor", "min_probability", "off_plate_window_sd"):
             v = getattr(self, name)
@@ -127,6 +136,40 @@ class ItemInference:
         self._ids = list(store.skus)
         self._mu = np.array([store.skus[s].weight_g for s in self._ids], float)
         self._sd = np.array([store.skus[s].weight_sd_g for s in self._ids], float)
+        self._strays: dict[int, dict[str, int]] = {}  # plate -> SKU not stocked there -> count left
+
+    def note_moved(self, cells: Sequence[int], items: Sequence[tuple[str, int]]) -> None:
+        """Remember what a decided event moved: a SKU put back on plates that
+        do not stock it stays there as a *stray* (it can be taken again from
+        them), until a decided take of it from those plates removes it.
+
+        Args:
+            cells: the event's plates (indices into ``Store.cells``).
+            items: (SKU, count) with count > 0 taken, < 0 put back.
+        """
+        stocked = {s for c in cells for s in self.store.cells[c].skus}
+        for sku, n in items:
+            if sku in stocked or not cells:
+                continue
+            if n < 0:
+                left = self._strays.setdefault(cells[0], {})
+                left[sku] = left.get(sku, 0) - n
+                continue
+            for c in cells:
+                left = self._strays.get(c, {})
+                k = min(left.get(sku, 0), n)
+                if k:
+                    left[sku] -= k
+                    n -= k
+
+    def strays(self, cells: Sequence[int]) -> dict[str, int]:
+        """SKU -> count of strays (see :meth:`note_moved`) on these plates."""
+        out: dict[str, int] = {}
+        for c in cells:
+            for sku, n in self._strays.get(c, {}).items():
+                if n > 0:
+                    out[sku] = out.get(sku, 0) + n
+        return out
 
     def hypotheses(self, event: ShelfEvent, basket: Mapping[str, int] | None = None,
                    holding: Mapping[str, float] | None = None) -> list[ItemHypothesis]:
@@ -183,9 +226,16 @@ class ItemInference:
             for s in self.store.cells[c].skus:
                 if s in self.store.skus:
                     w[s] = [1.0, 1.0]
+        strays = self.strays(event.cells)
+        for s in strays:
+            if s in self.store.skus and s not in w:
+                w[s] = [cfg.stray_take_weight, cfg.off_plate_weight]
         for s, n in (basket or {}).items():
-            if n > 0 and s in self.store.skus and s not in w:
-                w[s] = [cfg.off_plate_weight, cfg.misplaced_weight]
+            if n > 0 and s in self.store.skus:
+                if s not in w:
+                    w[s] = [cfg.off_plate_take_weight, cfg.misplaced_weight]
+                elif s in strays:
+                    w[s][1] = max(w[s][1], cfg.misplaced_weight)
         n = np.arange(1, cfg.max_items + 1)
         tol = cfg.off_plate_window_sd * np.sqrt(sd_ev ** 2 + n[None, :] * self._sd[:, None] ** 2)
         miss = np.abs(abs(total) - n[None, :] * self._mu[:, None]) - tol
@@ -194,7 +244,7 @@ class ItemInference:
         for i in near[:room]:
             s = self._ids[i]
             if miss[i].min() <= 0 and s not in w:
-                w[s] = [cfg.off_plate_weight, cfg.off_plate_weight]
+                w[s] = [cfg.off_plate_take_weight, cfg.off_plate_weight]
         cand = list(w)
         return cand, np.array([w[s][0] for s in cand]), np.array([w[s][1] for s in cand])
 

@@ -125,3 +125,30 @@ def test_probabilities_sum_to_one(cells, total, sd, basket, holding):
     for x in h:
         assert len(x.items) <= 2 and all(q != 0 for _, q in x.items)
         assert sum(abs(q) for _, q in x.items) <= 5
+
+
+def test_a_stray_put_back_stays_on_its_plate_until_taken():
+    inf = ItemInference(STORE)
+    take = ev([3], [-352.0])
+    # a clear fit is taken from any plate (a stocking error), but more surely after ...
+    p0 = inf.hypotheses(take)[0]
+    assert p0.items == (("cola", 1),)
+    assert inf.strays([3]) == {}
+    # ... a cola was put back onto the water plate: it stays there ...
+    inf.note_moved((3,), (("cola", -1),))
+    assert inf.strays([3]) == {"cola": 1} and inf.strays([2]) == {}
+    assert inf.hypotheses(take)[0].probability >= p0.probability
+    # ... until it is taken again; stocked SKUs never become strays
+    inf.note_moved((3,), (("cola", 1), ("water", -1)))
+    assert inf.strays([3]) == {}
+
+
+def test_an_off_plate_take_needs_a_much_better_fit_than_the_plate_sku():
+    # 531 g from a 545 +- 4.5 g plate is a 3-sigma reading, not a 530 g product that is
+    # stocked on another plate and was never put here
+    skus = {"tea": (545.0, 4.5), "beer": (530.0, 4.0)}
+    store = make_store(2, skus=skus, cell_skus=[["tea"], ["beer"]])
+    inf = ItemInference(store)
+    assert inf.hypotheses(ev([0], [-531.0]))[0].items == (("tea", 1),)
+    inf.note_moved((0,), (("beer", -1),))
+    assert inf.hypotheses(ev([0], [-531.0]))[0].items == (("beer", 1),)
