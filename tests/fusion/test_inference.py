@@ -130,14 +130,12 @@ def test_probabilities_sum_to_one(cells, total, sd, basket, holding):
 def test_a_stray_put_back_stays_on_its_plate_until_taken():
     inf = ItemInference(STORE)
     take = ev([3], [-352.0])
-    # a clear fit is taken from any plate (a stocking error), but more surely after ...
-    p0 = inf.hypotheses(take)[0]
-    assert p0.items == (("cola", 1),)
+    # a clear fit is still taken from a plate that does not stock it (a stocking error)
+    assert inf.hypotheses(take)[0].items == (("cola", 1),)
     assert inf.strays([3]) == {}
-    # ... a cola was put back onto the water plate: it stays there ...
+    # a cola put back onto the water plate stays there ...
     inf.note_moved((3,), (("cola", -1),))
     assert inf.strays([3]) == {"cola": 1} and inf.strays([2]) == {}
-    assert inf.hypotheses(take)[0].probability >= p0.probability
     # ... until it is taken again; stocked SKUs never become strays
     inf.note_moved((3,), (("cola", 1), ("water", -1)))
     assert inf.strays([3]) == {}

@@ -29,6 +29,15 @@ def test_scans_match_loops(m, L, seed):
     np.testing.assert_allclose(mobius_scan(a, np.abs(b), c, p0), ps, rtol=1e-9, atol=1e-12)
 
 
+def assert_matches_filterpy(res, T, Z, n, q, r, x0=500.0, P0=0.5):
+    """A stable pass that ran every row to its end (no stop) ends where filterpy does."""
+    assert (res.kind == NONE).all() and (res.used == n).all()
+    for i in range(len(n)):
+        fx, fP = _filterpy_track(T[i, :n[i]], Z[i, :n[i]], x0, P0, 0.0, q[i], r[i])
+        assert res.state.x[i] == pytest.approx(fx[-1], rel=1e-12)
+        assert res.state.P[i] == pytest.approx(fP[-1], rel=1e-9)
+
+
 def _state(m, x, P, kt, r, q):
     z = np.zeros(m)
     return StableState(x=np.full(m, x), P=np.full(m, P), kt=np.full(m, kt), r=r, q=q, gp=z, gn=z,
@@ -47,11 +56,7 @@ def test_stable_pass_matches_filterpy(seed):
     q = 0.01 * r
     res = stable_pass(T, Z, np.full((m, L), 0.02), n, _state(m, 500.0, 0.5, 0.0, r, q),
                       gate=1e9, k=1.0, h=1e9, confirm=2)
-    assert (res.kind == NONE).all() and (res.used == n).all()
-    for i in range(m):
-        fx, fP = _filterpy_track(T[i, :n[i]], Z[i, :n[i]], 500.0, 0.5, 0.0, q[i], r[i])
-        assert res.state.x[i] == pytest.approx(fx[-1], rel=1e-12)
-        assert res.state.P[i] == pytest.approx(fP[-1], rel=1e-9)
+    assert_matches_filterpy(res, T, Z, n, q, r)
 
 
 def test_stable_pass_stops_at_spike_alarm_and_cusum():
