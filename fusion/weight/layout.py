@@ -49,7 +49,6 @@ class ChunkLayout:
         cells: (m,) plate indices present in the chunk.
         counts: (m,) samples per plate.
         T: (m, L) sample times, s (NaN padding).
-        present: (m, L) bool, not padding.
         order: (N,) chunk indices sorted by (cell, t).
         row, rank: (N,) row and column of each sorted sample.
         ok: (N,) the sorted samples' validity (a reading, not a gap).
@@ -59,7 +58,6 @@ class ChunkLayout:
     cells: np.ndarray
     counts: np.ndarray
     T: np.ndarray
-    present: np.ndarray
     order: np.ndarray
     row: np.ndarray
     rank: np.ndarray
@@ -76,8 +74,12 @@ class ChunkLayout:
         T = np.full((u.size, int(counts.max())), np.nan)
         T[row, rank] = t[order]
         okk = ok[order]
-        return cls(u, counts, T, np.arange(T.shape[1])[None, :] < counts[:, None], order, row,
-                   rank, okk, np.bincount(row[okk], minlength=u.size))
+        return cls(u, counts, T, order, row, rank, okk, np.bincount(row[okk], minlength=u.size))
+
+    @property
+    def present(self) -> np.ndarray:
+        """(m, L) bool, not padding (built on demand: the hot path does not need it)."""
+        return np.arange(self.T.shape[1])[None, :] < self.counts[:, None]
 
     def valid_arrays(self, z: np.ndarray, D: np.ndarray
                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -35,8 +35,9 @@ def affine_scan(a: np.ndarray, b: np.ndarray, x0: np.ndarray) -> np.ndarray:
         # stays far from overflow
         G = np.log(a).cumsum(axis=1)
         if np.abs(G).max() < 300.0:
-            S = (b * np.exp(-G)).cumsum(axis=1)
-            return np.exp(G) * (x0[:, None] + S)
+            E = np.exp(G)  # e^{-G_j} as 1 / E_j: one exp instead of two
+            S = (b / E).cumsum(axis=1)
+            return E * (x0[:, None] + S)
     A, B = a.astype(float, copy=True), b.astype(float, copy=True)
     L, s = A.shape[1], 1
     while s < L:

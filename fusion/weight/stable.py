@@ -124,6 +124,11 @@ def _t_left(T: np.ndarray, D: np.ndarray, t_valid: np.ndarray, *cols: np.ndarray
     Evaluated at the requested columns only.
     """
     m = T.shape[0]
+    if len(cols) == 1:  # the common case (no row stopped): no tile / concatenate
+        rr, c = np.arange(m), cols[0]
+        t = T[rr, c]
+        prev = np.where(c > 0, T[rr, c - 1], t_valid)
+        return (np.where(t - prev > 3.0 * np.fmax(D[rr, c], 1e-3), prev, t),)
     rr = np.tile(np.arange(m), len(cols))
     c = np.concatenate(cols)
     t = T[rr, c]
@@ -194,6 +199,7 @@ def stable_pass(T: np.ndarray, Z: np.ndarray, D: np.ndarray, n: np.ndarray, st: 
     v = Z - xprev
     nu = v / np.sqrt(S)
     out = np.abs(nu) > gate
+    inlier = ~out
     # both CUSUM sums at once: G[0] upper, G[1] lower, (2, m, L)
     y = np.empty((2, m, L))
     np.subtract(nu, k, out=y[0])
@@ -202,11 +208,9 @@ def stable_pass(T: np.ndarray, Z: np.ndarray, D: np.ndarray, n: np.ndarray, st: 
     stop = (out | (G > h).any(axis=0)) & valid
     any_stop = stop.any(axis=1)
     j = np.where(any_stop, np.argmax(stop, axis=1), n - 1)
-    # anchor: the last inlier sample at which both CUSUM sums were zero before it
-    G_prev = np.empty_like(G)
-    G_prev[:, :, 0] = (st.gp, st.gn)
-    G_prev[:, :, 1:] = G[:, :, :-1]
-    zero = ~out & (G_prev == 0.0).all(axis=0)
+    # anchor: the last inlier sample at which both CUSUM sums were zero before it (both
+    # sums are >= 0, so their sum is 0 exactly when both are)
+    zero = inlier & (_shift(G[0] + G[1], st.gp + st.gn) == 0.0)
     last0 = np.maximum.accumulate(np.where(zero, col[None, :], -1), axis=1)[rows, j]
     has0 = last0 >= 0
     l0 = np.maximum(last0, 0)
@@ -223,6 +227,9 @@ def stable_pass(T: np.ndarray, Z: np.ndarray, D: np.ndarray, n: np.ndarray, st: 
     kind, t0 = np.full(m, NONE), anc_t
     base_x, base_var = anc_x, anc_P
     if stopped:  # some row stopped at an outlier or an alarm
+        G_prev = np.empty_like(G)
+        G_prev[:, :, 0] = (st.gp, st.gn)
+        G_prev[:, :, 1:] = G[:, :, :-1]
         is_out = out[rows, j] & any_stop
         kind = np.where(any_stop, np.where(is_out, SPIKE, ALARM_CUSUM), NONE)
         end, kind = _outlier_end(end, st, is_out, kind, j, tlj, xprev[rows, j], Pm[rows, j],
@@ -231,6 +238,6 @@ def stable_pass(T: np.ndarray, Z: np.ndarray, D: np.ndarray, n: np.ndarray, st: 
         base_x = np.where(alarm_out, end.x, anc_x)
         base_var = np.where(alarm_out, end.P, anc_P)
         t0 = np.where(alarm_out, end.t_out, anc_t)
-    inl = (col[None, :] <= j[:, None]) & ~out
+    inl = (col[None, :] <= j[:, None]) & inlier
     return PassResult(used=j + 1, kind=kind, t0=t0, base_x=base_x, base_var=base_var,
                       state=end, v2_minus_p=np.where(inl, v * v - Pm, 0.0), inl=inl)
