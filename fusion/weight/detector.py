@@ -291,23 +291,29 @@ class WeightDetector:
         hT, hZ = self._win.history(c)
         WT = sliding_window_view(np.concatenate([hT, T], axis=1), k, axis=1)[:, 1:]
         WZ = sliding_window_view(np.concatenate([hZ, Z], axis=1), k, axis=1)[:, 1:]
-        rep = np.repeat(c, Lm)
         t_now = T.ravel()
+        win_s = np.repeat(win_c, Lm)
         t_reset = np.repeat(t_reset, Lm)
-        band, win_s = self._band(rep), np.repeat(win_c, Lm)
-        ws = window_stats(WT.reshape(-1, k), WZ.reshape(-1, k), t_now, win_s, band, t_reset)
-        learn = (self._state[rep] == INIT) & ~self._noise_known[rep]
+        # only samples whose window is covered can be calm (``_calm``): test just those
+        cand = np.flatnonzero(valid.ravel() & (t_now - t_reset >= win_s - 1e-9))
+        rc, tc, wc = c[cand // Lm], t_now[cand], win_s[cand]
+        band = self._band(rc)
+        ws = window_stats(WT[cand // Lm, cand % Lm], WZ[cand // Lm, cand % Lm], tc, wc, band,
+                          t_reset[cand])
+        learn = (self._state[rc] == INIT) & ~self._noise_known[rc]
         if learn.any():  # first level of a plate of unknown noise: trust its own scatter
             band = np.where(learn, np.fmax(band, self.config.band_sigma
                                            * np.sqrt(ws.var_res_g2)), band)
-        done = (self._calm(rep, t_now, ws, band, win_s) & valid.ravel()).reshape(c.size, Lm)
+        done = np.zeros(c.size * Lm, bool)
+        done[cand] = self._calm(rc, tc, ws, band, wc)
+        done = done.reshape(c.size, Lm)
         has = done.any(axis=1)
         jf = np.argmax(done, axis=1)
         used = np.where(has, jf + 1, n)
         self._track_peak(c, Z, used)
         if has.any():
             flat = np.flatnonzero(has) * Lm + jf[has]
-            self._settle(c[has], t_now[flat], ws.subset(flat))
+            self._settle(c[has], t_now[flat], ws.subset(np.searchsorted(cand, flat)))
         if not has.all():
             self._win.push_many(c[~has], T[~has], Z[~has], n[~has])
         ptr[i] += used
