@@ -380,7 +380,7 @@ class Engine:
             self._add_line(best.account, ev, sku, qty, t_mid, p_line, best.xy)
         self._doubt(best.account, 1.0 - top.probability, f"item count/kind uncertain: {what}")
         self._doubt(best.account, 1.0 - best.probability, f"who took it uncertain: {what}")
-        self._identity_doubt(best, what)
+        self._identity_doubt(best, what, ev.t_end)
         for c in cands[1:]:
             self._doubt(c.account, c.probability, f"may have made {what}")
 
@@ -405,7 +405,7 @@ class Engine:
             k += n
             self._doubt(account, 1.0 - top.probability, f"item count/kind uncertain: {what}")
             self._doubt(account, 1.0 - p_split, f"shared take, split uncertain: {what}")
-            self._identity_doubt(c, what)
+            self._identity_doubt(c, what, ev.t_end)
         sharing = {a for a, _ in shares}
         for c in cands:
             if c.account not in sharing:
@@ -424,13 +424,29 @@ class Engine:
         for a in hidden:
             self._doubt(a, p_unseen / len(hidden), f"unattributed {what}: this shopper was not seen")
 
-    def _identity_doubt(self, c: Candidate, what: str) -> None:
+    def _identity_doubt(self, c: Candidate, what: str, t_end: float) -> None:
         """If a track carries the wrong account, every event on it is wrong together:
-        one doubt per (account, tracks), not one per event."""
+        one doubt per (account, tracks), not one per event. The accounts its track
+        may have swapped with before ``t_end`` (s) get the same doubt: if the swap
+        happened, their receipts lack what this track did."""
         p = 1.0 - c.identity_conf
-        if c.account != UNKNOWN and p >= self.config.doubt_floor:
-            self.book.add_shared_doubt(c.account, ("identity", c.track_ids), p,
-                                       f"shopper identity uncertain: {what}")
+        if c.account == UNKNOWN or p < self.config.doubt_floor:
+            return
+        self.book.add_shared_doubt(c.account, ("identity", c.track_ids), p,
+                                   f"shopper identity uncertain: {what}")
+        # a swap is wrong on both receipts: the partner's lacks what this track did
+        states = self.tracker.states()
+        partners: dict[str, float] = {}
+        for tid in c.track_ids:
+            st = states.get(tid)
+            for other, (q, t_met) in (st.swap_partners.items() if st else ()):
+                if t_met <= t_end:
+                    partners[other] = max(q, partners.get(other, 0.0))
+        for other, q in partners.items():
+            q = min(q, p)
+            if other != c.account and q >= self.config.doubt_floor:
+                self.book.add_shared_doubt(other, ("swap", c.account, c.track_ids), q,
+                                           f"may have been swapped with {c.account}: {what}")
 
     def _doubt(self, account: str, p: float, reason: str) -> None:
         if account != UNKNOWN and p >= self.config.doubt_floor:

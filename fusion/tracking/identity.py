@@ -46,6 +46,10 @@ class ShopperState:
         how: how it got its account (``"tap"``, ``"re-link"``, ``"switch"``,
             ``"adopt"``, ``"adopt-short"``), for diagnostics; ``None`` if unbound.
         t_how: when that happened (s).
+        swap_partners: account -> (largest probability that an encounter with
+            a track of that account swapped the two, when that encounter began
+            (s)); see :class:`EncounterMonitor`. If this track's account is
+            wrong, that account's receipt is wrong too.
     """
 
     history: TrackHistory = field(default_factory=TrackHistory)
@@ -62,6 +66,7 @@ class ShopperState:
     t_confirmed: float | None = None
     how: str | None = None
     t_how: float = 0.0
+    swap_partners: dict[str, tuple[float, float]] = field(default_factory=dict)
 
 
 def state(tr: KalmanTrack) -> ShopperState:
@@ -244,8 +249,12 @@ class EncounterMonitor:
             p_old = 0.0 if old is None else old
             p = max(p_old, swap_probability(dij, sd * scale))
             if p > p_old:
-                for tr in (a, b):
-                    state(tr).identity_conf *= (1.0 - p) / (1.0 - p_old)
+                for tr, other in ((a, b), (b, a)):
+                    st = state(tr)
+                    st.identity_conf *= (1.0 - p) / (1.0 - p_old)
+                    acc = state(other).account
+                    p_had, t_met = st.swap_partners.get(acc, (0.0, now))
+                    st.swap_partners[acc] = (max(p, p_had), t_met)
             live[key] = p
         # pairs not evaluated now (one side coasting) persist while both tracks live
         bound_ids = {tr.id for tr in bound}
