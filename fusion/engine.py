@@ -435,14 +435,7 @@ class Engine:
         self.book.add_shared_doubt(c.account, ("identity", c.track_ids), p,
                                    f"shopper identity uncertain: {what}")
         # a swap is wrong on both receipts: the partner's lacks what this track did
-        states = self.tracker.states()
-        partners: dict[str, float] = {}
-        for tid in c.track_ids:
-            st = states.get(tid)
-            for other, (q, t_met) in (st.swap_partners.items() if st else ()):
-                if t_met <= t_end:
-                    partners[other] = max(q, partners.get(other, 0.0))
-        for other, q in partners.items():
+        for other, q in self.tracker.swap_partners(c.track_ids, t_end).items():
             q = min(q, p)
             if other != c.account and q >= self.config.doubt_floor:
                 self.book.add_shared_doubt(other, ("swap", c.account, c.track_ids), q,

@@ -47,9 +47,9 @@ class ShopperState:
             ``"adopt"``, ``"adopt-short"``), for diagnostics; ``None`` if unbound.
         t_how: when that happened (s).
         swap_partners: account -> (largest probability that an encounter with
-            a track of that account swapped the two, when that encounter began
-            (s)); see :class:`EncounterMonitor`. If this track's account is
-            wrong, that account's receipt is wrong too.
+            a track of that account swapped the two, when they first met (s));
+            see :class:`EncounterMonitor`. If this track's account is wrong,
+            that account's receipt is wrong too.
     """
 
     history: TrackHistory = field(default_factory=TrackHistory)

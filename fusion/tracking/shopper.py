@@ -117,7 +117,7 @@ class ShopperTracker(IdentityOps):
         if not t0 <= t1:
             raise ValueError(f"window: t0 must be <= t1, got {t0} > {t1}")
         out = []
-        tracks = [tr for tr in self._core.active if tr.confirmed] + self._lost + self._done
+        tracks = self._held()
         for tr in sorted(tracks, key=lambda tr: tr.id):
             st = state(tr)
             t, xy, ht, hp, hold = st.history.slice(t0, t1)
@@ -127,10 +127,26 @@ class ShopperTracker(IdentityOps):
                                        t, xy, ht, hp, hold))
         return out
 
+    def _held(self) -> list[KalmanTrack]:
+        """Every confirmed track still held: active, lost (re-linkable) and done."""
+        return [tr for tr in self._core.active if tr.confirmed] + self._lost + self._done
+
+    def swap_partners(self, track_ids: tuple[int, ...], before_t: float) -> dict[str, float]:
+        """Accounts that tracks ``track_ids`` may have swapped with, in encounters
+        that began by ``before_t`` (s), each with its largest swap probability."""
+        wanted = set(track_ids)
+        out: dict[str, float] = {}
+        for tr in self._held():
+            if tr.id in wanted:
+                for other, (p, t_met) in state(tr).swap_partners.items():
+                    if t_met <= before_t:
+                        out[other] = max(p, out.get(other, 0.0))
+        return out
+
     def states(self) -> dict[int, ShopperState]:
         """Track id -> identity state of every confirmed track still held
         (for diagnostics, e.g. ``bench.identity``; do not modify)."""
-        tracks = [tr for tr in self._core.active if tr.confirmed] + self._lost + self._done
+        tracks = self._held()
         return {tr.id: state(tr) for tr in tracks}
 
     def accounts(self) -> dict[str, str]:

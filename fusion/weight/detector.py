@@ -36,7 +36,7 @@ from .layout import ChunkLayout
 from .merge import PlateChange, explains_whole_items, group_changes, neighbour_matrix
 from .scan import affine_scan, ema_final
 from .stable import ALARM_OUT, StableState, stable_pass
-from .window import SettleWindow, WindowStats, window_stats
+from .window import SettleWindow, WindowStats, is_covered, window_stats
 
 logger = logging.getLogger(__name__)
 
@@ -282,7 +282,7 @@ class WeightDetector:
         t_reset = self._win.t_reset[c]
         t_reset = np.where(np.isfinite(t_reset), t_reset, T[:, 0])
         win_c = self._window_s(c)
-        if not (T[np.arange(c.size), n - 1] - t_reset >= win_c - 1e-9).any():
+        if not is_covered(T[np.arange(c.size), n - 1], t_reset, win_c).any():
             # no plate has buffered a full window by its last sample: none can settle
             self._track_peak(c, Z, n)
             self._win.push_many(c, T, Z, n)
@@ -295,7 +295,7 @@ class WeightDetector:
         win_s = np.repeat(win_c, Lm)
         t_reset = np.repeat(t_reset, Lm)
         # only samples whose window is covered can be calm (``_calm``): test just those
-        cand = np.flatnonzero(valid.ravel() & (t_now - t_reset >= win_s - 1e-9))
+        cand = np.flatnonzero(valid.ravel() & is_covered(t_now, t_reset, win_s))
         rc, tc, wc = c[cand // Lm], t_now[cand], win_s[cand]
         band = self._band(rc)
         ws = window_stats(WT[cand // Lm, cand % Lm], WZ[cand // Lm, cand % Lm], tc, wc, band,

@@ -98,6 +98,12 @@ class SettleWindow:
         self.t_last[c] = np.fmax(self.t_last[c], last)
 
 
+def is_covered(t_now: np.ndarray, t_reset: np.ndarray, settle_s: np.ndarray | float) -> np.ndarray:
+    """Bool: a plate that began buffering at ``t_reset`` (s) has a full ``settle_s``
+    window (s) at ``t_now`` (s); only then can it be calm."""
+    return (t_now - t_reset) >= settle_s - 1e-9
+
+
 def window_stats(T: np.ndarray, Z: np.ndarray, t_now: np.ndarray, settle_s: np.ndarray | float,
                  band_g: np.ndarray, t_reset: np.ndarray) -> WindowStats:
     """Statistics of the last-``settle_s`` window of ``m`` sample buffers.
@@ -130,7 +136,7 @@ def window_stats(T: np.ndarray, Z: np.ndarray, t_now: np.ndarray, settle_s: np.n
         n=n, mean_g=mean, max_dev_g=np.abs(zc).max(axis=1, initial=0.0),
         slope_g_per_s=slope, var_res_g2=np.maximum(ss, 0.0) / np.maximum(n - 2, 1),
         t_first=np.where(w, T, np.inf).min(axis=1, initial=np.inf),
-        covered=(t_now - t_reset) >= settle_s - 1e-9)
+        covered=is_covered(t_now, t_reset, settle_s))
 
 
 def _wmean(w: np.ndarray, Z: np.ndarray) -> np.ndarray:

@@ -25,13 +25,13 @@ def crossing(gap_m: float) -> Scene:
     return Scene([a, b], taps=TAPS, seed=2)
 
 
-def decide_take_by_a(scene: Scene) -> tuple:
+def decide_take_by_a(scene: Scene, event: ShelfEvent = TAKE) -> tuple:
     eng = Engine(STORE)
     run(eng.tracker, scene)
     for acc in ("A", "B"):
         eng.book.open(acc, 2.0)
     w = next(w for w in eng.tracker.window(12.0, 12.5) if w.account == "A")
-    eng._decide_event(TAKE, [Candidate("A", 0.999, w.identity_conf, 0.01, {}, (w.track_id,), 1.0, 0.01),
+    eng._decide_event(event, [Candidate("A", 0.999, w.identity_conf, 0.01, {}, (w.track_id,), 1.0, 0.01),
                              Candidate(UNKNOWN, 0.001, 0.0, float("inf"), {}, ())])
     return eng.book.finalise("A", 20.0, 21.0), eng.book.finalise("B", 20.0, 21.0)
 
@@ -55,14 +55,10 @@ def test_take_after_a_close_crossing_sends_the_partner_to_review_too():
 
 
 def test_encounter_after_the_take_does_not_doubt_the_partner():
-    eng = Engine(STORE)
-    run(eng.tracker, crossing(0.1))
-    for acc in ("A", "B"):
-        eng.book.open(acc, 2.0)
-    w = next(w for w in eng.tracker.window(12.0, 12.5) if w.account == "A")
     early = ShelfEvent(t_start=6.0, t_end=6.5, t_final=7.0, cells=(0,), delta_g=(-352.0,), sd_g=(1.0,))
-    eng._decide_event(early, [Candidate("A", 0.999, w.identity_conf, 0.01, {}, (w.track_id,), 1.0, 0.01)])
-    assert not eng.book.finalise("B", 20.0, 21.0).review
+    a, b = decide_take_by_a(crossing(0.1), early)
+    assert a.review and "identity uncertain" in a.reasons[0]  # the track's own doubt stays
+    assert b.items == {} and not b.review and b.reasons == ()
 
 
 def test_crossing_well_apart_leaves_the_partner_alone():
