@@ -189,11 +189,11 @@ def attribute(event: ShelfEvent, store: Store, windows: Sequence, config: Attrib
             account, lik / total,
             identity_conf=float(sum(i[0] * i[3].identity_conf for i in items) / lik) if account != UNKNOWN else 0.0,
             distance_m=best[1],
-            holding=_holding(tracks, event.t_start, event.t_end + cfg.holding_after_s),
+            holding=holding_cues(tracks, event.t_start, event.t_end + cfg.holding_after_s),
             track_ids=tuple(w.track_id for w in tracks), likelihood=lik,
             hand_score_m=min((i[1] for i in items if i[4]), default=float("inf")),
             xy=_position_at(best[3], 0.5 * (event.t_start + event.t_end)),
-            held_before=_holding(tracks, event.t_start - cfg.holding_before_s, event.t_end),
+            held_before=holding_cues(tracks, event.t_start - cfg.holding_before_s, event.t_end),
             t_touch=best[2], reaches=_reach_count(tracks, fronts, t0, event.t_end, cfg)))
     unseen = cfg.unseen_likelihood / total
     known = [c for c in out if c.account != UNKNOWN]
@@ -210,7 +210,7 @@ def _position_at(w, t: float) -> tuple[float, float] | None:
     return float(w.xy[i, 0]), float(w.xy[i, 1])
 
 
-def _holding(windows, t0: float, t1: float) -> dict[str, float]:
+def holding_cues(windows, t0: float, t1: float) -> dict[str, float]:
     """SKU -> best ``holding`` probability on the hands of ``windows`` in [t0, t1] (s)."""
     out: dict[str, float] = {}
     for w in windows:
@@ -218,6 +218,19 @@ def _holding(windows, t0: float, t1: float) -> dict[str, float]:
             for sku, p in w.hands_holding[i].items():
                 out[sku] = max(out.get(sku, 0.0), float(p))
     return out
+
+
+def favour(cands: list[Candidate], account: str, p: float) -> list[Candidate]:
+    """``cands`` with ``account`` at probability ``p`` (0..1) and the others
+    scaled to share ``1 - p``, most likely first; ``cands`` unchanged when
+    ``account`` is not among them."""
+    if not any(c.account == account for c in cands):
+        return cands
+    rest = sum(c.probability for c in cands if c.account != account)
+    out = [dataclasses.replace(c, probability=p if c.account == account else
+                               (1.0 - p) * c.probability / rest if rest > 0 else 0.0)
+           for c in cands]
+    return sorted(out, key=lambda c: -c.probability)
 
 
 def _reach_count(windows, fronts, t0: float, t1: float, cfg: AttributionConfig) -> int:

@@ -31,11 +31,21 @@ from fusion.attribution import (
     HandSpreadEstimator,
     allocate_units,
     attribute,
+    favour,
+    holding_cues,
     joint_attribution,
     weigh_by_product,
 )
 from fusion.inference import ItemInference
-from fusion.parts import PartSplitConfig, most_present, plateau_parts, split_by_hands, step_presence
+from fusion.parts import (
+    PartSplitConfig,
+    most_present,
+    part_events,
+    plateau_parts,
+    split_by_hands,
+    step_presence,
+    transfer_parts,
+)
 from fusion.receipt import ReceiptBook, ReceiptConfig
 from fusion.resting import (
     Residue,
@@ -269,7 +279,7 @@ class Engine:
         if not ev.parts and (cancelled or self._two_hands(ev, cands)):
             ev = dataclasses.replace(ev, parts=self._plateau_parts(ev))
         if not ev.parts:
-            return [] if cancelled else [(ev, cands)]
+            return self._transfer(ev, att) if cancelled else [(ev, cands)]
 
         def who(sub: ShelfEvent) -> tuple[str | None, float]:
             windows = self.tracker.window(sub.t_start - 1.0, sub.t_end + 1.0)
@@ -283,6 +293,8 @@ class Engine:
             log.info("event at t=%.2f split into %d parts made by different hands", ev.t_end, len(out))
             narrow = dataclasses.replace(att, pre_s=cfg.time_sd_s, post_s=cfg.time_sd_s)
             return [(sub, self._candidates(sub, narrow)) for sub in out]
+        if not out:  # a cancelled pair whose steps no hand clearly made
+            return self._transfer(ev, att)
         return [(e, cands if cands is not None else self._candidates(e, att)) for e in out]
 
     def _two_hands(self, ev: ShelfEvent, cands: list[Candidate]) -> bool:
@@ -292,22 +304,65 @@ class Engine:
         named = [c for c in cands if c.account != UNKNOWN]
         return len(named) > 1 and named[1].probability >= self.config.parts.ambiguous_p
 
+    def _plate_samples(self, c: int, lo: float, hi: float) -> tuple[np.ndarray, np.ndarray]:
+        """(times s, grams) of plate ``c`` in [lo, hi] from the raw samples kept, gaps removed."""
+        chunks = [ch for ch in self._recent if ch["t"][-1] >= lo and ch["t"][0] <= hi]
+        if not chunks:
+            return np.zeros(0), np.zeros(0)
+        s = np.concatenate(chunks)
+        s = s[(s["cell"] == c) & (s["t"] >= lo) & (s["t"] <= hi) & np.isfinite(s["grams"])]
+        return s["t"].astype(float), s["grams"].astype(float)
+
+    def _plate_units(self, c: int) -> dict[str, tuple[float, float]]:
+        """SKU stocked on plate ``c`` -> (unit mean g, unit sd g)."""
+        skus = [self.store.skus[k] for k in self.store.cells[c].skus if k in self.store.skus]
+        return {k.id: (k.weight_g, k.weight_sd_g) for k in skus}
+
     def _plateau_parts(self, ev: ShelfEvent) -> tuple:
         """Parts of a one-plate event at an item-like plateau, from the raw
         samples kept (see :func:`fusion.parts.plateau_parts`)."""
         if len(ev.cells) != 1:
             return ()
         c = ev.cells[0]
-        lo, hi = ev.t_start - 1.0, ev.t_end + 0.5
-        chunks = [ch for ch in self._recent if ch["t"][-1] >= lo and ch["t"][0] <= hi]
-        if not chunks:
+        t, g = self._plate_samples(c, ev.t_start - 1.0, ev.t_end + 0.5)
+        if len(t) == 0:
             return ()
-        s = np.concatenate(chunks)
-        s = s[(s["cell"] == c) & (s["t"] >= lo) & (s["t"] <= hi) & np.isfinite(s["grams"])]
-        skus = [self.store.skus[k] for k in self.store.cells[c].skus if k in self.store.skus]
-        units = [(k.weight_g, k.weight_sd_g) for k in skus]
-        return plateau_parts(s["t"].astype(float), s["grams"].astype(float), ev, units,
+        return plateau_parts(t, g, ev, list(self._plate_units(c).values()),
                              float(self.weights.noise_g()[c]), self.config.parts)
+
+    def _transfer(self, ev: ShelfEvent, att: AttributionConfig,
+                  ) -> list[tuple[ShelfEvent, list[Candidate]]]:
+        """A cancelled one-plate episode that vision says was one account's
+        put-back and another's take of the same item (see
+        :func:`fusion.parts.transfer_parts`), as those two events; else nothing."""
+        if len(ev.cells) != 1:
+            return []
+        cfg = self.config.parts
+        cands = self._candidates(ev, att)
+        present = {c.account: c.probability for c in cands if c.account != UNKNOWN}
+        if sum(p >= cfg.transfer_min_account_p for p in present.values()) < 2:
+            return []
+        c = ev.cells[0]
+        t, g = self._plate_samples(c, ev.t_start - 1.0, ev.t_end + 0.5)
+        windows = self.tracker.window(ev.t_start - cfg.transfer_before_s, ev.t_end + cfg.transfer_after_s)
+
+        def cues(account: str, t0: float, t1: float) -> dict[str, float]:
+            return holding_cues([w for w in windows if w.account == account], t0, t1)
+
+        found = transfer_parts(t, g, ev, self._plate_units(c), cues, present,
+                               float(self.weights.noise_g()[c]), cfg)
+        if found is None:
+            return []
+        log.info("event at t=%.2f: %s put back and %s took %s", ev.t_end, found.giver, found.taker, found.sku)
+        narrow = dataclasses.replace(att, pre_s=cfg.time_sd_s, post_s=cfg.time_sd_s)
+        out = []
+        for sub in part_events(dataclasses.replace(ev, parts=found.parts)):
+            who = found.giver if sub.total_g > 0 else found.taker
+            sub_cands = self._candidates(sub, narrow)
+            if not any(x.account == who for x in sub_cands):
+                sub_cands = cands
+            out.append((sub, favour(sub_cands, who, found.probability)))
+        return out
 
     def _product_cue(self, ev: ShelfEvent, cands: list[Candidate], att) -> list[Candidate]:
         """Let vision's product guesses say who carried the event's items."""

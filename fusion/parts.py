@@ -21,6 +21,14 @@ The same search runs on a one-plate event that two accounts may have made:
 two takes less than a settle time apart leave the first hand's result as a
 plateau.
 
+When the two hands overlap so much that no plateau is left (the second hand
+lifts the item a fraction of a second after the first put it down), the weight
+alone cannot tell the pair from a press. :func:`transfer_parts` then asks
+vision's product guesses: one account seen carrying one of the plate's SKUs
+before the episode and not after it, another seen carrying it after and not
+before, both with hands at the plate, and the reading swung by about a unit
+of it inside the episode.
+
 Times in seconds, grams.
 """
 
@@ -74,6 +82,18 @@ class PartSplitConfig:
         pressed_min_unit_g: ... and the lightest unit weighs at least this (g):
             a hand's tremor is small against a bottle, not against a bag of
             chips.
+        transfer_cue_p: :func:`transfer_parts`: a product guess at least this
+            probable says a hand carried that SKU ...
+        transfer_absent_p: ... and none above this says it did not.
+        transfer_min_account_p: giver and taker must each have at least this
+            attribution probability for the whole episode.
+        transfer_swing: the reading must swing by at least this fraction of
+            the SKU's unit weight inside the episode.
+        transfer_before_s: carrying cues are looked for this long before the
+            episode (and after the swing) for the giver (s) ...
+        transfer_after_s: ... and from the swing to this long after the
+            episode for the taker (s).
+        transfer_p_max: the most a transfer's attribution can be trusted.
     """
 
     min_account_p: float = 0.8
@@ -90,6 +110,13 @@ class PartSplitConfig:
     whole_k: float = 3.0
     pressed_rel: float = 0.1
     pressed_min_unit_g: float = 200.0
+    transfer_cue_p: float = 0.5
+    transfer_absent_p: float = 0.3
+    transfer_min_account_p: float = 0.2
+    transfer_swing: float = 0.6
+    transfer_before_s: float = 2.0
+    transfer_after_s: float = 1.5
+    transfer_p_max: float = 0.98
 
 
 def part_events(ev: ShelfEvent) -> list[ShelfEvent]:
@@ -197,6 +224,98 @@ def plateau_parts(t: np.ndarray, g: np.ndarray, ev: ShelfEvent, units: Sequence[
     parts.append(EventPart(ev.cells[0], t_from, ev.t_end, final - base,
                            float(np.sqrt(sd_base + noise_g ** 2 / min(len(after), 10)))))
     return tuple(parts)
+
+
+@dataclass(frozen=True, slots=True)
+class Transfer:
+    """A put-back and another account's take of one unit inside one episode.
+
+    Attributes:
+        giver: account that put the unit back.
+        taker: account that took it.
+        sku: the SKU moved.
+        parts: the two steps (put-back, take) in time order.
+        probability: how surely the accounts are right, 0..1.
+    """
+
+    giver: str
+    taker: str
+    sku: str
+    parts: tuple[EventPart, EventPart]
+    probability: float
+
+
+def transfer_parts(t: np.ndarray, g: np.ndarray, ev: ShelfEvent,
+                   units: dict[str, tuple[float, float]],
+                   cues: Callable[[str, float, float], dict[str, float]],
+                   accounts: dict[str, float], noise_g: float,
+                   config: PartSplitConfig | None = None) -> Transfer | None:
+    """A put-back and a take of the same SKU by two accounts, hidden in a
+    cancelled one-plate episode, when vision's product guesses say so.
+
+    Args:
+        t: (N,) sample times of the plate around the episode (s), increasing,
+            with some samples before ``ev.t_start``.
+        g: (N,) its readings (g), gaps removed.
+        ev: the cancelled episode (one plate, net change near 0).
+        units: SKU stocked on the plate -> (mean g, sd g) of one unit.
+        cues: (account, t0, t1) -> SKU -> best ``holding`` probability on
+            that account's hands in [t0, t1] (s).
+        accounts: named accounts with hands at the plate -> attribution
+            probability for the whole episode.
+        noise_g: the plate's noise standard deviation (g).
+        config: tunables.
+
+    Returns:
+        The transfer, or ``None`` unless exactly one account carried a SKU of
+        the plate before the swing and not after the episode, exactly one
+        other carried it after the swing and not before the episode, both
+        have at least ``transfer_min_account_p``, and the reading swung by at
+        least ``transfer_swing`` units inside the episode. The swing's sign
+        orders the steps (up first: the put-back came first), its extreme
+        splits them in time.
+    """
+    cfg = config or PartSplitConfig()
+    before = g[t < ev.t_start]
+    inside = (t >= ev.t_start) & (t <= ev.t_end)
+    if len(before) < 3 or not inside.any() or len(ev.cells) != 1:
+        return None
+    base = float(np.median(before[-10:]))
+    ti, dev = t[inside], g[inside] - base
+    hi, lo = int(np.argmax(dev)), int(np.argmin(dev))
+    up_first = dev[hi] >= -dev[lo]
+    k = hi if up_first else lo
+    swing, t_mid = abs(float(dev[k])), float(ti[k])
+    named = [a for a, p in accounts.items() if p >= cfg.transfer_min_account_p]
+    if len(named) < 2:
+        return None
+    t0, t1 = ev.t_start - cfg.transfer_before_s, ev.t_end + cfg.transfer_after_s
+    found = None
+    for sku, (mu, sd) in units.items():
+        if swing < cfg.transfer_swing * mu:
+            continue
+        givers, takers = [], []
+        for a in named:
+            early = cues(a, t0, t_mid).get(sku, 0.0)
+            late = cues(a, t_mid, t1).get(sku, 0.0)
+            if early >= cfg.transfer_cue_p and cues(a, ev.t_end, t1).get(sku, 0.0) < cfg.transfer_absent_p:
+                givers.append((a, early))
+            if late >= cfg.transfer_cue_p and cues(a, t0, ev.t_start).get(sku, 0.0) < cfg.transfer_absent_p:
+                takers.append((a, late))
+        if len(givers) != 1 or len(takers) != 1 or givers[0][0] == takers[0][0]:
+            continue
+        if found is not None:
+            return None  # two SKUs could have moved: not sure which
+        (giver, pg), (taker, pt) = givers[0], takers[0]
+        step_sd = float(math.sqrt(sd ** 2 + 2.0 * noise_g ** 2))
+        back = EventPart(ev.cells[0], ev.t_start if up_first else t_mid,
+                         t_mid if up_first else ev.t_end, mu, step_sd)
+        take = EventPart(ev.cells[0], t_mid if up_first else ev.t_start,
+                         ev.t_end if up_first else t_mid, ev.total_g - mu, step_sd)
+        parts = (back, take) if up_first else (take, back)
+        p = min(cfg.transfer_p_max, 1.0 - (1.0 - pg) * (1.0 - pt))
+        found = Transfer(giver, taker, sku, parts, p)
+    return found
 
 
 def _item_plateau(ti, gi, base, final, units, noise_g, w, quiet_g, extra_g, max_items, cfg,

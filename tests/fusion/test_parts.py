@@ -11,9 +11,18 @@ from __future__ import annotations
 import numpy as np
 
 from fusion.engine import Engine
-from fusion.parts import PartSplitConfig, part_events, plateau_parts, split_by_hands
+from fusion.parts import PartSplitConfig, part_events, plateau_parts, split_by_hands, transfer_parts
 from fusion.store import parse_store
-from fusion.types import WEIGHT_DTYPE, EventPart, GateTap, ItemHypothesis, ShelfEvent
+from fusion.types import (
+    WEIGHT_DTYPE,
+    EventPart,
+    GateTap,
+    Hand,
+    ItemHypothesis,
+    PersonDetection,
+    ShelfEvent,
+    VisionFrame,
+)
 from fusion.weight import WeightConfig, WeightDetector
 from tests.fusion.test_tracking_scenes import Scene, walker
 
@@ -183,3 +192,117 @@ def test_engine_drops_a_press_by_one_hand():
                   p_dup=0.0, false_per_frame=0.0, noise_m=0.03)
     samples = plate_signal([(5.0, 5.2, -POP_G)] + EXCHANGE, 20.0)
     assert _engine_run(samples, scene) == {"A": {"pop": 1}}
+
+
+# put back at 10.0-10.2 s and lifted again at 10.25-10.45 s: no plateau between the hands
+OVERLAP = [(10.0, 10.2, POP_G), (10.25, 10.45, -POP_G)]
+
+
+def _cues(table: dict[str, list[tuple[float, float, float]]]):
+    """(account, t0, t1) -> {'pop': best p} from per-account (t_from, t_to, p) carrying spans."""
+    def cues(account: str, t0: float, t1: float) -> dict[str, float]:
+        ps = [p for a, b, p in table.get(account, []) if a <= t1 and b >= t0]
+        return {"pop": max(ps)} if ps else {}
+    return cues
+
+
+def _overlap_event(samples: np.ndarray) -> ShelfEvent:
+    (ev,) = detect(samples, keep=True)
+    assert abs(ev.total_g) < 4.0
+    t, g = samples["t"], samples["grams"].astype(float)
+    assert plateau_parts(t, g, ev, [(POP_G, 1.0)], 0.5) == ()  # the weight alone cannot tell
+    return ev
+
+
+def test_transfer_parts_splits_a_put_back_and_anothers_take_that_overlap():
+    samples = plate_signal(OVERLAP, 16.0)
+    ev = _overlap_event(samples)
+    t, g = samples["t"], samples["grams"].astype(float)
+    cues = _cues({"A": [(8.5, 10.1, 0.8)], "B": [(10.5, 11.5, 0.9)]})
+    found = transfer_parts(t, g, ev, {"pop": (POP_G, 1.0)}, cues, {"A": 0.5, "B": 0.5}, 0.5)
+    assert found is not None and (found.giver, found.taker, found.sku) == ("A", "B", "pop")
+    back, take = found.parts
+    assert back.delta_g == POP_G and abs(take.delta_g + POP_G) < 4.0
+    assert back.t_end == take.t_start and 10.1 <= back.t_end <= 10.3
+    assert 0.9 <= found.probability <= PartSplitConfig().transfer_p_max
+    # a take first, then somebody else's return: the steps come in that order
+    samples = plate_signal([(10.0, 10.2, -POP_G), (10.25, 10.45, POP_G)], 16.0)
+    ev = _overlap_event(samples)
+    found = transfer_parts(samples["t"], samples["grams"].astype(float), ev, {"pop": (POP_G, 1.0)},
+                           _cues({"A": [(10.5, 11.5, 0.9)], "B": [(8.5, 10.3, 0.8)]}),
+                           {"A": 0.5, "B": 0.5}, 0.5)
+    assert found is not None and (found.giver, found.taker) == ("B", "A")
+    assert found.parts[0].delta_g < 0 < found.parts[1].delta_g
+
+
+def test_transfer_parts_needs_both_cues_two_hands_and_an_item_sized_swing():
+    samples = plate_signal(OVERLAP, 16.0)
+    ev = _overlap_event(samples)
+    t, g = samples["t"], samples["grams"].astype(float)
+    units, both = {"pop": (POP_G, 1.0)}, {"A": 0.5, "B": 0.5}
+    giver, taker = [(8.5, 10.1, 0.8)], [(10.5, 11.5, 0.9)]
+    run = lambda table, present=both, tt=t, gg=g: transfer_parts(  # noqa: E731
+        tt, gg, ev, units, _cues(table), present, 0.5)
+    assert run({"A": giver, "B": taker}) is not None
+    assert run({"B": taker}) is None  # nobody seen bringing one: a press by B
+    assert run({"A": giver}) is None  # nobody seen leaving with one
+    assert run({"A": giver + taker}) is None  # one shopper's pick-and-put-back
+    assert run({"A": giver, "B": [(8.0, 11.5, 0.9)]}) is None  # B carried one all along
+    assert run({"A": giver, "B": taker}, {"A": 0.9, "B": 0.1}) is None  # B's hand was not at the plate
+    assert run({"A": giver, "B": taker, "C": giver}, {"A": 0.4, "B": 0.3, "C": 0.3}) is None  # two givers
+    assert run({"A": giver, "B": [(10.5, 11.5, 0.4)]}) is None  # a weak guess
+    # a light touch that never moved an item's weight
+    touch = plate_signal([(10.0, 10.2, 20.0), (10.25, 10.45, -20.0)], 16.0)
+    assert run({"A": giver, "B": taker}, both, touch["t"], touch["grams"].astype(float)) is None
+
+
+def _with_carrying(frames: list[VisionFrame], spans: dict[str, tuple[float, float]]) -> list[VisionFrame]:
+    """Frames whose hands say 'pop' while their person carries one (``spans``), nothing otherwise.
+
+    The scene's hands name their person (``sku-<name>``); that name is replaced here."""
+    out = []
+    for f in frames:
+        people = []
+        for det in f.people:
+            hands = []
+            for h in det.hands:
+                (name,) = [k[4:] for k in h.holding] or [None]
+                a, b = spans.get(name, (0.0, -1.0))
+                hands.append(Hand(p=h.p, holding={"pop": 0.85} if a <= f.t <= b else {}))
+            people.append(PersonDetection(xy=det.xy, conf=det.conf, hands=tuple(hands)))
+        out.append(VisionFrame(t=f.t, camera=f.camera, people=tuple(people)))
+    return out
+
+
+def test_engine_charges_an_overlapping_put_back_and_take_from_product_guesses():
+    # A takes one at t=5 and brings it back at 10.0; B's hand lifts it at 10.25
+    # while A's is still leaving: one unstable episode with no plateau
+    # (hands reach 0.3 m in x from the body: A's at the plate's left end, B's at its right)
+    a = walker("A", (1.0, 0.5, 0.4), (3.0, 1.9, 2.7), (10.2, 1.9, 2.7), (11.0, 1.0, 2.0),
+               (15.0, 5.5, 0.4))
+    b = walker("B", (4.0, 0.5, 0.4), (7.0, 2.6, 1.6), (9.7, 2.6, 1.6), (10.2, 2.15, 2.7),
+               (12.0, 2.15, 2.7), (17.0, 5.5, 0.4))
+    scene = Scene([a, b], taps=[GateTap(1.0, "IN", "A", 1), GateTap(4.0, "IN", "B", 1)],
+                  p_miss=0.02, p_miss_crowd=0.0, p_dup=0.0, false_per_frame=0.0, noise_m=0.03)
+    samples = plate_signal([(5.0, 5.2, -POP_G)] + OVERLAP, 22.0)
+    carrying = {"A": (5.2, 10.0), "B": (10.45, 12.0)}
+    eng = Engine(STORE)
+    items = [(float(samples["t"][i]), 1, samples[i:i + 4]) for i in range(0, samples.size, 4)]
+    frames = _with_carrying([o for _, o in scene.stream() if isinstance(o, VisionFrame)], carrying)
+    items += [(tap.t, 0, tap) for tap in scene.taps] + [(f.t, 2, f) for f in frames]
+    items.sort(key=lambda x: (x[0], x[1]))
+    for _, _, item in items:
+        eng.feed(item)
+    eng.finish()
+    got = {r.shopper: r for r in eng.receipts()}
+    assert dict(got["A"].items) == {} and dict(got["B"].items) == {"pop": 1}
+    assert [ln.qty for ln in got["A"].lines] == [1, -1] and [ln.qty for ln in got["B"].lines] == [1]
+    # without the guesses the pair is a press: A keeps the item, B is charged nothing
+    eng = Engine(STORE)
+    items = [it for it in items if not isinstance(it[2], VisionFrame)]
+    items += [(f.t, 2, f) for f in _with_carrying(frames, {})]
+    items.sort(key=lambda x: (x[0], x[1]))
+    for _, _, item in items:
+        eng.feed(item)
+    eng.finish()
+    assert {r.shopper: dict(r.items) for r in eng.receipts()} == {"A": {"pop": 1}, "B": {}}
