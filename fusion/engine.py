@@ -40,6 +40,7 @@ from fusion.inference import ItemInference
 from fusion.parts import (
     PartSplitConfig,
     most_present,
+    own_pair,
     part_events,
     plateau_parts,
     split_by_hands,
@@ -55,7 +56,15 @@ from fusion.resting import (
     shed_pressed_plates,
 )
 from fusion.tracking import ExitEvent, ShopperTracker
-from fusion.types import GateTap, Receipt, ReceiptLine, ShelfEvent, Store, VisionFrame
+from fusion.types import (
+    GateTap,
+    ItemHypothesis,
+    Receipt,
+    ReceiptLine,
+    ShelfEvent,
+    Store,
+    VisionFrame,
+)
 from fusion.weight import WeightConfig, WeightDetector
 
 log = logging.getLogger(__name__)
@@ -276,6 +285,7 @@ class Engine:
         cfg = self.config.parts
         cancelled = abs(ev.total_g) < cfg.cancelled_g
         cands = None if cancelled else self._candidates(ev, att)
+        settled = bool(ev.parts)  # the detector saw each step settle (not a plateau we found)
         if not ev.parts and (cancelled or self._two_hands(ev, cands)):
             ev = dataclasses.replace(ev, parts=self._plateau_parts(ev))
         if not ev.parts:
@@ -288,14 +298,34 @@ class Engine:
                                    att.hand_sd_m, cfg)
             return most_present(scores, cfg)
 
-        out = split_by_hands(ev, who, lambda sub: self.inference.hypotheses(sub)[0], cfg)
+        def what(sub: ShelfEvent) -> ItemHypothesis:
+            return self.inference.hypotheses(sub)[0]
+
+        out = split_by_hands(ev, who, what, cfg)
         if len(out) > 1:
             log.info("event at t=%.2f split into %d parts made by different hands", ev.t_end, len(out))
             narrow = dataclasses.replace(att, pre_s=cfg.time_sd_s, post_s=cfg.time_sd_s)
             return [(sub, self._candidates(sub, narrow)) for sub in out]
-        if not out:  # a cancelled pair whose steps no hand clearly made
+        if not out:  # a cancelled pair: one hand's pick and put-back, or steps no hand clearly made
+            mine = own_pair(ev, who, what, cfg) if settled else None
+            if mine is not None:
+                self._record_own_pair(*mine)
+                return []
             return self._transfer(ev, att)
         return [(e, cands if cands is not None else self._candidates(e, att)) for e in out]
+
+    def _record_own_pair(self, account: str, steps: list[tuple[ShelfEvent, ItemHypothesis, float]]) -> None:
+        """Evidence lines for one account's pick and put-back of the same item:
+        no change to what it is charged, and no doubt (whoever made the pair,
+        nobody's basket changes)."""
+        if not self.book.is_open(account):
+            return
+        for sub, top, p_who in steps:
+            t_mid = 0.5 * (sub.t_start + sub.t_end)
+            for sku, qty in top.items:
+                self._add_line(account, sub, sku, qty, t_mid, top.probability * p_who)
+            self.decisions.append(EventDecision(sub, account, top.items, top.probability, ()))
+            self.inference.note_moved(sub.cells, top.items)
 
     def _two_hands(self, ev: ShelfEvent, cands: list[Candidate]) -> bool:
         """More than one account may have made this one-plate event."""

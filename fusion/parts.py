@@ -163,6 +163,46 @@ def split_by_hands(ev: ShelfEvent, who: Callable[[ShelfEvent], tuple[str | None,
     return subs if len(accounts) > 1 else whole
 
 
+def own_pair(ev: ShelfEvent, who: Callable[[ShelfEvent], tuple[str | None, float]],
+             what: Callable[[ShelfEvent], ItemHypothesis],
+             config: PartSplitConfig | None = None,
+             ) -> tuple[str, list[tuple[ShelfEvent, ItemHypothesis, float]]] | None:
+    """A cancelled pair that one account clearly made: a pick and put-back
+    (or a return and a re-take) of the same SKU.
+
+    Args:
+        ev: a cancelled event with ``parts``.
+        who, what: as for :func:`split_by_hands`.
+        config: tunables.
+
+    Returns:
+        (account, [(part event, its item hypothesis, who-probability), ...])
+        when every part is a clear whole-item step (``min_items_p``) by the
+        same named account (``min_account_p``) and the parts' items cancel;
+        else ``None``. Its net change to the receipt is nothing, but the
+        receipt's evidence lines record both steps.
+    """
+    cfg = config or PartSplitConfig()
+    subs = part_events(ev)
+    if not subs or abs(ev.total_g) >= cfg.cancelled_g:
+        return None
+    out, accounts, net = [], set(), {}
+    for sub in subs:
+        top = what(sub)
+        if not top.items or top.probability < cfg.min_items_p:
+            return None
+        account, p = who(sub)
+        if account is None or p < cfg.min_account_p:
+            return None
+        accounts.add(account)
+        for sku, q in top.items:
+            net[sku] = net.get(sku, 0) + q
+        out.append((sub, top, p))
+    if len(accounts) != 1 or any(net.values()):
+        return None
+    return accounts.pop(), out
+
+
 def plateau_parts(t: np.ndarray, g: np.ndarray, ev: ShelfEvent, units: Sequence[tuple[float, float]],
                   noise_g: float, config: PartSplitConfig | None = None, max_items: int = 5,
                   ) -> tuple[EventPart, ...]:

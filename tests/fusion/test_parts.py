@@ -11,7 +11,14 @@ from __future__ import annotations
 import numpy as np
 
 from fusion.engine import Engine
-from fusion.parts import PartSplitConfig, part_events, plateau_parts, split_by_hands, transfer_parts
+from fusion.parts import (
+    PartSplitConfig,
+    own_pair,
+    part_events,
+    plateau_parts,
+    split_by_hands,
+    transfer_parts,
+)
 from fusion.store import parse_store
 from fusion.types import (
     WEIGHT_DTYPE,
@@ -27,12 +34,13 @@ from fusion.weight import WeightConfig, WeightDetector
 from tests.fusion.test_tracking_scenes import Scene, walker
 
 POP_G = 90.0
+STORE_GATES = [{"id": "IN", "zone": [[0, 0], [1, 0], [1, 0.8], [0, 0.8]], "kind": "entry"},
+               {"id": "OUT", "zone": [[5, 0], [6, 0], [6, 0.8], [5, 0.8]], "kind": "exit"}]
 STORE = parse_store({
     "sku": [{"id": "pop", "weight_g": POP_G, "weight_sd_g": 1.0}],
     "cell": [{"id": "K1", "front": [[2.2, 2.7, 1.0], [2.45, 2.7, 1.0]], "skus": ["pop"],
               "sample_hz": 40, "noise_g": 0.5}],
-    "gate": [{"id": "IN", "zone": [[0, 0], [1, 0], [1, 0.8], [0, 0.8]], "kind": "entry"},
-             {"id": "OUT", "zone": [[5, 0], [6, 0], [6, 0.8], [5, 0.8]], "kind": "exit"}]})
+    "gate": STORE_GATES})
 
 
 def plate_signal(steps: list[tuple[float, float, float]], t_end: float, base_g: float = 900.0,
@@ -164,14 +172,18 @@ def test_split_only_when_different_confident_hands_made_the_parts():
 
 
 def _engine_run(samples: np.ndarray, scene: Scene) -> dict:
-    eng = Engine(STORE)
+    return {r.shopper: dict(r.items) for r in _engine(samples, scene).receipts()}
+
+
+def _engine(samples: np.ndarray, scene: Scene, store=STORE) -> Engine:
+    eng = Engine(store)
     items = [(float(samples["t"][i]), 1, samples[i:i + 4]) for i in range(0, samples.size, 4)]
     items += [(t, 0 if isinstance(o, GateTap) else 2, o) for t, o in scene.stream()]
     items.sort(key=lambda x: (x[0], x[1]))
     for _, _, item in items:
         eng.feed(item)
     eng.finish()
-    return {r.shopper: dict(r.items) for r in eng.receipts()}
+    return eng
 
 
 def test_engine_charges_the_put_back_and_the_take_to_different_shoppers():
@@ -306,3 +318,49 @@ def test_engine_charges_an_overlapping_put_back_and_take_from_product_guesses():
         eng.feed(item)
     eng.finish()
     assert {r.shopper: dict(r.items) for r in eng.receipts()} == {"A": {"pop": 1}, "B": {}}
+
+
+CHIP_STORE = parse_store({
+    "sku": [{"id": "chip", "weight_g": 40.0, "weight_sd_g": 1.0}],
+    "cell": [{"id": "K1", "front": [[2.2, 2.7, 1.0], [2.45, 2.7, 1.0]], "skus": ["chip"],
+              "sample_hz": 40, "noise_g": 2.0}],
+    "gate": STORE_GATES})
+
+
+def test_engine_records_one_hands_settled_put_back_and_take_without_changing_the_bill():
+    # A takes a bag at t=5, puts it back at 10.0 and takes it again at 12.0: on
+    # a 2 g plate the 40 g return is held as a possible lean, so the detector
+    # reports the return and the re-take as one cancelled event with two parts
+    a = walker("A", (1.0, 0.5, 0.4), (3.0, 2.0, 2.7), (13.0, 2.0, 2.7), (17.0, 5.5, 0.4))
+    scene = Scene([a], taps=[GateTap(1.0, "IN", "A", 1)], p_miss=0.02, p_miss_crowd=0.0,
+                  p_dup=0.0, false_per_frame=0.0, noise_m=0.03)
+    steps = [(5.0, 5.15, -40.0), (10.0, 10.15, 40.0), (12.0, 12.15, -40.0)]
+    samples = plate_signal(steps, 22.0, noise_g=2.0)
+    det = WeightDetector(CHIP_STORE, WeightConfig(keep_cancelled=True))
+    evs = [e for i in range(0, samples.size, 8) for e in det.process(samples[i:i + 8])] + det.flush()
+    assert [len(e.parts) for e in evs if abs(e.total_g) < 8.0] == [2]
+    (r,) = _engine(samples, scene, CHIP_STORE).receipts()
+    assert dict(r.items) == {"chip": 1} and not r.review
+    assert [ln.qty for ln in r.lines] == [1, -1, 1]
+    # an item-like plateau inside one unstable episode is no proof of two steps
+    # (a lean of an item's weight makes one too): no lines for it
+    plateau = plate_signal([(5.0, 5.15, -40.0), (10.0, 10.15, 40.0), (10.45, 10.6, -40.0)], 22.0, noise_g=2.0)
+    (r,) = _engine(plateau, scene, CHIP_STORE).receipts()
+    assert dict(r.items) == {"chip": 1} and [ln.qty for ln in r.lines] == [1]
+
+
+def test_own_pair_only_when_one_clear_hand_made_steps_that_cancel():
+    ev = _ev_with_parts(POP_G, -POP_G)
+    item = lambda sub: ItemHypothesis(((("pop", -1 if sub.total_g > 0 else 1)),), 0.99)  # noqa: E731
+    by_time = lambda who: lambda sub: who[0] if sub.t_start < 10.3 else who[1]  # noqa: E731
+    account, steps = own_pair(ev, by_time([("A", 0.95), ("A", 0.9)]), item)
+    assert account == "A" and [top.items for _, top, _ in steps] == [(("pop", -1),), (("pop", 1),)]
+    assert [p for _, _, p in steps] == [0.95, 0.9]
+    assert own_pair(ev, by_time([("A", 0.95), ("B", 0.95)]), item) is None  # two hands: a split
+    assert own_pair(ev, by_time([("A", 0.95), ("A", 0.6)]), item) is None  # not sure who
+    assert own_pair(ev, by_time([("A", 0.95), (None, 0.99)]), item) is None
+    unsure = lambda sub: ItemHypothesis(((("pop", 1),)), 0.7)  # noqa: E731
+    assert own_pair(ev, by_time([("A", 0.95), ("A", 0.95)]), unsure) is None
+    other = lambda sub: ItemHypothesis((((("pop" if sub.total_g > 0 else "cola"), 1),)), 0.99)  # noqa: E731
+    assert own_pair(ev, by_time([("A", 0.95), ("A", 0.95)]), other) is None  # items do not cancel
+    assert own_pair(_ev_with_parts(POP_G, -2 * POP_G), by_time([("A", 0.95), ("A", 0.95)]), item) is None
