@@ -57,6 +57,14 @@ class InferenceConfig:
             product is taken from).
         no_item_weight: prior weight of "no item" (a disturbance).
         disturbance_g: extra sd of a no-item event (press/lean residue), g.
+        outlier_p: share of events whose settled grams are off the items'
+            weight by more than their sd says (a hand still resting on the
+            plate, creep not yet over) ...
+        outlier_sd_g: ... and the extra sd of those, g: an item hypothesis's
+            likelihood is ``(1 - outlier_p) N(total; mean, var) + outlier_p
+            N(total; mean, var + outlier_sd_g^2)``, so that a stocked product
+            read 14 g light is not beaten by five units of a product the plate
+            does not stock that happen to fit.
         holding_floor: a vision cue multiplies by ``holding_floor + p(sku)``.
         max_hypotheses: longest list returned.
         min_probability: hypotheses below this are dropped (then renormalised).
@@ -76,6 +84,8 @@ class InferenceConfig:
     swap_weight: float = 0.1
     no_item_weight: float = 0.05
     disturbance_g: float = 3.0
+    outlier_p: float = 0.02
+    outlier_sd_g: float = 15.0
     holding_floor: float = 0.2
     max_hypotheses: int = 50
     min_probability: float = 1e-9
@@ -86,10 +96,13 @@ class InferenceConfig:
                 raise ValueError(f"InferenceConfig.{name} must be >= 1")
         for name in ("off_plate_weight", "off_plate_take_weight", "stray_take_weight", "misplaced_weight", "over_basket_weight",
                      "putback_weight", "count_decay", "two_sku_weight", "swap_weight", "no_item_weight",
-                     "disturbance_g", "holding_floor", "min_probability", "off_plate_window_sd"):
+                     "disturbance_g", "holding_floor", "min_probability", "off_plate_window_sd",
+                     "outlier_p", "outlier_sd_g"):
             v = getattr(self, name)
             if not (math.isfinite(v) and v >= 0):
                 raise ValueError(f"InferenceConfig.{name} must be finite and >= 0, got {v!r}")
+        if not self.outlier_p < 1:
+            raise ValueError(f"InferenceConfig.outlier_p must be < 1, got {self.outlier_p!r}")
 
 
 @functools.lru_cache(maxsize=64)
@@ -212,8 +225,12 @@ class ItemInference:
         table = combination_table(len(cand), self.config.max_items).astype(float)
         mean = -(table @ self._mu[idx])
         var = sd_ev ** 2 + np.abs(table) @ (self._sd[idx] ** 2)
-        logp = _log_normal(total, mean, var) + self._log_prior(table, cand, w_take, w_put,
-                                                               basket, holding)
+        cfg = self.config
+        loglik = _log_normal(total, mean, var)
+        if cfg.outlier_p > 0:
+            loglik = np.logaddexp(np.log1p(-cfg.outlier_p) + loglik,
+                                  math.log(cfg.outlier_p) + _log_normal(total, mean, var + cfg.outlier_sd_g ** 2))
+        logp = loglik + self._log_prior(table, cand, w_take, w_put, basket, holding)
         var0 = sd_ev ** 2 + self.config.disturbance_g ** 2
         logp0 = _log_normal(total, 0.0, var0) + _log(self.config.no_item_weight)
         return table, cand, logp, float(logp0)

@@ -150,3 +150,20 @@ def test_an_off_plate_take_needs_a_much_better_fit_than_the_plate_sku():
     assert inf.hypotheses(ev([0], [-531.0]))[0].items == (("tea", 1),)
     inf.note_moved((0,), (("beer", -1),))
     assert inf.hypotheses(ev([0], [-531.0]))[0].items == (("beer", 1),)
+
+
+def test_a_stocked_product_read_off_its_weight_beats_many_units_that_fit():
+    # a cola-zero (350 +- 2.5 g) read at 335.6 g (a hand still resting on the
+    # plate) is not five 66 g pretzels stocked elsewhere that happen to fit
+    skus = {"cola-zero": (350.0, 2.5), "pretzel": (66.0, 2.0)}
+    store = make_store(2, skus=skus, cell_skus=[["cola-zero"], ["pretzel"]])
+    e = ev([0], [-335.6], [0.4])
+    assert ItemInference(store).hypotheses(e)[0].items == (("cola-zero", 1),)
+    plain = ItemInference(store, InferenceConfig(outlier_p=0.0))
+    assert plain.hypotheses(e)[0].items == (("pretzel", 5),)
+    # a clean reading is as sure as before, and the outlier share is validated
+    assert ItemInference(store).hypotheses(ev([0], [-350.5], [0.4]))[0].probability > 0.99
+    with pytest.raises(ValueError, match="outlier_p"):
+        InferenceConfig(outlier_p=-0.1)
+    with pytest.raises(ValueError, match="outlier_p"):
+        InferenceConfig(outlier_p=1.0)
