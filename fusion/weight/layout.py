@@ -41,6 +41,44 @@ def _ranks(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return keys[first], counts, np.arange(keys.size) - np.repeat(first, counts)
 
 
+class LayoutCache:
+    """The cell pattern of the previous chunk and its layout, reused while it repeats.
+
+    A controller usually sends every chunk with the same cells in the same
+    order (the plates' rates and phases repeat), so the sort and the run
+    lengths of the previous chunk are kept.  They are reused only when the
+    chunk's ``cell`` array is identical and its times never decrease within a
+    plate in chunk order: then ``lexsort((t, cell))`` is exactly the stored
+    order (ties in ``t`` keep chunk order in both), so the layout is the same.
+    """
+
+    __slots__ = ("cell", "order", "cells", "counts", "row", "rank", "flat", "outer", "shape")
+
+    def __init__(self) -> None:
+        self.cell: np.ndarray | None = None
+
+    def lookup(self, t: np.ndarray, cell: np.ndarray) -> bool:
+        """True if the stored layout is the layout of a chunk with ``t``, ``cell`` (N,)."""
+        prev = self.cell
+        if prev is None or prev.shape != cell.shape or not np.array_equal(prev, cell):
+            return False
+        ts = t[self.order]
+        ok = ts[1:] >= ts[:-1]
+        np.logical_or(ok, self.outer, out=ok)
+        return bool(ok.all())
+
+    def store(self, cell: np.ndarray, lay: ChunkLayout) -> None:
+        """Keep ``lay`` for ``cell`` if its order is chunk order within each plate."""
+        inner = lay.row[1:] == lay.row[:-1]
+        if not (lay.order[1:] > lay.order[:-1])[inner].all():
+            self.cell = None  # times out of chunk order: the sort depends on t
+            return
+        self.cell = cell.copy()
+        self.order, self.cells, self.counts = lay.order, lay.cells, lay.counts
+        self.row, self.rank, self.flat, self.outer = lay.row, lay.rank, lay.flat, ~inner
+        self.shape = lay.T.shape
+
+
 @dataclass(frozen=True, slots=True)
 class ChunkLayout:
     """Padded per-plate layout of one chunk.
@@ -53,6 +91,7 @@ class ChunkLayout:
         row, rank: (N,) row and column of each sorted sample.
         ok: (N,) the sorted samples' validity (a reading, not a gap).
         n_valid: (m,) valid readings per plate.
+        flat: (N,) ``row * L + rank``, the sorted samples' positions in ``T.ravel()``.
     """
 
     cells: np.ndarray
@@ -63,18 +102,37 @@ class ChunkLayout:
     rank: np.ndarray
     ok: np.ndarray
     n_valid: np.ndarray
+    flat: np.ndarray
 
     @classmethod
-    def build(cls, t: np.ndarray, cell: np.ndarray, ok: np.ndarray) -> ChunkLayout:
-        """Lay out samples with times ``t`` (s), plate ``cell`` and validity ``ok``, each (N,)."""
+    def build(cls, t: np.ndarray, cell: np.ndarray, ok: np.ndarray,
+              cache: LayoutCache | None = None) -> ChunkLayout:
+        """Lay out samples with times ``t`` (s), plate ``cell`` and validity ``ok``, each (N,).
+
+        With a ``cache``, the previous chunk's sort is reused when the cell
+        pattern repeats (:class:`LayoutCache`), and this chunk's is stored.
+        """
+        if cache is not None and cache.lookup(t, cell):
+            u, counts, order, row = cache.cells, cache.counts, cache.order, cache.row
+            T = np.full(cache.shape, np.nan)
+            T.ravel()[cache.flat] = t[order]
+            okk = ok[order]
+            nv = counts if ok.all() else np.bincount(row[okk], minlength=u.size)
+            return cls(u, counts, T, order, row, cache.rank, okk, nv, cache.flat)
         order = np.lexsort((t, cell))
         cs = cell[order]
         u, counts, rank = _ranks(cs)
         row = np.repeat(np.arange(u.size), counts)
-        T = np.full((u.size, int(counts.max())), np.nan)
-        T[row, rank] = t[order]
+        L = int(counts.max())
+        T = np.full((u.size, L), np.nan)
+        flat = row * L + rank
+        T.ravel()[flat] = t[order]
         okk = ok[order]
-        return cls(u, counts, T, order, row, rank, okk, np.bincount(row[okk], minlength=u.size))
+        lay = cls(u, counts, T, order, row, rank, okk, np.bincount(row[okk], minlength=u.size),
+                  flat)
+        if cache is not None:
+            cache.store(cell, lay)
+        return lay
 
     @property
     def present(self) -> np.ndarray:
@@ -92,7 +150,7 @@ class ChunkLayout:
         okk = self.ok
         if self.n_valid.sum() == okk.size:  # no gaps: the layout itself (the common case)
             ZV = np.zeros(self.T.shape)
-            ZV[self.row, self.rank] = z[self.order]
+            ZV.ravel()[self.flat] = z[self.order]
             return self.T, ZV, D
         vrow = self.row[okk]
         _, _, vrank = _ranks(vrow)

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .scan import affine_scan, mobius_scan, riccati_even
+from .scan import EvenCoeffCache, affine_scan, mobius_scan, riccati_even
 
 NONE, SPIKE, ALARM_OUT, ALARM_CUSUM = 0, 1, 2, 3
 
@@ -89,7 +89,7 @@ def _shift(a: np.ndarray, first: np.ndarray) -> np.ndarray:
 
 def _lindley(y: np.ndarray, g0: np.ndarray) -> np.ndarray:
     """CUSUM sums g_k = max(0, g_{k-1} + y_k) along the last axis of y (..., L) from g0 (...)."""
-    S = y.cumsum(axis=-1)
+    S = np.add.accumulate(y, axis=-1)
     return S - np.minimum(np.minimum.accumulate(S, axis=-1), -g0[..., None])
 
 
@@ -137,8 +137,8 @@ def _t_left(T: np.ndarray, D: np.ndarray, t_valid: np.ndarray, *cols: np.ndarray
     return tuple(t.reshape(len(cols), m))
 
 
-def _posterior_var(dt: np.ndarray, qdt: np.ndarray, valid: np.ndarray, st: StableState
-                   ) -> np.ndarray:
+def _posterior_var(dt: np.ndarray, qdt: np.ndarray, valid: np.ndarray, st: StableState,
+                   cache: EvenCoeffCache | None = None) -> np.ndarray:
     """(m, L) posterior Kalman variance (g^2) at each sample.
 
     Rows whose valid samples are evenly spaced (every interval within 1e-9
@@ -153,7 +153,10 @@ def _posterior_var(dt: np.ndarray, qdt: np.ndarray, valid: np.ndarray, st: Stabl
     e = st.q * d0[:, 0] / st.r
     even &= e >= 1e-10
     if even.all():
-        return riccati_even(e, st.P / st.r, L) * st.r[:, None]
+        if cache is None:
+            return riccati_even(e, st.P / st.r, L) * st.r[:, None]
+        e, coeffs = cache.get(e, L)
+        return riccati_even(e, st.P / st.r, L, coeffs) * st.r[:, None]
     r = st.r[:, None]
     c = 1.0 / (qdt + r)
     a = r * c
@@ -167,7 +170,8 @@ def _posterior_var(dt: np.ndarray, qdt: np.ndarray, valid: np.ndarray, st: Stabl
 
 
 def stable_pass(T: np.ndarray, Z: np.ndarray, D: np.ndarray, n: np.ndarray, st: StableState,
-                gate: float, k: float, h: float, confirm: int) -> PassResult:
+                gate: float, k: float, h: float, confirm: int,
+                even_cache: EvenCoeffCache | None = None) -> PassResult:
     """Run level filter, gate and CUSUM over the stable plates' next samples.
 
     Every recursion is causal and a row's padding comes after its valid
@@ -182,6 +186,8 @@ def stable_pass(T: np.ndarray, Z: np.ndarray, D: np.ndarray, n: np.ndarray, st: 
         st: state before the pass.
         gate, k, h: outlier gate, CUSUM reference and threshold (sigma units).
         confirm: outliers in a row that start an episode.
+        even_cache: reuse the closed-form coefficients of evenly spaced rows
+            across passes (:class:`~fusion.weight.scan.EvenCoeffCache`).
     """
     m, L = T.shape
     col = np.arange(L)
@@ -190,7 +196,7 @@ def stable_pass(T: np.ndarray, Z: np.ndarray, D: np.ndarray, n: np.ndarray, st: 
     r = st.r[:, None]
     qdt = st.q[:, None] * dt
     valid = col[None, :] < n[:, None]
-    Ppost = _posterior_var(dt, qdt, valid, st)
+    Ppost = _posterior_var(dt, qdt, valid, st, even_cache)
     Pm = _shift(Ppost, st.P) + qdt  # predicted variance at each sample
     S = Pm + r
     K = Pm / S
@@ -204,7 +210,9 @@ def stable_pass(T: np.ndarray, Z: np.ndarray, D: np.ndarray, n: np.ndarray, st: 
     y = np.empty((2, m, L))
     np.subtract(nu, k, out=y[0])
     np.subtract(-k, nu, out=y[1])
-    G = _lindley(y, np.stack([st.gp, st.gn]))
+    g0 = np.empty((2, m))
+    g0[0], g0[1] = st.gp, st.gn
+    G = _lindley(y, g0)
     stop = (out | (G > h).any(axis=0)) & valid
     any_stop = stop.any(axis=1)
     j = np.where(any_stop, np.argmax(stop, axis=1), n - 1)

@@ -44,7 +44,7 @@ def test_stable_pass_on_even_and_jittered_rows_matches_filterpy(seed):
     assert_matches_filterpy(res, T, Z, n, q, r)
 
 
-def _general_only(dt, qdt, valid, st_):
+def _general_only(dt, qdt, valid, st_, cache=None):
     r = st_.r[:, None]
     c = 1.0 / (qdt + r)
     return mobius_scan(r * c, qdt * r * c, c, st_.P)
