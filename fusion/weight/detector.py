@@ -228,31 +228,31 @@ class WeightDetector:
         if np.isnan(d0).any():  # a plate's first interval starts its estimate
             first = dt[rows, np.argmax(good, axis=1)]
             d0 = np.where(np.isnan(d0) & good.any(axis=1), first, d0)
-        slow = dt >= 1.5 * d0[:, None]  # False while d0 is NaN
-        D = self._rate_steady(dt, good, slow, d0, lay.counts) if T.shape[1] <= 4000 else None
+        thr = 1.5 * d0[:, None]
+        D = self._rate_steady(dt, thr, d0, lay.order.size) if T.shape[1] <= 4000 else None
         if D is None:
-            alpha = np.where(slow, 0.005, 0.05)
+            alpha = np.where(dt >= thr, 0.005, 0.05)  # False while d0 is NaN
             D = affine_scan(np.where(good, 1.0 - alpha, 1.0), np.where(good, alpha * dt, 0.0), d0)
         self._dt[u] = D[rows, lay.counts - 1]
         self._last_t[u] = np.fmax(last, T[rows, lay.counts - 1])  # rows are in time order
         return D
 
-    def _rate_steady(self, dt: np.ndarray, good: np.ndarray, slow: np.ndarray, d0: np.ndarray,
-                     counts: np.ndarray) -> np.ndarray | None:
+    def _rate_steady(self, dt: np.ndarray, thr: np.ndarray, d0: np.ndarray, n_samples: int
+                     ) -> np.ndarray | None:
         """:meth:`_track_rate`'s EMA when every sample of every row is a regular step.
 
-        Every interval positive and below 1.5x the estimate (weight 0.05
-        throughout): the multipliers are all 0.95, so the closed form of
-        :func:`affine_scan` has the same ``exp(cumsum(log 0.95))`` in every
-        row, kept across chunks.  Gives bit for bit the values of
-        ``affine_scan`` at every real sample (padding columns differ: never
-        read).  None when some sample is not a regular step.
+        Every interval ``dt`` (m, L) positive and below ``thr`` (m, 1), 1.5x the
+        estimate ``d0`` (m,) (weight 0.05 throughout): the multipliers are all
+        0.95, so the closed form of :func:`affine_scan` has the same
+        ``exp(cumsum(log 0.95))`` in every row, kept across chunks.  Gives bit
+        for bit the values of ``affine_scan`` at every real sample (padding
+        columns differ: never read).  None when some sample is not a regular
+        step (or a plate has no estimate yet).
         """
-        m, L = dt.shape
-        regular = good & ~slow
-        if counts.min() < L:  # padding is not a step
-            regular |= np.arange(L)[None, :] >= counts[:, None]
-        if not regular.all():
+        L = dt.shape[1]
+        regular = dt > 0
+        regular &= dt < thr  # padding (NaN) and NaN estimates are not regular
+        if np.count_nonzero(regular) != n_samples:
             return None
         E = self._rate_decay
         if E.size < L:
