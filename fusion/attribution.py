@@ -66,6 +66,13 @@ class AttributionConfig:
         product_gain: a hand seen holding the event's product with
             probability p multiplies that account's likelihood by
             ``1 + product_gain * p`` (see :func:`weigh_by_product`).
+        change_sd_s: when the moment the plate's weight changed is known
+            (``t_change`` of :func:`attribute`), a hand point ``dt`` seconds
+            from it (beyond ``change_slack_s``) counts as if it were
+            ``hand_sd_m * dt / change_sd_s`` further from the edge: the hand
+            that took the item was at the plate when the weight moved
+            (0 disables).
+        change_slack_s: time either side of that moment that costs nothing (s).
     """
 
     pre_s: float = 1.0
@@ -90,6 +97,8 @@ class AttributionConfig:
     reach_gap_s: float = 0.4
     extra_unit_factor: float = 0.25
     idle_reach_factor: float = 0.5
+    change_sd_s: float = 0.7
+    change_slack_s: float = 0.2
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,7 +164,7 @@ def edges_distance(points: np.ndarray, fronts: Sequence[np.ndarray], dims: int =
 
 
 def attribute(event: ShelfEvent, store: Store, windows: Sequence, config: AttributionConfig | None = None,
-              ) -> list[Candidate]:
+              t_change: float | None = None) -> list[Candidate]:
     """Probabilities over accounts for who made ``event``.
 
     Args:
@@ -164,6 +173,8 @@ def attribute(event: ShelfEvent, store: Store, windows: Sequence, config: Attrib
         windows: ``TrackWindow`` objects (see :mod:`fusion.tracking`) covering
             the event window.
         config: tunables.
+        t_change: when the weight changed inside the event (s), if known
+            (see ``AttributionConfig.change_sd_s``).
 
     Returns:
         Candidates sorted by probability (descending); probabilities sum to 1
@@ -174,7 +185,7 @@ def attribute(event: ShelfEvent, store: Store, windows: Sequence, config: Attrib
     t0, t1 = event.t_start - cfg.pre_s, event.t_end + cfg.post_s
     per_account: dict[str, list] = {}
     for w in windows:
-        lik, dist, t_touch = _track_likelihood(w, fronts, t0, t1, cfg)
+        lik, dist, t_touch = _track_likelihood(w, fronts, t0, t1, cfg, t_change)
         if lik <= 0:
             continue
         key = w.account if w.account is not None else UNKNOWN
@@ -279,13 +290,17 @@ def weigh_by_product(cands: Sequence[Candidate], skus: set[str], taken: bool,
     return sorted(out, key=lambda c: -c.probability)
 
 
-def _track_likelihood(w, fronts, t0: float, t1: float, cfg: AttributionConfig) -> tuple[float, float, float]:
+def _track_likelihood(w, fronts, t0: float, t1: float, cfg: AttributionConfig,
+                      t_change: float | None = None) -> tuple[float, float, float]:
     """(likelihood, distance_m, t_touch) of one track window; the distance is
     the hand score (mean of the closest hand points) when hands were seen,
     ``t_touch`` the time (s) of the closest point."""
     hand_mask = (w.hands_t >= t0) & (w.hands_t <= t1)
     if hand_mask.any():
         d = edges_distance(w.hands_p[hand_mask], fronts)
+        if t_change is not None and cfg.change_sd_s > 0:
+            dt = np.maximum(np.abs(w.hands_t[hand_mask] - t_change) - cfg.change_slack_s, 0.0)
+            d = np.hypot(d, cfg.hand_sd_m * dt / cfg.change_sd_s)
         k = min(cfg.hand_points, len(d))
         closest = np.partition(d, k - 1)[:k]
         score = float(closest.mean())

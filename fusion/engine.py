@@ -274,8 +274,23 @@ class Engine:
     def _candidates(self, ev: ShelfEvent, att: AttributionConfig) -> list[Candidate]:
         windows = self.tracker.window(ev.t_start - max(att.pre_s, att.holding_before_s),
                                       ev.t_end + max(att.post_s, att.holding_after_s))
-        cands = self._open_candidates(attribute(ev, self.store, windows, att))
+        t_change = self._change_time(ev) if att.change_sd_s > 0 else None
+        cands = self._open_candidates(attribute(ev, self.store, windows, att, t_change))
         return self._product_cue(ev, cands, att)
+
+    def _change_time(self, ev: ShelfEvent) -> float | None:
+        """When the event's largest plate crossed halfway from its level
+        before to its level after (s), from the raw samples kept; ``None``
+        when they do not show it."""
+        k = int(np.argmax(np.abs(ev.delta_g)))
+        t, g = self._plate_samples(ev.cells[k], ev.t_start - 0.5, ev.t_end + 0.3)
+        before = g[t < ev.t_start]
+        inside = (t >= ev.t_start) & (t <= ev.t_end)
+        if len(before) < 2 or not inside.any():
+            return None
+        half = float(np.median(before[-8:])) + 0.5 * float(ev.delta_g[k])
+        past = (g[inside] - half) * np.sign(ev.delta_g[k]) >= 0
+        return float(t[inside][int(np.argmax(past))]) if past.any() else None
 
     def _split_parts(self, ev: ShelfEvent, att: AttributionConfig,
                      ) -> list[tuple[ShelfEvent, list[Candidate]]]:

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from fusion.attribution import UNKNOWN, attribute, segment_distance
+from fusion.attribution import UNKNOWN, AttributionConfig, attribute, segment_distance
 from fusion.store import parse_store
 from fusion.tracking import TrackWindow
 from fusion.types import ShelfEvent
@@ -153,3 +153,29 @@ def test_joint_attribution_of_a_long_chain_of_events_stays_tractable():
     for i, cands in enumerate(out):
         assert sum(c.probability for c in cands) == pytest.approx(1.0)
         assert cands[0].account == accounts[i % 4]  # each event's clear favourite still wins
+
+
+def _hands_at(tid, account, times, xy=(0.2, 2.0)):
+    """A track whose hand is on plate K1's edge at ``times`` (s)."""
+    ts = np.asarray(times, float)
+    hp = np.tile([xy[0], xy[1], 1.2], (len(ts), 1))
+    return TrackWindow(track_id=tid, account=account, identity_conf=1.0, t=ts,
+                       xy=np.tile((xy[0], 1.6), (len(ts), 1)), hands_t=ts, hands_p=hp,
+                       hands_holding=tuple({} for _ in ts))
+
+
+def test_the_hand_at_the_plate_when_the_weight_moved_is_more_likely():
+    # a long step (one hand browsing, another taking): both hands touched the
+    # edge inside the window, but only B's when the reading crossed halfway
+    step = ShelfEvent(t_start=10.0, t_end=12.4, t_final=12.8, cells=(0,), delta_g=(-352.0,), sd_g=(1.0,))
+    a = _hands_at(1, "A", [9.9, 10.0, 10.1, 10.2])
+    b = _hands_at(2, "B", [11.9, 12.0, 12.1, 12.2], xy=(0.21, 2.01))
+    timeless = attribute(step, STORE, [a, b])
+    assert abs(timeless[0].probability - timeless[1].probability) < 0.2  # a coin flip
+    timed = attribute(step, STORE, [a, b], t_change=12.05)
+    assert timed[0].account == "B" and timed[0].probability > 0.9
+    # a hand close in time costs nothing, and the rule can be switched off
+    assert attribute(step, STORE, [a, b], t_change=10.1)[0].account == "A"
+    off = AttributionConfig(change_sd_s=0.0)
+    assert [c.probability for c in attribute(step, STORE, [a, b], off, t_change=12.05)] == \
+        [c.probability for c in attribute(step, STORE, [a, b], off)]
