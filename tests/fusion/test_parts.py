@@ -364,3 +364,17 @@ def test_own_pair_only_when_one_clear_hand_made_steps_that_cancel():
     other = lambda sub: ItemHypothesis((((("pop" if sub.total_g > 0 else "cola"), 1),)), 0.99)  # noqa: E731
     assert own_pair(ev, by_time([("A", 0.95), ("A", 0.95)]), other) is None  # items do not cancel
     assert own_pair(_ev_with_parts(POP_G, -2 * POP_G), by_time([("A", 0.95), ("A", 0.95)]), item) is None
+
+
+def test_change_time_is_when_the_plate_crossed_halfway():
+    # a hand presses first (+30 g at 10.0 s), lifts a popcorn at 11.0 s, settles by 11.6 s
+    samples = plate_signal([(10.0, 10.1, 30.0), (11.0, 11.2, -POP_G - 30.0)], 14.0)
+    eng = Engine(STORE)
+    for i in range(0, samples.size, 8):
+        eng.feed(samples[i:i + 8])
+    ev = ShelfEvent(9.98, 11.6, 12.0, (0,), (-POP_G,), (0.5,))
+    t = eng._change_time(ev)
+    assert t is not None and 11.05 <= t <= 11.2  # the lift, not the press
+    rise = ShelfEvent(9.98, 11.6, 12.0, (0,), (POP_G,), (0.5,))
+    assert eng._change_time(rise) is None  # the reading never went halfway up by +90 g
+    assert eng._change_time(ShelfEvent(30.0, 31.0, 31.5, (0,), (-POP_G,), (0.5,))) is None  # no samples kept
