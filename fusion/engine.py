@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import functools
 import logging
 import math
 from collections.abc import Callable, Iterable
@@ -306,6 +307,7 @@ class Engine:
         if not ev.parts:
             return self._transfer(ev, att) if cancelled else [(ev, cands)]
 
+        @functools.cache  # split_by_hands and then own_pair may ask about the same parts
         def who(sub: ShelfEvent) -> tuple[str | None, float]:
             windows = self.tracker.window(sub.t_start - 1.0, sub.t_end + 1.0)
             scores = step_presence([w for w in windows if w.account is None or self.book.is_open(w.account)],
@@ -313,6 +315,7 @@ class Engine:
                                    att.hand_sd_m, cfg)
             return most_present(scores, cfg)
 
+        @functools.cache
         def what(sub: ShelfEvent) -> ItemHypothesis:
             return self.inference.hypotheses(sub)[0]
 
@@ -385,8 +388,6 @@ class Engine:
         cfg = self.config.parts
         cands = self._candidates(ev, att)
         present = {c.account: c.probability for c in cands if c.account != UNKNOWN}
-        if sum(p >= cfg.transfer_min_account_p for p in present.values()) < 2:
-            return []
         c = ev.cells[0]
         t, g = self._plate_samples(c, ev.t_start - 1.0, ev.t_end + 0.5)
         windows = self.tracker.window(ev.t_start - cfg.transfer_before_s, ev.t_end + cfg.transfer_after_s)

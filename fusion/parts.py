@@ -148,19 +148,33 @@ def split_by_hands(ev: ShelfEvent, who: Callable[[ShelfEvent], tuple[str | None,
     """
     cfg = config or PartSplitConfig()
     whole = [] if abs(ev.total_g) < cfg.cancelled_g else [ev]
+    steps = clear_steps(ev, who, what, cfg)
+    if steps is None or len({account for _, _, account, _ in steps}) < 2:
+        return whole
+    return [sub for sub, _, _, _ in steps]
+
+
+def clear_steps(ev: ShelfEvent, who: Callable[[ShelfEvent], tuple[str | None, float]],
+                what: Callable[[ShelfEvent], ItemHypothesis], config: PartSplitConfig | None = None,
+                ) -> list[tuple[ShelfEvent, ItemHypothesis, str, float]] | None:
+    """``ev``'s parts as (part event, its item hypothesis, account, who-probability)
+    when every part is a clear whole-item step (``min_items_p``) by a named
+    account (``min_account_p``); ``None`` when one is not, or there are no parts.
+    ``who`` and ``what`` as for :func:`split_by_hands`."""
+    cfg = config or PartSplitConfig()
     subs = part_events(ev)
     if not subs:
-        return whole
-    accounts = set()
+        return None
+    out = []
     for sub in subs:
         top = what(sub)
         if not top.items or top.probability < cfg.min_items_p:
-            return whole
+            return None
         account, p = who(sub)
         if account is None or p < cfg.min_account_p:
-            return whole
-        accounts.add(account)
-    return subs if len(accounts) > 1 else whole
+            return None
+        out.append((sub, top, account, p))
+    return out
 
 
 def own_pair(ev: ShelfEvent, who: Callable[[ShelfEvent], tuple[str | None, float]],
@@ -183,24 +197,18 @@ def own_pair(ev: ShelfEvent, who: Callable[[ShelfEvent], tuple[str | None, float
         receipt's evidence lines record both steps.
     """
     cfg = config or PartSplitConfig()
-    subs = part_events(ev)
-    if not subs or abs(ev.total_g) >= cfg.cancelled_g:
+    if abs(ev.total_g) >= cfg.cancelled_g:
         return None
-    out, accounts, net = [], set(), {}
-    for sub in subs:
-        top = what(sub)
-        if not top.items or top.probability < cfg.min_items_p:
-            return None
-        account, p = who(sub)
-        if account is None or p < cfg.min_account_p:
-            return None
-        accounts.add(account)
+    steps = clear_steps(ev, who, what, cfg)
+    if steps is None or len({account for _, _, account, _ in steps}) != 1:
+        return None
+    net: dict[str, int] = {}
+    for _, top, _, _ in steps:
         for sku, q in top.items:
             net[sku] = net.get(sku, 0) + q
-        out.append((sub, top, p))
-    if len(accounts) != 1 or any(net.values()):
+    if any(net.values()):
         return None
-    return accounts.pop(), out
+    return steps[0][2], [(sub, top, p) for sub, top, _, p in steps]
 
 
 def plateau_parts(t: np.ndarray, g: np.ndarray, ev: ShelfEvent, units: Sequence[tuple[float, float]],
@@ -316,9 +324,10 @@ def transfer_parts(t: np.ndarray, g: np.ndarray, ev: ShelfEvent,
         splits them in time.
     """
     cfg = config or PartSplitConfig()
+    named = [a for a, p in accounts.items() if p >= cfg.transfer_min_account_p]
     before = g[t < ev.t_start]
     inside = (t >= ev.t_start) & (t <= ev.t_end)
-    if len(before) < 3 or not inside.any() or len(ev.cells) != 1:
+    if len(named) < 2 or len(before) < 3 or not inside.any() or len(ev.cells) != 1:
         return None
     base = float(np.median(before[-10:]))
     ti, dev = t[inside], g[inside] - base
@@ -326,9 +335,6 @@ def transfer_parts(t: np.ndarray, g: np.ndarray, ev: ShelfEvent,
     up_first = dev[hi] >= -dev[lo]
     k = hi if up_first else lo
     swing, t_mid = abs(float(dev[k])), float(ti[k])
-    named = [a for a, p in accounts.items() if p >= cfg.transfer_min_account_p]
-    if len(named) < 2:
-        return None
     t0, t1 = ev.t_start - cfg.transfer_before_s, ev.t_end + cfg.transfer_after_s
     found = None
     for sku, (mu, sd) in units.items():

@@ -40,6 +40,13 @@ from .window import SettleWindow, WindowStats, is_covered, window_stats
 
 logger = logging.getLogger(__name__)
 
+#: sample-interval EMA weights (:meth:`WeightDetector._track_rate`): regular
+#: steps, and steps >= 1.5x the estimate (a gap must not look like a slow rate)
+_RATE_W, _RATE_W_GAP = 0.05, 0.005
+#: longest row for the steady-rate closed form: (1 - _RATE_W)^L stays far from
+#: underflow (e^-205 at 4000), as in affine_scan's own closed form
+_RATE_STEADY_MAX_L = 4000
+
 INIT, STABLE, UNSTABLE = 0, 1, 2
 _BAD_FLAGS = int(SampleFlag.OVERLOAD | SampleFlag.UNDERLOAD | SampleFlag.ERROR | SampleFlag.GAP)
 _FIELDS = ("t", "cell", "grams", "flags")
@@ -229,9 +236,9 @@ class WeightDetector:
             first = dt[rows, np.argmax(good, axis=1)]
             d0 = np.where(np.isnan(d0) & good.any(axis=1), first, d0)
         thr = 1.5 * d0[:, None]
-        D = self._rate_steady(dt, thr, d0, lay.order.size) if T.shape[1] <= 4000 else None
+        D = self._rate_steady(dt, thr, d0, lay.order.size) if T.shape[1] <= _RATE_STEADY_MAX_L else None
         if D is None:
-            alpha = np.where(dt >= thr, 0.005, 0.05)  # False while d0 is NaN
+            alpha = np.where(dt >= thr, _RATE_W_GAP, _RATE_W)  # False while d0 is NaN
             D = affine_scan(np.where(good, 1.0 - alpha, 1.0), np.where(good, alpha * dt, 0.0), d0)
         self._dt[u] = D[rows, lay.counts - 1]
         self._last_t[u] = np.fmax(last, T[rows, lay.counts - 1])  # rows are in time order
@@ -256,10 +263,10 @@ class WeightDetector:
             return None
         E = self._rate_decay
         if E.size < L:
-            E = np.exp(np.log(np.full(max(L, 64), 1.0 - 0.05)).cumsum())  # as affine_scan
+            E = np.exp(np.log(np.full(max(L, 64), 1.0 - _RATE_W)).cumsum())  # as affine_scan
             self._rate_decay = E
         E = E[:L]
-        return E * (d0[:, None] + (0.05 * dt / E).cumsum(axis=1))
+        return E * (d0[:, None] + (_RATE_W * dt / E).cumsum(axis=1))
 
     def _stable_rows(self, u, i, ptr, nv, TV, ZV, DV) -> None:
         """One :func:`stable_pass` over the remaining samples of stable plates ``u[i]``."""

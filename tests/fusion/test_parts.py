@@ -175,10 +175,16 @@ def _engine_run(samples: np.ndarray, scene: Scene) -> dict:
     return {r.shopper: dict(r.items) for r in _engine(samples, scene).receipts()}
 
 
-def _engine(samples: np.ndarray, scene: Scene, store=STORE) -> Engine:
+def _engine(samples: np.ndarray, scene: Scene, store=STORE, carrying=None) -> Engine:
+    """Replay ``samples`` and ``scene``; with ``carrying`` (see :func:`_with_carrying`)
+    the hands' product guesses follow who carries a 'pop' when."""
     eng = Engine(store)
     items = [(float(samples["t"][i]), 1, samples[i:i + 4]) for i in range(0, samples.size, 4)]
-    items += [(t, 0 if isinstance(o, GateTap) else 2, o) for t, o in scene.stream()]
+    stream = [o for _, o in scene.stream()]
+    if carrying is not None:
+        frames = _with_carrying([o for o in stream if isinstance(o, VisionFrame)], carrying)
+        stream = [o for o in stream if not isinstance(o, VisionFrame)] + frames
+    items += [(o.t, 0 if isinstance(o, GateTap) else 2, o) for o in stream]
     items.sort(key=lambda x: (x[0], x[1]))
     for _, _, item in items:
         eng.feed(item)
@@ -297,27 +303,13 @@ def test_engine_charges_an_overlapping_put_back_and_take_from_product_guesses():
     scene = Scene([a, b], taps=[GateTap(1.0, "IN", "A", 1), GateTap(4.0, "IN", "B", 1)],
                   p_miss=0.02, p_miss_crowd=0.0, p_dup=0.0, false_per_frame=0.0, noise_m=0.03)
     samples = plate_signal([(5.0, 5.2, -POP_G)] + OVERLAP, 22.0)
-    carrying = {"A": (5.2, 10.0), "B": (10.45, 12.0)}
-    eng = Engine(STORE)
-    items = [(float(samples["t"][i]), 1, samples[i:i + 4]) for i in range(0, samples.size, 4)]
-    frames = _with_carrying([o for _, o in scene.stream() if isinstance(o, VisionFrame)], carrying)
-    items += [(tap.t, 0, tap) for tap in scene.taps] + [(f.t, 2, f) for f in frames]
-    items.sort(key=lambda x: (x[0], x[1]))
-    for _, _, item in items:
-        eng.feed(item)
-    eng.finish()
-    got = {r.shopper: r for r in eng.receipts()}
+    got = {r.shopper: r for r in _engine(samples, scene, carrying={"A": (5.2, 10.0), "B": (10.45, 12.0)}
+                                         ).receipts()}
     assert dict(got["A"].items) == {} and dict(got["B"].items) == {"pop": 1}
     assert [ln.qty for ln in got["A"].lines] == [1, -1] and [ln.qty for ln in got["B"].lines] == [1]
     # without the guesses the pair is a press: A keeps the item, B is charged nothing
-    eng = Engine(STORE)
-    items = [it for it in items if not isinstance(it[2], VisionFrame)]
-    items += [(f.t, 2, f) for f in _with_carrying(frames, {})]
-    items.sort(key=lambda x: (x[0], x[1]))
-    for _, _, item in items:
-        eng.feed(item)
-    eng.finish()
-    assert {r.shopper: dict(r.items) for r in eng.receipts()} == {"A": {"pop": 1}, "B": {}}
+    got = _engine(samples, scene, carrying={}).receipts()
+    assert {r.shopper: dict(r.items) for r in got} == {"A": {"pop": 1}, "B": {}}
 
 
 CHIP_STORE = parse_store({
