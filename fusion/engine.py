@@ -56,7 +56,7 @@ from fusion.resting import (
     join_resting_splits,
     shed_pressed_plates,
 )
-from fusion.tracking import ExitEvent, ShopperTracker
+from fusion.tracking import ExitEvent, ShopperTracker, TrackerConfig
 from fusion.types import (
     GateTap,
     ItemHypothesis,
@@ -94,6 +94,7 @@ class EngineConfig:
         weight: the weight detector's tunables (``keep_cancelled`` is set).
         attribution: see :class:`fusion.attribution.AttributionConfig`.
         receipts: see :class:`fusion.receipt.ReceiptConfig`.
+        tracker: see :class:`fusion.tracking.TrackerConfig`.
     """
 
     weight_batch_s: float = 0.2
@@ -107,6 +108,7 @@ class EngineConfig:
     weight: WeightConfig = field(default_factory=lambda: WeightConfig(keep_cancelled=True))
     attribution: AttributionConfig = field(default_factory=AttributionConfig)
     receipts: ReceiptConfig = field(default_factory=ReceiptConfig)
+    tracker: TrackerConfig = field(default_factory=TrackerConfig)
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,7 +143,7 @@ class Engine:
         self.config = config or EngineConfig()
         self.weights = WeightDetector(store, self.config.weight)
         self.inference = ItemInference(store)
-        self.tracker = ShopperTracker(store)
+        self.tracker = ShopperTracker(store, self.config.tracker)
         self.book = ReceiptBook(self.config.receipts)
         self.decisions: list[EventDecision] = []
         self.hand_spread = HandSpreadEstimator(prior_m=self.config.attribution.hand_sd_m)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -26,6 +27,14 @@ class TrackerConfig:
         tentative_max_age_s: unconfirmed track dropped this long after birth (s).
         coast_s: confirmed track coasts this long, then is *lost* (s).
         max_speed_mps: plausible walking speed, caps coasting and re-link (m/s).
+        unmatched_cost: a detection is matched to a track only when its cost
+            ``d_M^2 + ln|S|`` (S in m^2) is below this, and a track may go
+            unmatched in a frame; ``None``: match as many as the gates allow.
+            See :class:`fusion.tracking.kalman_core.CoreConfig`.
+        robust_nis: a detection further than this normalised innovation
+            squared from a confirmed track's prediction updates it with its
+            noise inflated by ``nis / robust_nis`` (a false or stray detection
+            pulls the track only part of the way); ``None``: plain updates.
     Detections:
         min_conf: detections below this confidence are ignored.
         duplicate_radius_m: an unmatched detection this close to a track matched
@@ -107,6 +116,8 @@ class TrackerConfig:
     tentative_max_age_s: float = 1.0
     coast_s: float = 1.0
     max_speed_mps: float = 2.0
+    unmatched_cost: float | None = 9.0
+    robust_nis: float | None = 6.0
     min_conf: float = 0.2
     duplicate_radius_m: float = 0.0
     birth_merge_m: float = 0.3
@@ -147,6 +158,9 @@ class TrackerConfig:
             if name in ("min_conf", "confirm_ratio"):
                 if not 0.0 <= v <= 1.0:
                     raise ValueError(f"TrackerConfig.{name} must be in [0, 1], got {v!r}")
+            elif name in ("unmatched_cost", "robust_nis"):
+                if v is not None and not math.isfinite(v):
+                    raise ValueError(f"TrackerConfig.{name} must be finite or None, got {v!r}")
             elif name == "duplicate_radius_m":
                 if not v >= 0:
                     raise ValueError(f"TrackerConfig.{name} must be >= 0, got {v!r}")
@@ -164,7 +178,8 @@ class TrackerConfig:
                           tentative_timeout_s=self.tentative_timeout_s,
                           tentative_max_age_s=self.tentative_max_age_s,
                           coast_s=self.coast_s, max_coast_speed=self.max_speed_mps,
-                          reacquire_gap_s=self.relink_min_gap_s)
+                          reacquire_gap_s=self.relink_min_gap_s,
+                          unmatched_cost=self.unmatched_cost, robust_nis=self.robust_nis)
 
 
 @dataclass(frozen=True, slots=True)

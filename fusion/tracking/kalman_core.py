@@ -61,6 +61,22 @@ class CoreConfig:
             ``max_coast_speed`` times the time between them). A lone false
             detection inside a coasting track's wide gate then cannot pull it.
         reacquire_window_s: see above (s).
+        unmatched_cost: when set, the assignment may leave a track or a
+            measurement unmatched, and a pair is matched only if its cost
+            (``d_M^2 + ln|S|``, see :meth:`TrackCore.cost_matrix`) is below
+            this: twice the log-likelihood ratio of "this measurement is that
+            track's" against "the track was missed and the measurement is
+            clutter or someone new", ``2 ln(P_D / ((1 - P_D) lambda)) - d ln(2 pi)``
+            with detection probability ``P_D`` and clutter density ``lambda``
+            (1/u^d). ``None``: as many pairs as the gates allow are matched
+            (the classic forced assignment), so a track whose target was
+            missed takes a neighbour's measurement if one is in its gate.
+        robust_nis: when set, a confirmed track's update whose normalised
+            innovation squared ``y' S^-1 y`` exceeds this is down-weighted:
+            its measurement covariance is scaled by ``nis / robust_nis`` (a
+            Huber-type robust Kalman update), so a stray or false measurement
+            moves the track only part of the way; a real move is followed
+            over the next few measurements. ``None``: plain updates.
     """
 
     dim: int = 2
@@ -77,6 +93,8 @@ class CoreConfig:
     max_coast_speed: float = 2.0
     reacquire_gap_s: float = 0.3
     reacquire_window_s: float = 0.4
+    unmatched_cost: float | None = None
+    robust_nis: float | None = None
 
     def __post_init__(self) -> None:
         for name in ("meas_sd", "accel_sd", "init_speed_sd", "gate_chi2", "max_gate",
@@ -269,7 +287,7 @@ class TrackCore:
             if not tracks or not len(free):
                 continue
             cost = self.cost_matrix(tracks, t, z[free])
-            rows, cols = linear_sum_assignment(cost)
+            rows, cols = self._solve(cost)
             ok = cost[rows, cols] < _BIG
             new = [(int(free[j]), tracks[i]) for i, j in zip(rows[ok], cols[ok], strict=True)]
             keep = np.ones(len(free), dtype=bool)
@@ -282,6 +300,24 @@ class TrackCore:
             if confirmed and new and duplicate_radius > 0 and len(free):
                 free = self._split_duplicates(z, free, new, duplicate_radius, dups)
         return matches, dups, free
+
+    def _solve(self, cost: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Row and column indices of the minimum-cost matching of ``cost`` (n, m).
+
+        With ``unmatched_cost`` set, the matrix is padded so that each track
+        and each measurement may stay unmatched, at half that cost each."""
+        u = self.config.unmatched_cost
+        if u is None:
+            return linear_sum_assignment(cost)
+        n, m = cost.shape
+        pad = np.full((n + m, m + n), _BIG)
+        pad[:n, :m] = cost
+        pad[np.arange(n), m + np.arange(n)] = 0.5 * u
+        pad[n + np.arange(m), np.arange(m)] = 0.5 * u
+        pad[n:, m:] = 0.0
+        rows, cols = linear_sum_assignment(pad)
+        keep = (rows < n) & (cols < m)
+        return rows[keep], cols[keep]
 
     def _count_frames(self, t: float, z: np.ndarray) -> None:
         """Count, per tentative track, this frame if it saw the track's area."""
@@ -349,18 +385,26 @@ class TrackCore:
             cache[dt] = fq
         self._cap_speed(tr)
         tr.kf.predict(F=fq[0], Q=fq[1])
-        tr.kf.update(z)
         if tr.confirmed:
-            y = tr.kf.y
-            nis = float(y @ np.linalg.solve(tr.kf.S, y))
+            nis = self._nis(tr, z)
+            k = self.config.robust_nis
+            tr.kf.update(z, R=self._r * (nis / k) if k is not None and nis > k else None)
             self._nis_n += 1
             self.nis_mean += max(1.0 / self._nis_n, _NIS_ALPHA) * (nis - self.nis_mean)
+        else:
+            tr.kf.update(z)
         tr.t_last = max(tr.t_last, t)
         tr.hits += 1
         c = self.config
         if (not tr.confirmed and tr.hits >= c.confirm_hits
                 and tr.hits >= c.confirm_ratio * tr.frames):
             tr.confirmed = True
+
+    def _nis(self, tr: KalmanTrack, z: np.ndarray) -> float:
+        """Normalised innovation squared of ``z`` against predicted ``tr``."""
+        d = self.config.dim
+        y = np.asarray(z, dtype=float) - tr.kf.x[:d]
+        return float(y @ np.linalg.solve(tr.kf.P[:d, :d] + self._r, y))
 
     def _cap_speed(self, tr: KalmanTrack) -> None:
         d = self.config.dim

@@ -173,3 +173,56 @@ def test_nis_mean_tracks_how_well_the_noise_model_fits(noise, lo, hi):
           noise=noise, seed=3)
     assert len(core.active) == 2
     assert lo < core.nis_mean < hi
+
+
+def _settled(config: CoreConfig, n: int = 20):
+    """A confirmed track that stood still at the origin for ``n`` updates at 20 Hz."""
+    core = TrackCore(config)
+    tr = core.birth(0.0, np.zeros(2))
+    for k in range(1, n):
+        core.update(tr, 0.05 * k, np.zeros(2))
+    assert tr.confirmed
+    return core, tr
+
+
+def test_unmatched_cost_leaves_a_far_measurement_unmatched():
+    base = CoreConfig(dim=2, confirm_hits=1, max_gate=2.0, gate_chi2=1e6)
+    core, tr = _settled(base)
+    z = np.array([[0.8, 0.0]])
+    cost = float(core.cost_matrix([tr], 1.0, z)[0, 0])
+    matches, _dups, unmatched = core.assign(1.0, z)
+    assert [m[1] for m in matches] == [tr] and len(unmatched) == 0  # forced: matched
+    for u, matched in ((cost + 1.0, True), (cost - 1.0, False)):
+        core, tr = _settled(CoreConfig(dim=2, confirm_hits=1, max_gate=2.0, gate_chi2=1e6,
+                                       unmatched_cost=u))
+        matches, _dups, unmatched = core.assign(1.0, z)
+        assert (len(matches) == 1) is matched and (len(unmatched) == 0) is matched
+
+
+def test_unmatched_cost_does_not_change_a_clear_matching():
+    cfg = CoreConfig(dim=2, confirm_hits=3, unmatched_cost=9.0)
+    starts = np.array([[0.0, 0.0], [3.0, 0.0]])
+    vel = np.array([[1.0, 0.5], [-1.0, 0.5]])
+    ids = _walk(TrackCore(cfg), starts, vel, 40, noise=0.03)
+    assert ids[-1][0] != ids[-1][1] and all(d == ids[-1] for d in ids[5:])
+
+
+def test_robust_update_moves_a_track_only_part_way_to_an_outlier():
+    plain_core, plain = _settled(CoreConfig(dim=2, confirm_hits=1))
+    robust_core, robust = _settled(CoreConfig(dim=2, confirm_hits=1, robust_nis=6.0))
+    np.testing.assert_allclose(plain.kf.x, robust.kf.x)  # no outlier yet: same filter
+    outlier = np.array([0.5, 0.0])
+    plain_core.update(plain, 1.0, outlier)
+    robust_core.update(robust, 1.0, outlier)
+    assert 0.0 < robust.kf.x[0] < 0.6 * plain.kf.x[0]
+    # the innovation statistic is that of the plain filter, not of the inflated one
+    assert robust_core.nis_mean == pytest.approx(plain_core.nis_mean)
+    # and the down-weighting is exactly a filterpy update with R scaled by nis / robust_nis
+    ref_core, ref = _settled(CoreConfig(dim=2, confirm_hits=1))
+    dt = 1.0 - ref.t_last
+    ref.kf.predict(F=transition(2, dt), Q=process_noise(2, dt, 2.0**2))
+    y = outlier - ref.kf.x[:2]
+    nis = float(y @ np.linalg.solve(ref.kf.P[:2, :2] + ref.kf.R, y))
+    assert nis > 6.0
+    ref.kf.update(outlier, R=ref.kf.R * nis / 6.0)
+    np.testing.assert_allclose(robust.kf.x, ref.kf.x, atol=1e-12)
