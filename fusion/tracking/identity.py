@@ -111,27 +111,37 @@ def adopt_short_account(accounts: dict, t_first: float, live: dict[str, int],
                         cfg: TrackerConfig, now: float,
                         born_xy: np.ndarray | None = None) -> tuple[str, float] | None:
     """The account an unbound track born at ``t_first`` (s) most likely
-    belongs to among those with fewer live tracks than their party and whose
-    tap can no longer bind anybody at ``now`` (s) (``bind_after_s +
-    pass_decide_s`` after it): weight ``exp(-0.5 ((t_first - t_tap) /
-    adopt_tap_sd_s)^2)`` times, when ``born_xy`` (2,) (m) is given, the
-    party's proximity (:func:`party_density`): party members walk together,
-    so a member the tracker lost reappears next to the others.
+    belongs to among those with fewer live tracks than their party: weight
+    ``exp(-0.5 ((t_first - t_tap) / adopt_tap_sd_s)^2)`` times, when
+    ``born_xy`` (2,) (m) is given, the party's proximity
+    (:func:`party_density`): party members walk together, so a member the
+    tracker lost reappears next to the others.
+
+    An account whose tap can still bind somebody at ``now`` (s) (less than
+    ``bind_after_s + pass_decide_s`` after it) is weighed but not chosen: when
+    it is the most likely one, the answer is ``None`` (wait), so a person who
+    queued, tapped and walked in untracked by the tap is not handed to an
+    older account in the meantime.
 
     Returns:
-        (account, posterior of that choice) or ``None`` when no account is short.
+        (account, posterior of that choice) or ``None`` when no account is
+        short, or the likeliest one's tap is still open.
     """
     weights = {}
+    open_taps = set()
     for name, a in accounts.items():
-        if (name in live and live[name] < a.party
-                and now >= a.t_tap + cfg.bind_after_s + cfg.pass_decide_s):
+        if name in live and live[name] < a.party:
             w = math.exp(-0.5 * ((t_first - a.t_tap) / cfg.adopt_tap_sd_s) ** 2) + 1e-12
             if born_xy is not None:
                 w *= party_density(a.tracks, born_xy, t_first, cfg)
             weights[name] = w
+            if now < a.t_tap + cfg.bind_after_s + cfg.pass_decide_s:
+                open_taps.add(name)
     if not weights:
         return None
     name = max(weights, key=weights.__getitem__)
+    if name in open_taps:
+        return None
     return name, weights[name] / sum(weights.values())
 
 

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from fusion.tracking import ExitEvent, ShopperTracker, TrackerConfig, TrackWindow
-from fusion.tracking.identity import swap_spread_scale
+from fusion.tracking.identity import adopt_short_account, swap_spread_scale
+from fusion.tracking.shopper import _Account
 from fusion.types import GateTap, PersonDetection, VisionFrame
 from tests.fusion.test_tracking_scenes import Scene, make_store, run, track_of, walker
 
@@ -349,6 +350,23 @@ def test_missed_party_member_adopts_the_short_account_with_low_conf():
     assert accounts_of(trk, a, 4.0, 6.0).account == "P"
     w = accounts_of(trk, hidden, 7.5, 9.0)
     assert w.account == "P" and 0.0 < w.identity_conf <= TrackerConfig().adopt_conf
+
+
+def test_adoption_waits_while_the_likeliest_account_can_still_bind_at_its_tap():
+    # a person queued outside, tapped at 20 s and walked in without the tap
+    # binding them: an older short account must not get them while the new
+    # tap (the likeliest, nearest in time) is still open
+    cfg = TrackerConfig()
+    accounts = {"OLD": _Account(party=2, t_tap=0.0), "NEW": _Account(party=2, t_tap=20.0)}
+    live = {"OLD": 1, "NEW": 0}
+    open_until = 20.0 + cfg.bind_after_s + cfg.pass_decide_s
+    assert adopt_short_account(accounts, 19.0, live, cfg, open_until - 1.0) is None
+    name, p = adopt_short_account(accounts, 19.0, live, cfg, open_until + 0.1)
+    assert name == "NEW" and 0.5 < p < 1.0
+    # a track born long before the new tap still goes to the old account, with
+    # the open one counted in its posterior
+    name, p = adopt_short_account(accounts, 1.0, live, cfg, open_until - 1.0)
+    assert name == "OLD" and 0.5 < p < 1.0
 
 
 def test_person_waiting_at_the_gate_long_before_the_tap_is_bound_by_it():
