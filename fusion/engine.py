@@ -40,6 +40,7 @@ from fusion.attribution import (
 from fusion.inference import ItemInference
 from fusion.parts import (
     PartSplitConfig,
+    crossed_pair,
     most_present,
     own_pair,
     part_events,
@@ -400,6 +401,7 @@ class Engine:
         found = transfer_parts(t, g, ev, self._plate_units(c), cues, present,
                                float(self.weights.noise_g()[c]), cfg)
         if found is None:
+            self._crossed_doubt(ev, t, g, {a: p for a, p in present.items() if self.book.is_open(a)})
             return []
         log.info("event at t=%.2f: %s put back and %s took %s", ev.t_end, found.giver, found.taker, found.sku)
         narrow = dataclasses.replace(att, pre_s=cfg.time_sd_s, post_s=cfg.time_sd_s)
@@ -411,6 +413,23 @@ class Engine:
                 sub_cands = cands
             out.append((sub, favour(sub_cands, who, found.probability)))
         return out
+
+    def _crossed_doubt(self, ev: ShelfEvent, t: np.ndarray, g: np.ndarray,
+                       present: dict[str, float]) -> None:
+        """Doubt on both receipts when a cancelled episode may have been two
+        shoppers' put-back and take (see :func:`fusion.parts.crossed_pair`)."""
+        c = ev.cells[0]
+        found = crossed_pair(t, g, ev.t_start, present, list(self._plate_units(c).values()),
+                             self.config.parts)
+        if found is None:
+            return
+        a, b, p = found
+        cell = self.store.cells[c].id
+        log.info("event at t=%.2f: %s and %s may have swapped an item at %s", ev.t_end, a, b, cell)
+        for x, y in ((a, b), (b, a)):
+            self.book.add_shared_doubt(x, ("crossed", c, ev.t_start), p,
+                                       f"may have put back or taken an item with {y} at {cell} "
+                                       f"t={ev.t_start:.1f}")
 
     def _product_cue(self, ev: ShelfEvent, cands: list[Candidate], att) -> list[Candidate]:
         """Let vision's product guesses say who carried the event's items."""

@@ -94,6 +94,13 @@ class PartSplitConfig:
         transfer_after_s: ... and from the swing to this long after the
             episode for the taker (s).
         transfer_p_max: the most a transfer's attribution can be trusted.
+        crossed_min_p: :func:`crossed_pair`: a cancelled episode that no rule
+            explained, where two open accounts each have at least this
+            attribution probability ...
+        crossed_swing: ... and the reading swung (up or down from its level
+            before) by at least this fraction of the plate's lightest unit,
+            may have been one shopper's put-back and another's take of the
+            same item: both receipts get a doubt.
     """
 
     min_account_p: float = 0.8
@@ -117,6 +124,8 @@ class PartSplitConfig:
     transfer_before_s: float = 2.0
     transfer_after_s: float = 1.5
     transfer_p_max: float = 0.98
+    crossed_min_p: float = 0.25
+    crossed_swing: float = 0.6
 
 
 def part_events(ev: ShelfEvent) -> list[ShelfEvent]:
@@ -209,6 +218,42 @@ def own_pair(ev: ShelfEvent, who: Callable[[ShelfEvent], tuple[str | None, float
     if any(net.values()):
         return None
     return steps[0][2], [(sub, top, p) for sub, top, _, p in steps]
+
+
+def crossed_pair(t: np.ndarray, g: np.ndarray, t_start: float, present: dict[str, float],
+                 units: Sequence[tuple[float, float]], config: PartSplitConfig | None = None,
+                 ) -> tuple[str, str, float] | None:
+    """May a cancelled one-plate episode be two shoppers' put-back and take
+    (or take and put-back) of one item, that cancel on the plate?
+
+    Nothing on the plate changed, so nobody is charged for it either way; but
+    if it was two shoppers, one receipt still holds an item that was put back
+    and the other lacks one that was taken, both confidently. With no plateau
+    and no product cue to split it, the episode says only this much: two
+    shoppers were at the plate and the reading moved by about an item.
+
+    Args:
+        t: (n,) times of the plate's raw samples around the episode (s).
+        g: (n,) readings (g).
+        t_start: when the episode began (s); samples before it give the level.
+        present: open account -> attribution probability for the whole episode.
+        units: (unit mean g, unit sd g) of the SKUs stocked on the plate.
+        config: thresholds (``crossed_min_p``, ``crossed_swing``).
+
+    Returns:
+        (more likely account, other account, probability of the other's
+        presence) or ``None``.
+    """
+    cfg = config or PartSplitConfig()
+    two = sorted(((p, a) for a, p in present.items() if p >= cfg.crossed_min_p), reverse=True)[:2]
+    if len(two) < 2 or not len(units) or not len(g):
+        return None
+    before = g[t < t_start]
+    level = float(np.median(before)) if len(before) else float(g[0])
+    swing = max(float(g.max()) - level, level - float(g.min()))
+    if swing < cfg.crossed_swing * min(u[0] for u in units):
+        return None
+    return two[0][1], two[1][1], two[1][0]
 
 
 def plateau_parts(t: np.ndarray, g: np.ndarray, ev: ShelfEvent, units: Sequence[tuple[float, float]],

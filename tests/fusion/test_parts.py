@@ -13,6 +13,7 @@ import numpy as np
 from fusion.engine import Engine
 from fusion.parts import (
     PartSplitConfig,
+    crossed_pair,
     own_pair,
     part_events,
     plateau_parts,
@@ -307,9 +308,13 @@ def test_engine_charges_an_overlapping_put_back_and_take_from_product_guesses():
                                          ).receipts()}
     assert dict(got["A"].items) == {} and dict(got["B"].items) == {"pop": 1}
     assert [ln.qty for ln in got["A"].lines] == [1, -1] and [ln.qty for ln in got["B"].lines] == [1]
-    # without the guesses the pair is a press: A keeps the item, B is charged nothing
+    # without the guesses nothing tells the pair from a press: A keeps the item and
+    # B is charged nothing, but two hands were at the plate while it swung by an
+    # item, so both receipts go to review instead of being charged wrong
     got = _engine(samples, scene, carrying={}).receipts()
     assert {r.shopper: dict(r.items) for r in got} == {"A": {"pop": 1}, "B": {}}
+    for r in got:
+        assert r.review and any("may have put back or taken an item with" in x for x in r.reasons)
 
 
 CHIP_STORE = parse_store({
@@ -370,3 +375,36 @@ def test_change_time_is_when_the_plate_crossed_halfway():
     rise = ShelfEvent(9.98, 11.6, 12.0, (0,), (POP_G,), (0.5,))
     assert eng._change_time(rise) is None  # the reading never went halfway up by +90 g
     assert eng._change_time(ShelfEvent(30.0, 31.0, 31.5, (0,), (-POP_G,), (0.5,))) is None  # no samples kept
+
+
+def _swing(peak_g: float, level_g: float = 1000.0):
+    """A plate at ``level_g`` that rises by ``peak_g`` from 1.0 to 1.6 s and falls back."""
+    t = np.arange(0.0, 3.0, 0.05)
+    g = np.full(len(t), level_g) + np.where((t >= 1.0) & (t < 1.6), peak_g, 0.0)
+    return t, g
+
+
+def test_crossed_pair_needs_two_present_accounts_and_an_item_like_swing():
+    units = [(95.0, 2.0)]
+    t, g = _swing(94.0)
+    assert crossed_pair(t, g, 0.9, {"A": 0.54, "B": 0.46}, units) == ("A", "B", 0.46)
+    # one account alone: its own pick and put-back (or a lean), no doubt
+    assert crossed_pair(t, g, 0.9, {"A": 0.9, "B": 0.1}, units) is None
+    # a swing far below the lightest unit is a touch, not an item
+    t, g = _swing(20.0)
+    assert crossed_pair(t, g, 0.9, {"A": 0.54, "B": 0.46}, units) is None
+    # a dip (a take, then the other's put-back) counts as well
+    t, g = _swing(-90.0)
+    assert crossed_pair(t, g, 0.9, {"A": 0.5, "B": 0.5}, units) is not None
+    # nothing stocked, nothing to say
+    assert crossed_pair(t, g, 0.9, {"A": 0.5, "B": 0.5}, []) is None
+
+
+def test_crossed_pair_measures_the_swing_from_the_level_before_the_episode():
+    units = [(95.0, 2.0)]
+    t, g = _swing(94.0)
+    # the episode began during the rise: the level before is still the plate's own
+    assert crossed_pair(t, g, 1.05, {"A": 0.5, "B": 0.5}, units) is not None
+    # a threshold of a full unit and a bit is not met by 94 g
+    cfg = PartSplitConfig(crossed_swing=1.05)
+    assert crossed_pair(t, g, 0.9, {"A": 0.5, "B": 0.5}, units, cfg) is None
