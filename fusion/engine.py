@@ -385,7 +385,9 @@ class Engine:
                   ) -> list[tuple[ShelfEvent, list[Candidate]]]:
         """A cancelled one-plate episode that vision says was one account's
         put-back and another's take of the same item (see
-        :func:`fusion.parts.transfer_parts`), as those two events; else nothing."""
+        :func:`fusion.parts.transfer_parts`), as those two events; else nothing,
+        and a doubt on both receipts when two shoppers may have made it
+        (:meth:`_crossed_doubt`)."""
         if len(ev.cells) != 1:
             return []
         cfg = self.config.parts
