@@ -388,7 +388,7 @@ class TrackCore:
         if tr.confirmed:
             nis = self._nis(tr, z)
             k = self.config.robust_nis
-            tr.kf.update(z, R=self._r * (nis / k) if k is not None and nis > k else None)
+            tr.kf.update(z, R=tr.kf.R * (nis / k) if k is not None and nis > k else None)
             self._nis_n += 1
             self.nis_mean += max(1.0 / self._nis_n, _NIS_ALPHA) * (nis - self.nis_mean)
         else:
@@ -401,10 +401,11 @@ class TrackCore:
             tr.confirmed = True
 
     def _nis(self, tr: KalmanTrack, z: np.ndarray) -> float:
-        """Normalised innovation squared of ``z`` against predicted ``tr``."""
+        """Normalised innovation squared of ``z`` against predicted ``tr``
+        (with the track's own ``R``: a caller may set it per track)."""
         d = self.config.dim
         y = np.asarray(z, dtype=float) - tr.kf.x[:d]
-        return float(y @ np.linalg.solve(tr.kf.P[:d, :d] + self._r, y))
+        return float(y @ np.linalg.solve(tr.kf.P[:d, :d] + tr.kf.R, y))
 
     def _cap_speed(self, tr: KalmanTrack) -> None:
         d = self.config.dim

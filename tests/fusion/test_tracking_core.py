@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from fusion.tracking import CoreConfig, TrackCore
 from fusion.tracking.geometry import distance_to_polygon, inside_polygon
 from fusion.tracking.history import TrackHistory
-from fusion.tracking.kalman_core import process_noise, transition
+from fusion.tracking.kalman_core import _NIS_ALPHA, process_noise, transition
 from fusion.types import Hand
 
 
@@ -226,3 +226,22 @@ def test_robust_update_moves_a_track_only_part_way_to_an_outlier():
     assert nis > 6.0
     ref.kf.update(outlier, R=ref.kf.R * nis / 6.0)
     np.testing.assert_allclose(robust.kf.x, ref.kf.x, atol=1e-12)
+
+
+def test_innovation_statistic_and_robust_update_use_the_tracks_own_noise():
+    # a caller (e.g. examples/mot_tracker.py) may give a track its own R
+    core, tr = _settled(CoreConfig(dim=2, confirm_hits=1, robust_nis=6.0))
+    ref_core, ref = _settled(CoreConfig(dim=2, confirm_hits=1))
+    for t in (tr, ref):
+        t.kf.R = np.diag([0.3**2, 0.05**2])
+    z = np.array([0.2, 0.25])
+    dt = 1.0 - ref.t_last
+    ref.kf.predict(F=transition(2, dt), Q=process_noise(2, dt, 2.0**2))
+    y = z - ref.kf.x[:2]
+    nis = float(y @ np.linalg.solve(ref.kf.P[:2, :2] + ref.kf.R, y))
+    assert nis > 6.0
+    ref.kf.update(z, R=ref.kf.R * nis / 6.0)
+    before, n = core.nis_mean, core._nis_n + 1
+    core.update(tr, 1.0, z)
+    np.testing.assert_allclose(tr.kf.x, ref.kf.x, atol=1e-12)
+    assert core.nis_mean == pytest.approx(before + max(1.0 / n, _NIS_ALPHA) * (nis - before))
