@@ -299,13 +299,22 @@ class ShopperTracker(IdentityOps):
     def _drop_shadows(self, now: float) -> None:
         """Drop unbound confirmed tracks that shadow another track: within
         ``shadow_m`` of it, older than 1 s, with less than half its detections
-        since birth (fed by duplicates or false detections)."""
+        since birth (fed by duplicates or false detections).
+
+        An entrant whose passage through the gate awaits its tap binding is
+        never a shadow: it walked in from outside, on its own. (Seen on one
+        camera only at the edge of the views, it can have less than half the
+        detections of someone standing just inside, seen by several; dropped,
+        its detections went to that neighbour's track and its tap bound
+        nobody.)"""
         self._last_shadow_check = now
         cfg = self.config
         tracks = [tr for tr in self._core.active if tr.confirmed]
         for u in tracks:
             su = state(u)
             if su.account is not None or now - u.t_first < 1.0 or now - u.t_last > 0.3:
+                continue
+            if su.entry_gate is not None and not su.bind_done and su.pass_t is not None:
                 continue
             for o in tracks:
                 if o is u or now - o.t_last > 0.3:

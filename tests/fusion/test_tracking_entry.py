@@ -51,6 +51,25 @@ def test_party_of_three_on_one_tap_is_bound_with_high_confidence():
     assert min(w.identity_conf for w in got) > 0.9
 
 
+def test_entrant_seen_by_one_camera_passing_close_to_someone_inside_is_bound():
+    # s tapped first and stands just inside the gate, seen by all three
+    # cameras; e taps and walks in past s (0.3 m away), seen by C1 alone, so
+    # its track has less than half the detections of s's: it is no shadow
+    # (dropped as one, e's detections went to s's track, and e's takes of
+    # the next seconds would have been charged to S)
+    s = walker("s", (0.0, 0.5, -0.3), (1.0, 0.5, 0.4), (2.5, 0.3, 1.6), (12.0, 0.3, 1.6),
+               (16.0, 2.0, 4.5))
+    e = walker("e", (4.0, 0.5, -0.6), (5.5, 0.5, 0.4), (6.0, 0.5, 0.4), (6.6, 0.2, 1.3),
+               (9.5, 0.0, 1.5), (13.0, 1.5, 4.5), seen_by=("C1",))
+    taps = [GateTap(0.8, "IN", "S"), GateTap(5.8, "IN", "E")]
+    trk = ShopperTracker(STORE)
+    run(trk, Scene([s, e], taps=taps, seed=23))
+    for t0 in (7.0, 10.0, 12.0):
+        ws, we = _bound(trk, s, t0, t0 + 1.0), _bound(trk, e, t0, t0 + 1.0)
+        assert (ws.account, we.account) == ("S", "E")
+        assert ws.track_id != we.track_id
+
+
 def test_crossing_with_one_camera_blind_for_a_second_keeps_identities():
     # a walks left to right, b right to left, passing 0.5 m apart at t = 9;
     # camera C1 sees nothing from 8.5 to 9.5 s, C2 still sees them

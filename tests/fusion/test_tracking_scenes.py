@@ -30,11 +30,13 @@ def make_store() -> Store:
 
 @dataclass
 class Person:
-    """A walker: waypoints (W, 3) rows ``(t, x, y)``; optional detection gaps."""
+    """A walker: waypoints (W, 3) rows ``(t, x, y)``; optional detection gaps;
+    ``seen_by``: the only cameras that see this person (``None``: all)."""
 
     name: str
     waypoints: np.ndarray
     gaps: list[tuple[float, float]] = field(default_factory=list)
+    seen_by: tuple[str, ...] | None = None
 
     @property
     def t0(self) -> float:
@@ -52,9 +54,10 @@ class Person:
         return self.t0 <= t <= self.t1 and not any(a <= t <= b for a, b in self.gaps)
 
 
-def walker(name: str, *points: tuple[float, float, float], gaps=()) -> Person:
+def walker(name: str, *points: tuple[float, float, float], gaps=(),
+           seen_by: tuple[str, ...] | None = None) -> Person:
     """A :class:`Person` from ``(t, x, y)`` waypoints."""
-    return Person(name, np.array(points, float), list(gaps))
+    return Person(name, np.array(points, float), list(gaps), seen_by)
 
 
 @dataclass
@@ -104,7 +107,7 @@ class Scene:
         pos = {p.name: p.xy(t_true) for p in present}
         dets = []
         for p in present:
-            if not p.visible(t_true):
+            if not p.visible(t_true) or (p.seen_by is not None and cam.id not in p.seen_by):
                 continue
             crowd = sum(np.hypot(*(pos[p.name] - pos[q.name])) < 1.0
                         for q in present if q is not p)
