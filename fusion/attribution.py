@@ -45,7 +45,7 @@ class AttributionConfig:
         max_split_accounts: at most this many accounts share one event.
         same_person_factor: relative likelihood that one person makes two
             events at once (two hands, two plates) vs. two people making them.
-        simultaneous_s: one account's closest touches of two events less
+        simultaneous_s: one person's closest touches of two events less
             than this apart (s) count as "at once"; farther apart they are
             two reaches one after the other, which one person makes freely.
         reach_near_m: a hand this close to the plates (m) is reaching in.
@@ -124,6 +124,8 @@ class Candidate:
             (m); infinite when none of its hands was seen.
         xy: floor position (m) of its most likely track at the middle of the
             event, or ``None``.
+        track_id: its most likely track (the person whose evidence was
+            strongest), or ``None``.
     """
 
     account: str
@@ -138,6 +140,7 @@ class Candidate:
     held_before: dict[str, float] = field(default_factory=dict)
     t_touch: float = float("nan")
     reaches: int = 0
+    track_id: int | None = None
 
 
 def segment_distance(points: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -205,7 +208,8 @@ def attribute(event: ShelfEvent, store: Store, windows: Sequence, config: Attrib
             hand_score_m=min((i[1] for i in items if i[4]), default=float("inf")),
             xy=_position_at(best[3], 0.5 * (event.t_start + event.t_end)),
             held_before=holding_cues(tracks, event.t_start - cfg.holding_before_s, event.t_end),
-            t_touch=best[2], reaches=_reach_count(tracks, fronts, t0, event.t_end, cfg)))
+            t_touch=best[2], reaches=_reach_count(tracks, fronts, t0, event.t_end, cfg),
+            track_id=best[3].track_id))
     unseen = cfg.unseen_likelihood / total
     known = [c for c in out if c.account != UNKNOWN]
     unknown_p = unseen + sum(c.probability for c in out if c.account == UNKNOWN)
@@ -380,10 +384,13 @@ def joint_attribution(per_event: Sequence[Sequence[Candidate]], config: Attribut
     and two people stand there, "A took from plate 1 and B from plate 2" is
     likelier than either doing both. Every joint assignment of accounts to the
     events gets the product of the per-event likelihoods, times
-    ``same_person_factor`` for each extra event given to an account whose
-    closest touch of it came at the same moment (``simultaneous_s``) as its
-    touch of another; each event's probabilities are the marginals of that
-    joint posterior.
+    ``same_person_factor`` for each extra event given to one person (an
+    account's most likely track, :attr:`Candidate.track_id`) whose closest
+    touch of it came at the same moment (``simultaneous_s``) as its touch of
+    another; each event's probabilities are the marginals of that joint
+    posterior. Two members of a party share an account but have two pairs
+    of hands: one account's events at the same moment by two of its tracks
+    cost nothing.
 
     Args:
         per_event: for each event, the candidates from :func:`attribute`.
@@ -397,20 +404,21 @@ def joint_attribution(per_event: Sequence[Sequence[Candidate]], config: Attribut
     if len(per_event) < 2:
         return [list(c) for c in per_event]
     options = [[(c.account, c.likelihood if c.account != UNKNOWN else
-                 max(c.likelihood, cfg.unseen_likelihood), c.t_touch) for c in cands][: cfg.joint_max_options]
+                 max(c.likelihood, cfg.unseen_likelihood), c.t_touch, c.track_id)
+                for c in cands][: cfg.joint_max_options]
                for cands in per_event]
     _trim_options(options, cfg.joint_max_combinations)
-    marg = [dict.fromkeys((a for a, _, _ in opts), 0.0) for opts in options]
+    marg = [dict.fromkeys((o[0] for o in opts), 0.0) for opts in options]
     for combo in _product(options):
         w = 1.0
-        touches: dict[str, list[float]] = {}
-        for account, lik, t_touch in combo:
+        touches: dict[tuple[str, int | None], list[float]] = {}
+        for account, lik, t_touch, track_id in combo:
             w *= lik
             if account != UNKNOWN:
-                touches.setdefault(account, []).append(t_touch)
+                touches.setdefault((account, track_id), []).append(t_touch)
         w *= cfg.same_person_factor ** sum(_at_once(ts, cfg.simultaneous_s) for ts in touches.values())
-        for i, (account, _, _) in enumerate(combo):
-            marg[i][account] += w
+        for i, option in enumerate(combo):
+            marg[i][option[0]] += w
     out = []
     for cands, m in zip(per_event, marg, strict=True):
         total = sum(m.values()) or 1.0

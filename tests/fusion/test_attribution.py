@@ -179,3 +179,21 @@ def test_the_hand_at_the_plate_when_the_weight_moved_is_more_likely():
     off = AttributionConfig(change_sd_s=0.0)
     assert [c.probability for c in attribute(step, STORE, [a, b], off, t_change=12.05)] == \
         [c.probability for c in attribute(step, STORE, [a, b], off)]
+
+
+def test_two_members_of_a_party_reach_two_plates_at_once_unpenalised():
+    from dataclasses import replace
+
+    from fusion.attribution import joint_attribution
+    # party A: member on track 1 at plate 1, member on track 2 at plate 2, both
+    # at t=10 (one account, two pairs of hands); B stood near plate 2
+    e1 = [replace(cand("A", 1.0, 0.9), t_touch=10.0, track_id=1),
+          replace(cand("B", 0.05, 0.1), t_touch=10.0, track_id=7)]
+    e2 = [replace(cand("A", 1.0, 0.6), t_touch=10.1, track_id=2),
+          replace(cand("B", 0.4, 0.4), t_touch=10.1, track_id=7)]
+    _, j2 = joint_attribution([e1, e2])
+    assert j2[0].account == "A" and j2[0].probability > 0.6
+    # the same member at both plates at once is one person with two plates
+    e2 = [replace(e2[0], track_id=1), e2[1]]
+    _, j2 = joint_attribution([e1, e2])
+    assert j2[0].account == "B"
