@@ -285,24 +285,15 @@ class Engine:
     def _change_time(self, ev: ShelfEvent) -> float | None:
         """When the event's largest plate crossed halfway from its level
         before to its level after (s), from the raw samples kept; ``None``
-        when they do not show it, or when a hand pressed on the plate with
-        more than the change itself (readings beyond both levels by more
-        than the change): the crossing is then the hand's release, not the
-        item's."""
+        when they do not show it."""
         k = int(np.argmax(np.abs(ev.delta_g)))
         t, g = self._plate_samples(ev.cells[k], ev.t_start - 0.5, ev.t_end + 0.3)
         before = g[t < ev.t_start]
         inside = (t >= ev.t_start) & (t <= ev.t_end)
         if len(before) < 2 or not inside.any():
             return None
-        level = float(np.median(before[-8:]))
-        delta = float(ev.delta_g[k])
-        g_in = g[inside]
-        if (g_in.max() > max(level, level + delta) + abs(delta)
-                or g_in.min() < min(level, level + delta) - abs(delta)):
-            return None
-        half = level + 0.5 * delta
-        past = (g_in - half) * np.sign(delta) >= 0
+        half = float(np.median(before[-8:])) + 0.5 * float(ev.delta_g[k])
+        past = (g[inside] - half) * np.sign(ev.delta_g[k]) >= 0
         return float(t[inside][int(np.argmax(past))]) if past.any() else None
 
     def _split_parts(self, ev: ShelfEvent, att: AttributionConfig,

@@ -31,26 +31,3 @@ def test_confident_take_is_charged_without_review():
     a, b = eng.book.finalise("A", 20.0, 21.0), eng.book.finalise("B", 20.0, 21.0)
     assert a.items == {"cola": 1} and not a.review and a.lines[0].cell == "K1"
     assert b.items == {} and not b.review
-
-
-def _plate_trace(grams_of_t):
-    import numpy as np
-
-    from fusion.types import WEIGHT_DTYPE
-    t = np.arange(9.0, 12.0, 0.025)
-    s = np.zeros(t.size, WEIGHT_DTYPE)
-    s["t"], s["cell"], s["grams"] = t, 0, [grams_of_t(x) for x in t]
-    return s
-
-
-def test_change_time_is_the_halfway_crossing_unless_a_press_outweighs_the_change():
-    # a clean take: 5000 g -> 4648 g at t = 10.4
-    eng = Engine(STORE)
-    eng._recent.append(_plate_trace(lambda x: 5000.0 if x < 10.4 else 4648.0))
-    assert abs(eng._change_time(TAKE) - 10.4) < 0.03
-    # the same take under a 600 g hand press from 10.0 to 10.7: the readings
-    # cross halfway only when the hand lets go, so the time is unknown
-    eng = Engine(STORE)
-    eng._recent.append(_plate_trace(lambda x: (5000.0 if x < 10.4 else 4648.0)
-                                    + (600.0 if 10.0 <= x < 10.7 else 0.0)))
-    assert eng._change_time(TAKE) is None
