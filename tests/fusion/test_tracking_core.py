@@ -207,6 +207,18 @@ def test_unmatched_cost_does_not_change_a_clear_matching():
     assert ids[-1][0] != ids[-1][1] and all(d == ids[-1] for d in ids[5:])
 
 
+def _reference_robust_update(ref, z: np.ndarray, k: float = 6.0) -> float:
+    """Predict ``ref`` to t = 1 s and update it the robust way by hand with
+    filterpy (R scaled by nis / k); returns the plain filter's NIS."""
+    dt = 1.0 - ref.t_last
+    ref.kf.predict(F=transition(2, dt), Q=process_noise(2, dt, 2.0**2))
+    y = z - ref.kf.x[:2]
+    nis = float(y @ np.linalg.solve(ref.kf.P[:2, :2] + ref.kf.R, y))
+    assert nis > k
+    ref.kf.update(z, R=ref.kf.R * nis / k)
+    return nis
+
+
 def test_robust_update_moves_a_track_only_part_way_to_an_outlier():
     plain_core, plain = _settled(CoreConfig(dim=2, confirm_hits=1))
     robust_core, robust = _settled(CoreConfig(dim=2, confirm_hits=1, robust_nis=6.0))
@@ -218,29 +230,19 @@ def test_robust_update_moves_a_track_only_part_way_to_an_outlier():
     # the innovation statistic is that of the plain filter, not of the inflated one
     assert robust_core.nis_mean == pytest.approx(plain_core.nis_mean)
     # and the down-weighting is exactly a filterpy update with R scaled by nis / robust_nis
-    ref_core, ref = _settled(CoreConfig(dim=2, confirm_hits=1))
-    dt = 1.0 - ref.t_last
-    ref.kf.predict(F=transition(2, dt), Q=process_noise(2, dt, 2.0**2))
-    y = outlier - ref.kf.x[:2]
-    nis = float(y @ np.linalg.solve(ref.kf.P[:2, :2] + ref.kf.R, y))
-    assert nis > 6.0
-    ref.kf.update(outlier, R=ref.kf.R * nis / 6.0)
+    _, ref = _settled(CoreConfig(dim=2, confirm_hits=1))
+    _reference_robust_update(ref, outlier)
     np.testing.assert_allclose(robust.kf.x, ref.kf.x, atol=1e-12)
 
 
 def test_innovation_statistic_and_robust_update_use_the_tracks_own_noise():
     # a caller (e.g. examples/mot_tracker.py) may give a track its own R
     core, tr = _settled(CoreConfig(dim=2, confirm_hits=1, robust_nis=6.0))
-    ref_core, ref = _settled(CoreConfig(dim=2, confirm_hits=1))
+    _, ref = _settled(CoreConfig(dim=2, confirm_hits=1))
     for t in (tr, ref):
         t.kf.R = np.diag([0.3**2, 0.05**2])
     z = np.array([0.2, 0.25])
-    dt = 1.0 - ref.t_last
-    ref.kf.predict(F=transition(2, dt), Q=process_noise(2, dt, 2.0**2))
-    y = z - ref.kf.x[:2]
-    nis = float(y @ np.linalg.solve(ref.kf.P[:2, :2] + ref.kf.R, y))
-    assert nis > 6.0
-    ref.kf.update(z, R=ref.kf.R * nis / 6.0)
+    nis = _reference_robust_update(ref, z)
     before, n = core.nis_mean, core._nis_n + 1
     core.update(tr, 1.0, z)
     np.testing.assert_allclose(tr.kf.x, ref.kf.x, atol=1e-12)
