@@ -408,7 +408,7 @@ def joint_attribution(per_event: Sequence[Sequence[Candidate]], config: Attribut
                 for c in cands][: cfg.joint_max_options]
                for cands in per_event]
     _trim_options(options, cfg.joint_max_combinations)
-    marg = [dict.fromkeys((o[0] for o in opts), 0.0) for opts in options]
+    marg = [dict.fromkeys((a for a, *_ in opts), 0.0) for opts in options]
     for combo in _product(options):
         w = 1.0
         touches: dict[tuple[str, int | None], list[float]] = {}
@@ -417,8 +417,8 @@ def joint_attribution(per_event: Sequence[Sequence[Candidate]], config: Attribut
             if account != UNKNOWN:
                 touches.setdefault((account, track_id), []).append(t_touch)
         w *= cfg.same_person_factor ** sum(_at_once(ts, cfg.simultaneous_s) for ts in touches.values())
-        for i, option in enumerate(combo):
-            marg[i][option[0]] += w
+        for i, (account, *_) in enumerate(combo):
+            marg[i][account] += w
     out = []
     for cands, m in zip(per_event, marg, strict=True):
         total = sum(m.values()) or 1.0
