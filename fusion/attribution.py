@@ -84,7 +84,7 @@ class AttributionConfig:
     body_weight: float = 0.15
     body_when_hands: float = 0.02
     unseen_likelihood: float = 1e-4
-    touch_background: float = 0.05
+    touch_background: float = 0.2
     max_split_accounts: int = 3
     same_person_factor: float = 0.2
     joint_max_options: int = 4
@@ -95,7 +95,7 @@ class AttributionConfig:
     simultaneous_s: float = 0.6
     reach_near_m: float = 0.12
     reach_gap_s: float = 0.4
-    extra_unit_factor: float = 0.25
+    extra_unit_factor: float = 0.5
     idle_reach_factor: float = 0.5
     change_sd_s: float = 0.7
     change_slack_s: float = 0.2

@@ -63,11 +63,28 @@ def cand(account, lik, p=0.5):
 
 
 def test_allocate_units_splits_between_two_hands_on_the_plate():
+    from dataclasses import replace
+
     from fusion.attribution import allocate_units
-    shares, p = allocate_units([cand("A", 1.0), cand("B", 0.9), cand(UNKNOWN, 1e-4)], 2)
+    a, b = replace(cand("A", 1.0), reaches=1), replace(cand("B", 0.9), reaches=1)
+    shares, p = allocate_units([a, b, cand(UNKNOWN, 1e-4)], 2)
     assert sorted(shares) == [("A", 1), ("B", 1)] and p > 0.8
     shares, p = allocate_units([cand("A", 1.0), cand("B", 0.001)], 2)
     assert shares == (("A", 2),) and p > 0.9
+
+
+def test_allocate_units_gives_no_unit_to_a_hand_that_only_came_near():
+    """Concession seed 2, t=422: one reach took two cans; a neighbour's
+    hand never reached in (no reach seen, likelihood 0.015, its closest
+    hand points about 20 cm off the edge). With a touch background of 0.05
+    and 0.25 per unit beyond a reach the neighbour was charged one can."""
+    from dataclasses import replace
+
+    from fusion.attribution import allocate_units
+    a = replace(cand("A", 2.81), reaches=1)
+    b = cand("B", 0.015)
+    shares, p = allocate_units([a, b, cand(UNKNOWN, 1e-4)], 2)
+    assert shares == (("A", 2),) and p > 0.8
 
 
 def test_joint_attribution_resolves_neighbouring_takes():
