@@ -283,18 +283,28 @@ class Engine:
         return self._product_cue(ev, cands, att)
 
     def _change_time(self, ev: ShelfEvent) -> float | None:
-        """When the event's largest plate crossed halfway from its level
+        """When the event's largest plate first crossed halfway from its level
         before to its level after (s), from the raw samples kept; ``None``
-        when they do not show it."""
+        when they do not show it.
+
+        The halfway mark is the settled level after (the samples from
+        ``t_end``) minus half the event's change: the readings just before
+        ``t_start`` can hold a hand already pressing on the plate, which
+        would put the mark where the press lets go instead of where the item
+        moved."""
         k = int(np.argmax(np.abs(ev.delta_g)))
         t, g = self._plate_samples(ev.cells[k], ev.t_start - 0.5, ev.t_end + 0.3)
-        before = g[t < ev.t_start]
-        inside = (t >= ev.t_start) & (t <= ev.t_end)
-        if len(before) < 2 or not inside.any():
+        after = g[t >= ev.t_end]
+        if len(after) < 2:
+            after = g[(t >= ev.t_start) & (t <= ev.t_end)][-3:]
+        if len(after) < 2:
             return None
-        half = float(np.median(before[-8:])) + 0.5 * float(ev.delta_g[k])
-        past = (g[inside] - half) * np.sign(ev.delta_g[k]) >= 0
-        return float(t[inside][int(np.argmax(past))]) if past.any() else None
+        half = float(np.median(after)) - 0.5 * float(ev.delta_g[k])
+        upto = t <= ev.t_end
+        past = (g[upto] - half) * np.sign(ev.delta_g[k]) >= 0
+        cross = np.flatnonzero(past[1:] & ~past[:-1]) + 1  # from the before side to the after side
+        cross = cross[t[upto][cross] >= ev.t_start]
+        return float(t[upto][cross[0]]) if len(cross) else None
 
     def _split_parts(self, ev: ShelfEvent, att: AttributionConfig,
                      ) -> list[tuple[ShelfEvent, list[Candidate]]]:

@@ -377,6 +377,19 @@ def test_change_time_is_when_the_plate_crossed_halfway():
     assert eng._change_time(ShelfEvent(30.0, 31.0, 31.5, (0,), (-POP_G,), (0.5,))) is None  # no samples kept
 
 
+def test_change_time_of_a_take_after_a_press_that_began_before_the_event():
+    """A hand pressed 200 g from 8 s and let go at 10 s; another lifted a
+    popcorn at 11 s. The detector's event starts at the release; the readings
+    before it are the pressed ones, so a halfway mark measured from them falls
+    at the release (concession seed 6: a take charged to the presser)."""
+    samples = plate_signal([(8.0, 8.1, 200.0), (10.0, 10.1, -200.0), (11.0, 11.2, -POP_G)], 14.0)
+    eng = Engine(STORE)
+    for i in range(0, samples.size, 8):
+        eng.feed(samples[i:i + 8])
+    t = eng._change_time(ShelfEvent(9.98, 11.6, 12.0, (0,), (-POP_G,), (0.5,)))
+    assert t is not None and 11.05 <= t <= 11.2
+
+
 def _swing(peak_g: float, level_g: float = 1000.0):
     """A plate at ``level_g`` that rises by ``peak_g`` from 1.0 to 1.6 s and falls back."""
     t = np.arange(0.0, 3.0, 0.05)
