@@ -12,7 +12,12 @@ plate changes A and B are *joined* when all of these hold
    its own explains a whole number (1..max_items) of items of a SKU of its own
    plate (:func:`explains_whole_items`).
 
-Events are the connected components of this relation.
+Events are the connected components of this relation, except that a component
+whose plates went opposite ways (some lighter, others heavier, no plate both)
+is split in two when the lighter plates together and the heavier plates
+together each come to a whole number of items of their plates' SKUs: one
+product lifts or loads all the plates it rests on alike, so that is a take and
+a put-back side by side, which may be two people's.
 """
 
 from __future__ import annotations
@@ -93,17 +98,41 @@ def explains_whole_items(store: Store, change: PlateChange, config: WeightConfig
     Tolerance: ``k * sqrt(sd^2 + n * unit_sd^2)`` plus ``rel`` of n units
     (``k`` defaults to ``config.whole_item_k``).
     """
+    return _whole(store, change.delta_g, change.sd_g, store.cells[change.cell].skus, config, k, rel)
+
+
+def _whole(store: Store, delta_g: float, sd_g: float, sku_ids, config: WeightConfig,
+           k: float | None = None, rel: float = 0.01) -> bool:
+    """True when |delta_g| is 1..max_items units of one of ``sku_ids``
+    (tolerance as :func:`explains_whole_items`)."""
     k = config.whole_item_k if k is None else k
-    a = abs(change.delta_g)
+    a = abs(delta_g)
     n = np.arange(1, config.max_items + 1)
-    for sku_id in store.cells[change.cell].skus:
+    for sku_id in sku_ids:
         sku = store.skus.get(sku_id)
         if sku is None:
             continue
-        tol = k * np.sqrt(change.sd_g ** 2 + n * sku.weight_sd_g ** 2) + rel * n * sku.weight_g
+        tol = k * np.sqrt(sd_g ** 2 + n * sku.weight_sd_g ** 2) + rel * n * sku.weight_g
         if np.any(np.abs(a - n * sku.weight_g) <= tol):
             return True
     return False
+
+
+def _side_by_side(store: Store, changes: Sequence[PlateChange], group: list[int],
+                  config: WeightConfig) -> list[list[int]]:
+    """``group`` as [lighter plates, heavier plates] when it is a take and a
+    put-back side by side (see the module docstring), else ``[group]``."""
+    neg = [i for i in group if changes[i].delta_g < 0]
+    pos = [i for i in group if changes[i].delta_g > 0]
+    if not neg or not pos or {changes[i].cell for i in neg} & {changes[i].cell for i in pos}:
+        return [group]
+    for side in (neg, pos):
+        total = sum(changes[i].delta_g for i in side)
+        sd = float(np.sqrt(sum(changes[i].sd_g ** 2 for i in side)))
+        skus = {s for i in side for s in store.cells[changes[i].cell].skus}
+        if not _whole(store, total, sd, sorted(skus), config):
+            return [group]
+    return [neg, pos]
 
 
 def joined(store: Store, nb: np.ndarray, a: PlateChange, b: PlateChange,
@@ -119,7 +148,8 @@ def joined(store: Store, nb: np.ndarray, a: PlateChange, b: PlateChange,
 
 def group_changes(store: Store, nb: np.ndarray, changes: Sequence[PlateChange],
                   config: WeightConfig) -> list[list[int]]:
-    """Connected components (lists of indices into ``changes``) of :func:`joined`."""
+    """Connected components (lists of indices into ``changes``) of :func:`joined`,
+    a take and a put-back side by side split apart."""
     parent = list(range(len(changes)))
 
     def root(i: int) -> int:
@@ -135,4 +165,4 @@ def group_changes(store: Store, nb: np.ndarray, changes: Sequence[PlateChange],
     groups: dict[int, list[int]] = {}
     for i in range(len(changes)):
         groups.setdefault(root(i), []).append(i)
-    return list(groups.values())
+    return [side for g in groups.values() for side in _side_by_side(store, changes, g, config)]

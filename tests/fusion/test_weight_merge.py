@@ -89,6 +89,27 @@ def test_merge_rule_is_a_pure_function_of_the_changes():
     assert group_changes(store, nb, [whole_a, late_b], cfg) == [[0], [1]]
 
 
+def test_a_take_and_a_put_back_side_by_side_are_two_events():
+    """Narrow plates, each popcorn (90 g) resting across two: one hand lifts
+    a popcorn off plates 0-1 while another puts one back on plates 2-3. Every
+    plate's change is half an item, so pairwise they all join; summed they
+    cancel, and the engine used to see nothing (a `narrow_plates` variant of
+    `concession`, seed 6: a take and a return missing from two receipts)."""
+    store = make_store(4, skus={"popcorn": (90.0, 2.0)}, cell_skus=[["popcorn"]] * 4, width_m=0.1)
+    cfg = WeightConfig()
+    nb = neighbour_matrix(store, cfg)
+    changes = [PlateChange(0, 80.2, 81.3, 81.4, -56.8, 1.0), PlateChange(1, 80.2, 81.3, 81.4, -36.1, 1.0),
+               PlateChange(2, 81.3, 81.7, 81.8, 39.7, 1.0), PlateChange(3, 81.3, 81.7, 81.8, 51.4, 1.0)]
+    assert sorted(group_changes(store, nb, changes, cfg)) == [[0, 1], [2, 3]]
+    # a product slid from one plate onto its neighbour (no whole item either side) stays one event
+    slid = [PlateChange(1, 80.2, 81.3, 81.4, -30.0, 1.0), PlateChange(2, 80.2, 81.3, 81.4, 30.0, 1.0)]
+    assert group_changes(store, nb, slid, cfg) == [[0, 1]]
+    # so does a plate that went both ways inside the group
+    both = [PlateChange(0, 80.2, 81.3, 81.4, -45.0, 1.0), PlateChange(1, 80.2, 81.3, 81.4, -45.0, 1.0),
+            PlateChange(1, 81.0, 81.7, 81.8, 45.0, 1.0), PlateChange(2, 81.0, 81.7, 81.8, 45.0, 1.0)]
+    assert group_changes(store, nb, both, cfg) == [[0, 1, 2, 3]]
+
+
 def test_an_event_waits_for_a_busy_neighbour():
     store = make_store(2, skus=SKUS, cell_skus=[["water"], ["water"]])
     scripts = [merge_scripts(take(3.0, -300.0, dur_s=0.5), noise_g=1.0, rate_hz=20.0),
