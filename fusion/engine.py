@@ -514,6 +514,8 @@ class Engine:
             self._add_line(best.account, ev, sku, qty, t_mid, p_line, best.xy)
         self._doubt(best.account, 1.0 - top.probability, f"item count/kind uncertain: {what}")
         self._doubt(best.account, 1.0 - best.probability, f"who took it uncertain: {what}")
+        if shares:  # several units, all to one account: someone else may have taken some
+            self._doubt(best.account, 1.0 - p_split, f"shared take, split uncertain: {what}")
         self._identity_doubt(best, what, ev.t_end)
         for c in cands[1:]:
             self._doubt(c.account, c.probability, f"may have made {what}")
