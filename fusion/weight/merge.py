@@ -22,7 +22,7 @@ a put-back side by side, which may be two people's.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -101,7 +101,7 @@ def explains_whole_items(store: Store, change: PlateChange, config: WeightConfig
     return _whole(store, change.delta_g, change.sd_g, store.cells[change.cell].skus, config, k, rel)
 
 
-def _whole(store: Store, delta_g: float, sd_g: float, sku_ids, config: WeightConfig,
+def _whole(store: Store, delta_g: float, sd_g: float, sku_ids: Iterable[str], config: WeightConfig,
            k: float | None = None, rel: float = 0.01) -> bool:
     """True when |delta_g| is 1..max_items units of one of ``sku_ids``
     (tolerance as :func:`explains_whole_items`)."""
