@@ -33,7 +33,7 @@ from fusion.types import EventPart, SampleFlag, ShelfEvent, Store
 from .config import WeightConfig
 from .kalman import LevelKalman
 from .layout import ChunkLayout, LayoutCache
-from .merge import PlateChange, explains_whole_items, group_changes, neighbour_matrix
+from .merge import PlateChange, explains_whole_items_together, group_changes, neighbour_matrix
 from .scan import EvenCoeffCache, affine_scan, ema_final
 from .stable import ALARM_OUT, StableState, stable_pass
 from .window import SettleWindow, WindowStats, is_covered, window_stats
@@ -537,12 +537,10 @@ class WeightDetector:
         changes wait (see ``WeightConfig.hold_max_g``); with ``cue``, a lean or
         press hold ends once vision saw the hands gone (:meth:`_cue_t`)."""
         total = sum(p.delta_g for p in group)
-        sd = float(np.sqrt(sum(p.sd_g ** 2 for p in group)))
         if any(p.parts for p in group) and abs(total) < self.config.min_change_g:
             return self.config.press_hold_s  # cancelled parts (keep_cancelled): no lean/odd wait
         # loose test: only changes clearly unlike any whole number of items wait
-        whole = any(explains_whole_items(self.store, PlateChange(p.cell, 0, 0, 0, total, sd),
-                                         self.config, k=5.0, rel=0.03) for p in group)
+        whole = explains_whole_items_together(self.store, group, self.config, k=5.0, rel=0.03)
         if not whole:
             return self.config.odd_hold_s
         cfg = self.config

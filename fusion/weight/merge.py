@@ -22,7 +22,7 @@ a put-back side by side, which may be two people's.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -98,17 +98,19 @@ def explains_whole_items(store: Store, change: PlateChange, config: WeightConfig
     Tolerance: ``k * sqrt(sd^2 + n * unit_sd^2)`` plus ``rel`` of n units
     (``k`` defaults to ``config.whole_item_k``).
     """
-    return _whole(store, change.delta_g, change.sd_g, store.cells[change.cell].skus, config, k, rel)
+    return explains_whole_items_together(store, [change], config, k, rel)
 
 
-def _whole(store: Store, delta_g: float, sd_g: float, sku_ids: Iterable[str], config: WeightConfig,
-           k: float | None = None, rel: float = 0.01) -> bool:
-    """True when |delta_g| is 1..max_items units of one of ``sku_ids``
+def explains_whole_items_together(store: Store, changes: Sequence[PlateChange], config: WeightConfig,
+                                  k: float | None = None, rel: float = 0.01) -> bool:
+    """True when the summed |delta| of ``changes`` (sd from theirs, added in
+    quadrature) is 1..max_items units of one SKU of any of their plates
     (tolerance as :func:`explains_whole_items`)."""
     k = config.whole_item_k if k is None else k
-    a = abs(delta_g)
+    a = abs(sum(c.delta_g for c in changes))
+    sd_g = float(np.sqrt(sum(c.sd_g ** 2 for c in changes)))
     n = np.arange(1, config.max_items + 1)
-    for sku_id in sku_ids:
+    for sku_id in sorted({s for c in changes for s in store.cells[c.cell].skus}):
         sku = store.skus.get(sku_id)
         if sku is None:
             continue
@@ -126,13 +128,9 @@ def _side_by_side(store: Store, changes: Sequence[PlateChange], group: list[int]
     pos = [i for i in group if changes[i].delta_g > 0]
     if not neg or not pos or {changes[i].cell for i in neg} & {changes[i].cell for i in pos}:
         return [group]
-    for side in (neg, pos):
-        total = sum(changes[i].delta_g for i in side)
-        sd = float(np.sqrt(sum(changes[i].sd_g ** 2 for i in side)))
-        skus = {s for i in side for s in store.cells[changes[i].cell].skus}
-        if not _whole(store, total, sd, sorted(skus), config):
-            return [group]
-    return [neg, pos]
+    if all(explains_whole_items_together(store, [changes[i] for i in side], config) for side in (neg, pos)):
+        return [neg, pos]
+    return [group]
 
 
 def joined(store: Store, nb: np.ndarray, a: PlateChange, b: PlateChange,

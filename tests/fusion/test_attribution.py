@@ -75,8 +75,8 @@ def test_allocate_units_splits_between_two_hands_on_the_plate():
 
 def test_allocate_units_gives_no_unit_to_a_hand_that_only_came_near():
     """Concession seed 2, t=422: one reach took two cans; a neighbour's
-    hand never reached in (no reach seen, likelihood 0.015, its closest
-    hand points about 20 cm off the edge). With a touch background of 0.05
+    hand never reached in (no reach seen, likelihood about 0.01, its closest
+    hand points about 15 cm off the edge). With a touch background of 0.05
     and 0.25 per unit beyond a reach the neighbour was charged one can."""
     from dataclasses import replace
 

@@ -36,7 +36,7 @@ def test_confident_take_is_charged_without_review():
 def test_units_all_charged_to_one_hand_are_doubted_when_another_hand_may_have_taken_some():
     """Two colas went at once; A reached in and took them (likelihood 0.74, one
     reach), B's hand came within 13 cm of the edge (0.05, one reach). A is
-    charged both; the allocation's posterior (about 0.4) is a doubt on A's
+    charged both; 1 - the allocation's posterior (0.64) is a doubt on A's
     receipt, not only when the units are split (the `narrow_plates` variant:
     four units charged to one account at 0.39 went out unreviewed)."""
     two = ShelfEvent(t_start=10.0, t_end=10.8, t_final=11.2, cells=(0,), delta_g=(-704.0,), sd_g=(1.0,))
