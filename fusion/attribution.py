@@ -126,6 +126,8 @@ class Candidate:
             event, or ``None``.
         track_id: its most likely track (the person whose evidence was
             strongest), or ``None``.
+        product: (SKU, factor) of the vision product cue multiplied into
+            ``likelihood`` by :func:`weigh_by_product`, or ``None``.
     """
 
     account: str
@@ -141,6 +143,7 @@ class Candidate:
     t_touch: float = float("nan")
     reaches: int = 0
     track_id: int | None = None
+    product: tuple[str, float] | None = None
 
 
 def segment_distance(points: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -283,14 +286,16 @@ def weigh_by_product(cands: Sequence[Candidate], skus: set[str], taken: bool,
         The candidates with updated likelihoods and probabilities, sorted.
     """
     cfg = config or AttributionConfig()
-    factors = [1.0 + cfg.product_gain * max(((c.holding if taken else c.held_before).get(s, 0.0)
-                                             for s in skus), default=0.0)
-               if c.account != UNKNOWN else 1.0 for c in cands]
+    cues = [max(((s, (c.holding if taken else c.held_before).get(s, 0.0)) for s in sorted(skus)),
+                key=lambda x: x[1], default=("", 0.0))
+            if c.account != UNKNOWN else ("", 0.0) for c in cands]
+    factors = [1.0 + cfg.product_gain * p for _, p in cues]
     if all(f == 1.0 for f in factors):
         return list(cands)
     total = sum(c.probability * f for c, f in zip(cands, factors, strict=True)) or 1.0
-    out = [dataclasses.replace(c, probability=c.probability * f / total, likelihood=c.likelihood * f)
-           for c, f in zip(cands, factors, strict=True)]
+    out = [dataclasses.replace(c, probability=c.probability * f / total, likelihood=c.likelihood * f,
+                               product=(sku, f) if f > 1.0 else None)
+           for c, (sku, _), f in zip(cands, cues, factors, strict=True)]
     return sorted(out, key=lambda c: -c.probability)
 
 
@@ -392,6 +397,12 @@ def joint_attribution(per_event: Sequence[Sequence[Candidate]], config: Attribut
     of hands: one account's events at the same moment by two of its tracks
     cost nothing.
 
+    A product cue is evidence once: a hand seen holding a can after two cans
+    left two plates at the same moment says this person carries a can, not
+    two. When one person gets several events at once whose likelihoods were
+    raised by a cue for the same SKU (:attr:`Candidate.product`), only the
+    largest of those factors counts.
+
     Args:
         per_event: for each event, the candidates from :func:`attribute`.
         config: tunables.
@@ -404,7 +415,7 @@ def joint_attribution(per_event: Sequence[Sequence[Candidate]], config: Attribut
     if len(per_event) < 2:
         return [list(c) for c in per_event]
     options = [[(c.account, c.likelihood if c.account != UNKNOWN else
-                 max(c.likelihood, cfg.unseen_likelihood), c.t_touch, c.track_id)
+                 max(c.likelihood, cfg.unseen_likelihood), c.t_touch, c.track_id, c.product)
                 for c in cands][: cfg.joint_max_options]
                for cands in per_event]
     _trim_options(options, cfg.joint_max_combinations)
@@ -412,11 +423,17 @@ def joint_attribution(per_event: Sequence[Sequence[Candidate]], config: Attribut
     for combo in _product(options):
         w = 1.0
         touches: dict[tuple[str, int | None], list[float]] = {}
-        for account, lik, t_touch, track_id in combo:
+        cued: dict[tuple[str, str], list[tuple[float, float]]] = {}
+        for account, lik, t_touch, track_id, product in combo:
             w *= lik
             if account != UNKNOWN:
                 touches.setdefault((account, track_id), []).append(t_touch)
+                if product is not None:
+                    cued.setdefault((account, product[0]), []).append((t_touch, product[1]))
         w *= cfg.same_person_factor ** sum(_at_once(ts, cfg.simultaneous_s) for ts in touches.values())
+        for cues in cued.values():
+            if len(cues) > 1:
+                w /= _cue_counted_again(cues, cfg.simultaneous_s)
         for i, (account, *_) in enumerate(combo):
             marg[i][account] += w
     out = []
@@ -435,6 +452,21 @@ def _trim_options(options: list[list[tuple]], max_combinations: int) -> None:
     while math.prod(len(o) for o in options) > max_combinations:
         worst = min((o for o in options if len(o) > 1), key=lambda o: o[-1][1] / o[0][1])
         worst.pop()
+
+
+def _cue_counted_again(cues: list[tuple[float, float]], simultaneous_s: float) -> float:
+    """Product of the cue factors of ``cues`` ((t_touch s, factor), one
+    account and SKU) that repeat one at the same moment (within
+    ``simultaneous_s``; unknown times count as at once): every factor of a
+    run of touches at once but the largest."""
+    cues = sorted(cues, key=lambda c: (math.isnan(c[0]), c[0]))
+    out, run = 1.0, [cues[0][1]]
+    for (a, _), (b, f) in zip(cues, cues[1:], strict=False):
+        if b - a >= simultaneous_s:
+            out *= math.prod(run) / max(run)
+            run = []
+        run.append(f)
+    return out * math.prod(run) / max(run)
 
 
 def _at_once(touches: list[float], simultaneous_s: float) -> int:

@@ -214,3 +214,27 @@ def test_two_members_of_a_party_reach_two_plates_at_once_unpenalised():
     e2 = [replace(e2[0], track_id=1), e2[1]]
     _, j2 = joint_attribution([e1, e2])
     assert j2[0].account == "B"
+
+
+def test_one_product_cue_does_not_explain_two_items_taken_at_once():
+    from dataclasses import replace
+
+    from fusion.attribution import joint_attribution, weigh_by_product
+    # two cans leave neighbouring plates at the same moment: A's hand is on
+    # plate 1 and near plate 2, B's on plate 2; A is then seen holding a can
+    a1 = replace(cand("A", 1.0, 0.9), t_touch=10.0, holding={"cola-330": 0.95})
+    b1 = replace(cand("B", 0.01, 0.1), t_touch=10.0)
+    a2 = replace(cand("A", 0.2, 0.3), t_touch=10.1, holding={"cola-330": 0.95})
+    b2 = replace(cand("B", 0.3, 0.7), t_touch=10.1)
+    e1 = weigh_by_product([a1, b1], {"cola-330"}, taken=True)
+    e2 = weigh_by_product([a2, b2], {"cola-330"}, taken=True)
+    assert e2[0].account == "A" and e2[0].product == ("cola-330", pytest.approx(4.8))
+    j1, j2 = joint_attribution([e1, e2])
+    assert j1[0].account == "A" and j2[0].account == "B"
+    # the can A holds is plate 1's: B took plate 2's (counting the cue twice gave 0.61)
+    assert j2[0].probability > 0.85
+    # two different products seen in A's hands explain both takes
+    a2 = replace(a2, holding={"water-500": 0.95})
+    e2 = weigh_by_product([a2, b2], {"water-500"}, taken=True)
+    _, j2 = joint_attribution([e1, e2])
+    assert j2[0].account == "B" and j2[0].probability < 0.7
