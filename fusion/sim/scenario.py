@@ -250,6 +250,10 @@ class VisionSpec:
             tracker would (off in the presets: the engine must not need it).
         track_break_per_s: rate at which a camera's track of a person breaks
             and continues under a new id (per second).
+        track_switch_p: probability that a camera's tracker exchanges the
+            ids of two people each time they come within ``track_switch_m``
+            of each other (an id switch; each camera independently).
+        track_switch_m: how close two people pass for a possible switch (m).
         hands: report hand points at all (False: a body-only pipeline,
             no ``hands`` in vision.jsonl).
         clock_offset_mean_s: a constant clock offset shared by every camera,
@@ -274,6 +278,8 @@ class VisionSpec:
     holding_wrong_p: float = 0.2
     track_hints: bool = False
     track_break_per_s: float = 0.03
+    track_switch_p: float = 0.0
+    track_switch_m: float = 0.6
     hands: bool = True
     clock_offset_mean_s: float = 0.0
 

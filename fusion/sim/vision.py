@@ -107,8 +107,11 @@ class VisionBlocks:
 
     def _track_ids(self, seed: int) -> dict[str, list[tuple[np.ndarray, list[str]]]]:
         """Per camera, per person: break times (s) and the track id of each
-        segment; ids are numbered per camera in order of first appearance."""
+        segment; ids are numbered per camera in order of first appearance.
+        With ``track_switch_p``, two people passing close exchange their ids
+        from that moment (the camera's tracker followed the wrong one)."""
         rng = np.random.default_rng([seed, 4])
+        meetings = self._close_passes() if self.spec.track_switch_p > 0 else []
         out = {}
         for cam in self.cameras:
             breaks_of, segs = [], []
@@ -120,8 +123,32 @@ class VisionBlocks:
             ids: list[list[str]] = [[] for _ in self.people]
             for n_id, (_, i) in enumerate(sorted(segs)):
                 ids[i].append(f"{cam.id}-{n_id + 1}")
-            out[cam.id] = list(zip(breaks_of, ids, strict=True))
+            tracks = [[(float(t), h) for t, h in zip([p.t_start, *b], hs, strict=True)]
+                      for p, b, hs in zip(self.people, breaks_of, ids, strict=True)]
+            for t, i, j in meetings:
+                if rng.random() < self.spec.track_switch_p:
+                    tracks[i], tracks[j] = _exchange_after(tracks[i], tracks[j], t)
+            out[cam.id] = [(np.array([t for t, _ in tr[1:]]), [h for _, h in tr]) for tr in tracks]
         return out
+
+    def _close_passes(self, step_s: float = 0.1) -> list[tuple[float, int, int]]:
+        """(t, i, j), in time order: each time two people come within
+        ``track_switch_m`` of each other (the moment they get that close)."""
+        r = self.spec.track_switch_m
+        out = []
+        for i, a in enumerate(self.people):
+            for j in range(i + 1, len(self.people)):
+                b = self.people[j]
+                t0, t1 = max(a.t_start, b.t_start), min(a.t_end, b.t_end)
+                if t1 - t0 < step_s:
+                    continue
+                tt = np.arange(t0, t1, step_s)
+                d = np.hypot(np.interp(tt, a.path[:, 0], a.path[:, 1]) - np.interp(tt, b.path[:, 0], b.path[:, 1]),
+                             np.interp(tt, a.path[:, 0], a.path[:, 2]) - np.interp(tt, b.path[:, 0], b.path[:, 2]))
+                close = d < r
+                starts = np.flatnonzero(close & ~np.r_[False, close[:-1]])
+                out += [(float(tt[k]), i, j) for k in starts]
+        return sorted(out)
 
     def block(self, k: int, t0_s: float, t1_s: float) -> list[VisionFrame]:
         """All frames stamped in [t0_s, t1_s), in time order (block index ``k``
@@ -228,3 +255,17 @@ class VisionBlocks:
             sku = self.skus[int(rng.integers(len(self.skus)))]
             return {sku: round(float(rng.uniform(0.35, 0.75)), 3)}
         return {sku: round(float(rng.uniform(0.5, 0.97)), 3)}
+
+
+def _exchange_after(a: list[tuple[float, str]], b: list[tuple[float, str]], t: float,
+                    ) -> tuple[list[tuple[float, str]], list[tuple[float, str]]]:
+    """Two id timelines ((start s, id), ...) with everything from ``t`` (s) on exchanged."""
+    def split(tr):
+        before = [x for x in tr if x[0] < t]
+        after = [x for x in tr if x[0] >= t]
+        if before and (not after or after[0][0] > t):
+            after = [(t, before[-1][1]), *after]
+        return before, after
+    a0, a1 = split(a)
+    b0, b1 = split(b)
+    return a0 + b1, b0 + a1

@@ -280,3 +280,26 @@ def test_track_hints_are_optional_and_break(tmp_path):
     truth = open_recording(tmp_path).read_truth()
     people = sum(1 for _ in truth.shoppers)  # a lower bound on people
     assert len(ids) - 1 > people  # breaks make more ids than people
+
+
+def test_track_hints_switch_between_people_passing_close():
+    from fusion.sim.simulate import prepare
+    from fusion.sim.vision import VisionBlocks
+    base = SCENARIOS["concession"]
+    for p_switch in (0.0, 1.0):
+        scn = replace(base, vision=replace(base.vision, track_hints=True, track_break_per_s=0.0,
+                                           track_switch_p=p_switch))
+        scn, layout, plan = prepare(scn, 1, 120.0)
+        model = VisionBlocks(scn.vision, layout, plan.people, 1)
+        passes = model._close_passes()
+        assert passes and all(a < b for _, a, b in passes)
+        cam = model.cameras[0].id
+        ids = [ids for _, ids in model.track_ids[cam]]
+        first = {tr[0] for tr in ids}
+        # without switches (and breaks) every person keeps one id; with a switch at
+        # every close pass, people passing close carry ids first given to others
+        borrowed = sum(1 for tr in ids for h in tr[1:] if h in first and h != tr[0])
+        if p_switch == 0.0:
+            assert all(len(tr) == 1 for tr in ids) and borrowed == 0
+        else:
+            assert borrowed >= len(passes)
