@@ -34,8 +34,14 @@ class AttributionConfig:
         hand_sd_m: spread of a reaching hand's distance to the edge (m):
             hand-point noise (3-8 cm) plus where on the edge the hand goes in.
         hand_points: how many of the closest hand points are averaged.
-        body_reach_m: how far a body stands from the edge it reaches (m).
-        body_sd_m: spread of that distance (m).
+        body_reach_m: how far a body stands from the edge it reaches (m):
+            nearer costs nothing.
+        body_sd_m: spread of the distance beyond that (m).
+        body_side_sd_m: spread of how far to the side of the plates a body
+            stands that reaches them (m), measured along the shelf front
+            beyond the plates' ends.
+        body_speed_mps: both spreads grow by this times the time between
+            the body sample used and the moment of the change (m/s).
         body_weight: likelihood factor of body-only evidence vs. hand evidence.
         body_when_hands: further factor on body evidence for a track whose
             hands were seen elsewhere during the window.
@@ -79,8 +85,10 @@ class AttributionConfig:
     post_s: float = 0.6
     hand_sd_m: float = 0.08
     hand_points: int = 3
-    body_reach_m: float = 0.55
+    body_reach_m: float = 0.6
     body_sd_m: float = 0.25
+    body_side_sd_m: float = 0.3
+    body_speed_mps: float = 1.0
     body_weight: float = 0.15
     body_when_hands: float = 0.02
     unseen_likelihood: float = 1e-4
@@ -189,9 +197,10 @@ def attribute(event: ShelfEvent, store: Store, windows: Sequence, config: Attrib
     cfg = config or AttributionConfig()
     fronts = [store.cells[c].front for c in event.cells]
     t0, t1 = event.t_start - cfg.pre_s, event.t_end + cfg.post_s
+    t_ref = t_change if t_change is not None else 0.5 * (event.t_start + event.t_end)
     per_account: dict[str, list] = {}
     for w in windows:
-        lik, dist, t_touch = _track_likelihood(w, fronts, t0, t1, cfg, t_change)
+        lik, dist, t_touch = _track_likelihood(w, fronts, t0, t1, cfg, t_change, t_ref)
         if lik <= 0:
             continue
         key = w.account if w.account is not None else UNKNOWN
@@ -300,10 +309,12 @@ def weigh_by_product(cands: Sequence[Candidate], skus: set[str], taken: bool,
 
 
 def _track_likelihood(w, fronts, t0: float, t1: float, cfg: AttributionConfig,
-                      t_change: float | None = None) -> tuple[float, float, float]:
+                      t_change: float | None = None, t_ref: float | None = None,
+                      ) -> tuple[float, float, float]:
     """(likelihood, distance_m, t_touch) of one track window; the distance is
     the hand score (mean of the closest hand points) when hands were seen,
-    ``t_touch`` the time (s) of the closest point."""
+    ``t_touch`` the time (s) of the closest point. Body evidence is taken at
+    ``t_ref`` (s; the middle of [t0, t1] when ``None``)."""
     hand_mask = (w.hands_t >= t0) & (w.hands_t <= t1)
     if hand_mask.any():
         d = edges_distance(w.hands_p[hand_mask], fronts)
@@ -316,20 +327,50 @@ def _track_likelihood(w, fronts, t0: float, t1: float, cfg: AttributionConfig,
         t_touch = float(w.hands_t[hand_mask][int(np.argmin(d))])
         lik = float(np.exp(-0.5 * (score / cfg.hand_sd_m) ** 2))
         # body evidence still counts a little: a hand can be missed or mis-associated
-        lik = max(lik, cfg.body_when_hands * _body_likelihood(w, fronts, t0, t1, cfg)[0])
+        lik = max(lik, cfg.body_when_hands * _body_likelihood(w, fronts, t0, t1, cfg, t_ref)[0])
         return lik, score, t_touch
-    return _body_likelihood(w, fronts, t0, t1, cfg)
+    return _body_likelihood(w, fronts, t0, t1, cfg, t_ref)
 
 
-def _body_likelihood(w, fronts, t0: float, t1: float, cfg: AttributionConfig) -> tuple[float, float, float]:
+def _body_likelihood(w, fronts, t0: float, t1: float, cfg: AttributionConfig,
+                     t_ref: float | None = None) -> tuple[float, float, float]:
+    """(likelihood, distance_m, t) of a track's body, without hands: where it
+    stood at ``t_ref`` (s; its sample in [t0, t1] nearest that moment) in
+    front of the plates. A person reaching a plate stands in front of it,
+    within ``body_reach_m`` of the edge: the likelihood falls with the
+    distance beyond that (``body_sd_m``) and with how far to the side of the
+    plates' ends it stood (``body_side_sd_m``), times ``body_weight``. The
+    distance returned is the body's floor distance to the nearest edge."""
     mask = (w.t >= t0) & (w.t <= t1)
     if not mask.any():
         return 0.0, float("inf"), float("nan")
-    dists = edges_distance(w.xy[mask], fronts, dims=2)
-    i = int(np.argmin(dists))
-    d = float(dists[i])
-    excess = max(0.0, d - cfg.body_reach_m)
-    return cfg.body_weight * float(np.exp(-0.5 * (excess / cfg.body_sd_m) ** 2)), d, float(w.t[mask][i])
+    ts = w.t[mask]
+    t_ref = 0.5 * (t0 + t1) if t_ref is None else t_ref
+    i = int(np.argmin(np.abs(ts - t_ref)))
+    xy = w.xy[mask][i]
+    # a sample away from that moment says less about where the body stood then
+    walk = cfg.body_speed_mps * abs(float(ts[i]) - t_ref)
+    sd, side_sd = math.hypot(cfg.body_sd_m, walk), math.hypot(cfg.body_side_sd_m, walk)
+    best = 0.0
+    for f in fronts:
+        depth, side = _depth_side(xy, np.asarray(f, float)[:, :2])
+        z = (max(0.0, depth - cfg.body_reach_m) / sd) ** 2 + (side / side_sd) ** 2
+        best = max(best, math.exp(-0.5 * z))
+    d = float(edges_distance(xy[None, :], fronts, dims=2)[0])
+    return cfg.body_weight * best, d, float(ts[i])
+
+
+def _depth_side(xy: np.ndarray, edge: np.ndarray) -> tuple[float, float]:
+    """How far (m) floor point ``xy`` (2,) stands from the line of ``edge``
+    (2, 2), and how far beyond its ends along it (0 when level with it)."""
+    a, b = edge
+    length = float(np.hypot(*(b - a)))
+    if length <= 0:
+        return float(np.hypot(*(xy - a))), 0.0
+    u = (b - a) / length
+    rel = xy - a
+    along = float(rel @ u)
+    return abs(float(rel[0] * u[1] - rel[1] * u[0])), max(0.0, -along, along - length)
 
 
 def allocate_units(cands: Sequence[Candidate], n_units: int, config: AttributionConfig | None = None,

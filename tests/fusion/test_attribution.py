@@ -238,3 +238,28 @@ def test_one_product_cue_does_not_explain_two_items_taken_at_once():
     e2 = weigh_by_product([a2, b2], {"water-500"}, taken=True)
     _, j2 = joint_attribution([e1, e2])
     assert j2[0].account == "B" and j2[0].probability < 0.7
+
+
+def test_body_only_evidence_prefers_the_body_in_front_of_the_plate_over_one_beside_it():
+    # no hand points: A stands 0.5 m in front of K1 (front x 0..0.4 at y 2.0),
+    # B 0.3 m from the shelf but 0.5 m beyond K1's end. Both are within reach
+    # of the edge (0.50 and 0.58 m), so distance alone (the old rule) could not
+    # tell them apart; standing beside the plate can
+    no_hands = np.zeros((0, 3))
+    a = window(1, "A", no_hands, body=(0.2, 1.5))
+    b = window(2, "B", no_hands, body=(0.9, 1.7))
+    cands = attribute(EVENT, STORE, [a, b])
+    assert cands[0].account == "A" and 0.75 < cands[0].probability < 0.95
+
+
+def test_body_only_evidence_is_taken_when_the_weight_changed():
+    # B walked past in front of K1 a second before the change and was 1.5 m
+    # away when it came; A arrived and stood there at the change
+    no_hands = np.zeros((0, 3))
+    t = (9.4, 9.8, 10.2, 10.6)
+    a = TrackWindow(1, "A", 1.0, np.asarray(t), np.array([[1.5, 1.0], [0.9, 1.3], [0.3, 1.45], [0.25, 1.5]]),
+                    np.zeros(0), no_hands, ())
+    b = TrackWindow(2, "B", 1.0, np.asarray(t), np.array([[0.2, 1.5], [0.6, 1.4], [1.2, 1.3], [1.7, 1.3]]),
+                    np.zeros(0), no_hands, ())
+    cands = attribute(EVENT, STORE, [a, b], t_change=10.3)
+    assert cands[0].account == "A" and cands[0].probability > 0.9
