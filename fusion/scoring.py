@@ -28,6 +28,7 @@ Rates are per 1,000 matched units.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
@@ -56,6 +57,9 @@ class Scorecard:
     identity_errors: int = 0
     attribution_errors: int = 0
     unlocated_errors: int = 0
+    #: per kind of first reason of reviewed sales: (kind, receipts a reviewer
+    #: would leave as they are, receipts it would correct), most frequent first
+    review_reasons: tuple[tuple[str, int, int], ...] = ()
 
     @property
     def identity_per_1000_units(self) -> float:
@@ -88,7 +92,9 @@ class Scorecard:
             f"attribution errors {self.attribution_errors} "
             f"({self.attribution_errors_per_1000_units:.1f}/1,000 units, another person)"
             + (f"  unlocated {self.unlocated_errors}" if self.unlocated_errors else ""),
-        ]
+        ] + ([("reviews by first reason (already right / to correct): "
+               + ", ".join(f"{kind} {ok}/{bad}" for kind, ok, bad in self.review_reasons))]
+             if self.review_reasons else [])
 
 
 def _ratio(a: float, b: float) -> float:
@@ -111,6 +117,7 @@ def score(receipts: Sequence[Receipt], truth: Truth, match_s: float = 2.0,
     sales = reviews = wrong = missing = 0
     tp = charged_n = true_n = 0
     wrong_accounts = []
+    reasons: dict[str, list[int]] = {}
     for a in sorted(accounts):
         true_items = dict(truth.shoppers[a].items) if a in truth.shoppers else {}
         r = by_account.get(a)
@@ -126,6 +133,8 @@ def score(receipts: Sequence[Receipt], truth: Truth, match_s: float = 2.0,
             wrong_accounts.append(a)
         elif r.review:
             reviews += 1
+            tally = reasons.setdefault(reason_kind(r.reasons[0]) if r.reasons else "(no reason given)", [0, 0])
+            tally[charged != true_items] += 1
         elif charged != true_items:
             wrong += 1
             wrong_accounts.append(a)
@@ -144,7 +153,18 @@ def score(receipts: Sequence[Receipt], truth: Truth, match_s: float = 2.0,
         unit_recall=lines.recall, unit_precision=lines.precision,
         attribution_accuracy=lines.attribution, wrong_accounts=tuple(wrong_accounts),
         matched_units=lines.matched, identity_errors=lines.identity,
-        attribution_errors=lines.other_person, unlocated_errors=lines.unlocated)
+        attribution_errors=lines.other_person, unlocated_errors=lines.unlocated,
+        review_reasons=tuple(sorted(((k, ok, bad) for k, (ok, bad) in reasons.items()),
+                                    key=lambda x: (-(x[1] + x[2]), x[0]))))
+
+
+def reason_kind(reason: str) -> str:
+    """The kind of a review reason: its text before the details (``"who took
+    it uncertain: +1 cola-330 at K3-2-1 t=40.2"`` -> ``"who took it
+    uncertain"``; ``"may have made -1 ..."`` -> ``"may have made"``), with
+    an account named after "with" left out."""
+    kind = re.split(r":|\s[+-]?\d|\sat\s", reason, maxsplit=1)[0].strip()
+    return re.sub(r"\s+with\s+\S+$", " with another account", kind) or reason
 
 
 @dataclass(frozen=True, slots=True)

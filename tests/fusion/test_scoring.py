@@ -108,3 +108,24 @@ def test_wrong_account_split_over_a_written_and_read_receipts_file(tmp_path):
     (tmp_path / "truth.json").write_text(json.dumps(truth_to_json(located_truth())))
     card = score(load_receipts(tmp_path / "receipts.json"), load_truth(tmp_path / "truth.json"))
     assert card.identity_errors == 1
+
+
+def test_reviews_are_tallied_by_the_kind_of_their_first_reason():
+    from dataclasses import replace
+
+    from fusion.scoring import reason_kind
+    rs = [replace(receipt("A", {"cola": 2}, review=True),
+                  reasons=("who took it uncertain: +2 cola at K1 t=10.0", "may have made +1 chips at K2 t=20.0")),
+          replace(receipt("B", {}, review=True), reasons=("may have made +1 chips at K2 t=20.0",)),
+          replace(receipt("D", {"cola": 1}, review=True),
+                  reasons=("who took it uncertain: +1 cola at K1 t=30.0",)),
+          replace(receipt("C", {}, review=True), reasons=("who took it uncertain: +1 x",))]  # not a sale
+    card = score(rs, truth())
+    # A and D were charged right (a reviewer leaves them), B lacks its chips
+    assert card.review_reasons == (("who took it uncertain", 2, 0), ("may have made", 0, 1))
+    assert any(line.startswith("reviews by first reason") and "who took it uncertain 2/0" in line
+               for line in card.lines())
+    assert reason_kind("may have been swapped with A065: +1 cola at K1 t=3.1") == \
+        "may have been swapped with another account"
+    assert reason_kind("returned 1 x cola never taken by this account") == "returned"
+    assert score([receipt("A", {"cola": 2})], truth()).review_reasons == ()
