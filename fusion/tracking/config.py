@@ -46,6 +46,10 @@ class TrackerConfig:
             less than half its detections, is a shadow (duplicates) and dropped (m).
         birth_merge_m: unmatched detections of one frame this close start one
             track, not two (m).
+        score_min_n: detections labelled real and clutter (each) before the
+            learned confidence model (:mod:`fusion.tracking.scores`) weighs in.
+        score_floor: its largest penalty on a detection's assignment threshold
+            (twice a log likelihood ratio, <= 0); 0 turns the model off.
     Re-link:
         relink_window_s: lost tracks stay re-linkable this long (s).
         relink_min_gap_s: a coasting track unseen this long is a re-link
@@ -120,6 +124,8 @@ class TrackerConfig:
     robust_nis: float | None = 6.0
     min_conf: float = 0.2
     duplicate_radius_m: float = 0.0
+    score_min_n: int = 100
+    score_floor: float = -16.0
     birth_merge_m: float = 0.3
     shadow_m: float = 0.4
     relink_window_s: float = 10.0
@@ -161,6 +167,12 @@ class TrackerConfig:
             elif name in ("unmatched_cost", "robust_nis"):
                 if v is not None and not math.isfinite(v):
                     raise ValueError(f"TrackerConfig.{name} must be finite or None, got {v!r}")
+            elif name == "score_floor":
+                if not v <= 0:
+                    raise ValueError(f"TrackerConfig.{name} must be <= 0, got {v!r}")
+            elif name == "score_min_n":
+                if not v >= 0:
+                    raise ValueError(f"TrackerConfig.{name} must be >= 0, got {v!r}")
             elif name == "duplicate_radius_m":
                 if not v >= 0:
                     raise ValueError(f"TrackerConfig.{name} must be >= 0, got {v!r}")

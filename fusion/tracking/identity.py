@@ -50,6 +50,8 @@ class ShopperState:
             a track of that account swapped the two, when they first met (s));
             see :class:`EncounterMonitor`. If this track's account is wrong,
             that account's receipt is wrong too.
+        tent_confs: detector confidences of its detections while tentative
+            (labels for :class:`fusion.tracking.scores.DetectorScores`).
     """
 
     history: TrackHistory = field(default_factory=TrackHistory)
@@ -67,6 +69,7 @@ class ShopperState:
     how: str | None = None
     t_how: float = 0.0
     swap_partners: dict[str, tuple[float, float]] = field(default_factory=dict)
+    tent_confs: list[float] = field(default_factory=list)
 
 
 def state(tr: KalmanTrack) -> ShopperState:

@@ -253,7 +253,8 @@ class TrackCore:
         return xp, pp
 
     # --------------------------------------------------------- assignment
-    def assign(self, t: float, z: np.ndarray, duplicate_radius: float = 0.0
+    def assign(self, t: float, z: np.ndarray, duplicate_radius: float = 0.0,
+               real_llr: np.ndarray | None = None
                ) -> tuple[list[tuple[int, KalmanTrack]], list[tuple[int, KalmanTrack]],
                           np.ndarray]:
         """Match measurements of one frame at ``t`` (s) to active tracks and update them.
@@ -269,6 +270,10 @@ class TrackCore:
             t: frame time (s).
             z: (m, d) measurements.
             duplicate_radius: see above (u); 0 disables duplicate detection.
+            real_llr: (m,) per measurement, twice the log of how much likelier
+                its detector score is for a real target than for clutter; added
+                to ``unmatched_cost`` for that measurement (a low score must sit
+                closer to a track to be matched). ``None``: all 0.
 
         Returns:
             (matches, duplicates, unmatched): lists of (measurement index,
@@ -287,7 +292,7 @@ class TrackCore:
             if not tracks or not len(free):
                 continue
             cost = self.cost_matrix(tracks, t, z[free])
-            rows, cols = self._solve(cost)
+            rows, cols = self._solve(cost, None if real_llr is None else real_llr[free])
             ok = cost[rows, cols] < _BIG
             new = [(int(free[j]), tracks[i]) for i, j in zip(rows[ok], cols[ok], strict=True)]
             keep = np.ones(len(free), dtype=bool)
@@ -301,7 +306,8 @@ class TrackCore:
                 free = self._split_duplicates(z, free, new, duplicate_radius, dups)
         return matches, dups, free
 
-    def _solve(self, cost: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _solve(self, cost: np.ndarray, real_llr: np.ndarray | None = None
+               ) -> tuple[np.ndarray, np.ndarray]:
         """Row and column indices of the minimum-cost matching of ``cost`` (n, m).
 
         With ``unmatched_cost`` set, the matrix is padded so that each track
@@ -313,7 +319,7 @@ class TrackCore:
         pad = np.full((n + m, m + n), _BIG)
         pad[:n, :m] = cost
         pad[np.arange(n), m + np.arange(n)] = 0.5 * u
-        pad[n + np.arange(m), np.arange(m)] = 0.5 * u
+        pad[n + np.arange(m), np.arange(m)] = 0.5 * u + (0.0 if real_llr is None else real_llr)
         pad[n:, m:] = 0.0
         rows, cols = linear_sum_assignment(pad)
         keep = (rows < n) & (cols < m)

@@ -27,6 +27,7 @@ from fusion.tracking.entry import (
 from fusion.tracking.geometry import distance_to_polygon
 from fusion.tracking.identity import EncounterMonitor, ShopperState, state
 from fusion.tracking.kalman_core import KalmanTrack, TrackCore
+from fusion.tracking.scores import DetectorScores
 from fusion.types import GateTap, PersonDetection, Store, VisionFrame
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,8 @@ class ShopperTracker(IdentityOps):
         self.store = store
         self.config = config or TrackerConfig()
         self._core = TrackCore(self.config.core())
+        self._scores = DetectorScores(min_n=self.config.score_min_n,
+                                      floor=self.config.score_floor)
         self._gates = {g.id: g for g in store.gates}
         self._exit_zones = [np.asarray(g.zone, float) for g in store.gates if g.is_exit]
         inside = interior_point(store)
@@ -157,7 +160,10 @@ class ShopperTracker(IdentityOps):
     def _ingest(self, t: float, dets: list[PersonDetection]) -> None:
         core = self._core
         z = np.array([p.xy for p in dets], dtype=float).reshape(-1, 2)
-        matches, dups, unmatched = core.assign(t, z, self.config.duplicate_radius_m)
+        conf = np.array([p.conf for p in dets], dtype=float)
+        scores = self._scores
+        llr = scores.llr(conf) if scores.floor < 0 else None
+        matches, dups, unmatched = core.assign(t, z, self.config.duplicate_radius_m, llr)
         newly = []
         matched = []
         born: list[KalmanTrack] = []
@@ -168,11 +174,18 @@ class ShopperTracker(IdentityOps):
             if st.account is None:
                 self._watch_entry(tr, t, tr.kf.x[:2])
             matched.append(tr)
+            if st.t_confirmed is not None:
+                scores.add(conf[j], real=True)
+            else:
+                st.tent_confs.append(float(conf[j]))
             if tr.confirmed and st.t_confirmed is None:
                 st.t_confirmed = t
                 newly.append(tr)
+                scores.add(st.tent_confs, real=True)
+                st.tent_confs = []
         for j, tr in dups:
             self._observe(state(tr), t, dets[j])
+            scores.add(conf[j], real=False)
         # highest confidence first, so a duplicate pair is born at its better half
         for j in sorted(unmatched.tolist(), key=lambda j: -dets[j].conf):
             owner = self._duplicate_owner(z[j], matched, self.config.duplicate_radius_m)
@@ -180,10 +193,12 @@ class ShopperTracker(IdentityOps):
                 owner = self._duplicate_owner(z[j], born, self.config.birth_merge_m)
             if owner is not None:
                 self._observe(state(owner), t, dets[j])
+                scores.add(conf[j], real=False)  # a second detection of one person
                 continue
             tr = core.birth(t, z[j])
             born.append(tr)
-            st = ShopperState(born_xy=z[j].copy(), entry_gate=self._entrant_of(z[j]))
+            st = ShopperState(born_xy=z[j].copy(), entry_gate=self._entrant_of(z[j]),
+                              tent_confs=[float(conf[j])])
             tr.data = st
             self._watch_entry(tr, t, z[j], born=True)
             st.history.add_position(t, z[j])
@@ -243,7 +258,9 @@ class ShopperTracker(IdentityOps):
         if t <= self._now:
             return
         self._now = t
-        lost, _dropped = self._core.expire(t)
+        lost, dropped = self._core.expire(t)
+        for tr in dropped:  # died unconfirmed: its detections were clutter
+            self._scores.add(state(tr).tent_confs, real=False)
         for tr in lost:
             if state(tr).account is not None and self._relink_lost(tr):
                 continue
