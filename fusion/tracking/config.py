@@ -50,6 +50,12 @@ class TrackerConfig:
             learned confidence model (:mod:`fusion.tracking.scores`) weighs in.
         score_floor: its largest penalty on a detection's assignment threshold
             (twice a log likelihood ratio, <= 0); 0 turns the model off.
+        absorb_llr, absorb_m: an unmatched detection the model rates at most
+            ``absorb_llr`` (<= 0; -6: 20 times likelier clutter than a person)
+            within ``absorb_m`` (m) of a track matched in the same frame is
+            taken for a duplicate of that person and starts no track (it is
+            not labelled either: the model does not learn from its own
+            verdict). ``absorb_m`` 0 turns this off.
     Re-link:
         relink_window_s: lost tracks stay re-linkable this long (s).
         relink_min_gap_s: a coasting track unseen this long is a re-link
@@ -126,6 +132,8 @@ class TrackerConfig:
     duplicate_radius_m: float = 0.0
     score_min_n: int = 100
     score_floor: float = -16.0
+    absorb_llr: float = -6.0
+    absorb_m: float = 0.6
     birth_merge_m: float = 0.3
     shadow_m: float = 0.4
     relink_window_s: float = 10.0
@@ -167,13 +175,13 @@ class TrackerConfig:
             elif name in ("unmatched_cost", "robust_nis"):
                 if v is not None and not math.isfinite(v):
                     raise ValueError(f"TrackerConfig.{name} must be finite or None, got {v!r}")
-            elif name == "score_floor":
+            elif name in ("score_floor", "absorb_llr"):
                 if not v <= 0:
                     raise ValueError(f"TrackerConfig.{name} must be <= 0, got {v!r}")
             elif name == "score_min_n":
                 if not v >= 0:
                     raise ValueError(f"TrackerConfig.{name} must be >= 0, got {v!r}")
-            elif name == "duplicate_radius_m":
+            elif name in ("duplicate_radius_m", "absorb_m"):
                 if not v >= 0:
                     raise ValueError(f"TrackerConfig.{name} must be >= 0, got {v!r}")
             elif not v > 0:

@@ -195,6 +195,9 @@ class ShopperTracker(IdentityOps):
                 self._observe(state(owner), t, dets[j])
                 scores.add(conf[j], real=False)  # a second detection of one person
                 continue
+            if (llr is not None and llr[j] <= self.config.absorb_llr
+                    and self._duplicate_owner(z[j], matched, self.config.absorb_m) is not None):
+                continue
             tr = core.birth(t, z[j])
             born.append(tr)
             st = ShopperState(born_xy=z[j].copy(), entry_gate=self._entrant_of(z[j]),

@@ -97,3 +97,33 @@ def test_learned_scores_keep_low_score_false_boxes_off_a_missed_person(floor):
         assert pulled < 0.12
     else:  # without the model they do (the test's control)
         assert pulled > 0.15
+
+
+def _duplicates_scene(rng: np.random.Generator) -> list[VisionFrame]:
+    """As :func:`_scene` (no miss), and from 60 s to 63 s a detector that also
+    reports the person a second time, 0.45 m to the side, with score 0.4."""
+    frames = []
+    for k in range(650):
+        t = k / 10.0
+        people = [PersonDetection(xy=np.array([3.0, 3.0]) + rng.normal(0, 0.05, 2),
+                                  conf=float(rng.uniform(0.9, 1.0)))]
+        if 60.0 <= t <= 63.0:
+            people.append(PersonDetection(xy=np.array([3.45, 3.0]) + rng.normal(0, 0.03, 2),
+                                          conf=0.4))
+        elif rng.random() < 0.5:
+            people.append(PersonDetection(xy=rng.uniform(0.5, 5.5, 2), conf=float(rng.uniform(0.3, 0.5))))
+        frames.append(VisionFrame(t=t, camera="C1", people=tuple(people)))
+    return frames
+
+
+@pytest.mark.parametrize("absorb_m", [TrackerConfig().absorb_m, 0.0])
+def test_a_low_score_second_detection_beside_a_matched_person_starts_no_track(absorb_m):
+    trk = ShopperTracker(make_store(), TrackerConfig(absorb_m=absorb_m))
+    for f in _duplicates_scene(np.random.default_rng(5)):
+        trk.update(f)
+    beside = [w for w in trk.window(60.0, 63.5)
+              if len(w.t) and np.hypot(w.xy[:, 0] - 3.45, w.xy[:, 1] - 3.0).min() < 0.15]
+    if absorb_m > 0:
+        assert beside == []
+    else:  # control: the duplicates confirm a second track next to the person
+        assert beside
