@@ -67,19 +67,21 @@ def test_bad_arguments_are_refused():
         TrackerConfig(score_floor=0.5)
 
 
-def _scene(rng: np.random.Generator) -> list[VisionFrame]:
-    """One person standing at (3, 3) seen at 10 Hz with score 0.9-1.0, and
-    false boxes (score 0.3-0.5) anywhere in half the frames. At 60.0-60.3 s
-    the person is missed and two false boxes fall 0.5 m beside them."""
+def _scene(rng: np.random.Generator, seconds: float, missed: tuple[float, float],
+           beside: tuple[float, float], beside_xy: tuple[float, float]) -> list[VisionFrame]:
+    """One person standing at (3, 3) seen at 10 Hz with score 0.9-1.0 (missed
+    during ``missed`` (s)), false boxes (score 0.3-0.5) anywhere in half the
+    frames, and during ``beside`` (s) a score-0.4 box at ``beside_xy`` (m)."""
     frames = []
-    for k in range(620):
+    for k in range(int(seconds * 10)):
         t = k / 10.0
         people = []
-        if not 60.0 <= t <= 60.3:
+        if not missed[0] <= t <= missed[1]:
             people.append(PersonDetection(xy=np.array([3.0, 3.0]) + rng.normal(0, 0.05, 2),
                                           conf=float(rng.uniform(0.9, 1.0))))
-        if 60.05 < t < 60.25:
-            people.append(PersonDetection(xy=np.array([3.5, 3.0]), conf=0.4))
+        if beside[0] <= t <= beside[1]:
+            people.append(PersonDetection(xy=np.array(beside_xy) + rng.normal(0, 0.03, 2),
+                                          conf=0.4))
         elif rng.random() < 0.5:
             people.append(PersonDetection(xy=rng.uniform(0.5, 5.5, 2), conf=float(rng.uniform(0.3, 0.5))))
         frames.append(VisionFrame(t=t, camera="C1", people=tuple(people)))
@@ -89,7 +91,8 @@ def _scene(rng: np.random.Generator) -> list[VisionFrame]:
 @pytest.mark.parametrize("floor", [TrackerConfig().score_floor, 0.0])
 def test_learned_scores_keep_low_score_false_boxes_off_a_missed_person(floor):
     trk = ShopperTracker(make_store(), TrackerConfig(score_floor=floor))
-    for f in _scene(np.random.default_rng(3)):
+    # missed 60.0-60.3 s; two false boxes 0.5 m beside them meanwhile
+    for f in _scene(np.random.default_rng(3), 62.0, (60.0, 60.3), (60.1, 60.2), (3.5, 3.0)):
         trk.update(f)
     (w,) = [w for w in trk.window(59.0, 60.5) if len(w.t) > 5]
     pulled = np.hypot(w.xy[:, 0] - 3.0, w.xy[:, 1] - 3.0).max()
@@ -99,27 +102,11 @@ def test_learned_scores_keep_low_score_false_boxes_off_a_missed_person(floor):
         assert pulled > 0.15
 
 
-def _duplicates_scene(rng: np.random.Generator) -> list[VisionFrame]:
-    """As :func:`_scene` (no miss), and from 60 s to 63 s a detector that also
-    reports the person a second time, 0.45 m to the side, with score 0.4."""
-    frames = []
-    for k in range(650):
-        t = k / 10.0
-        people = [PersonDetection(xy=np.array([3.0, 3.0]) + rng.normal(0, 0.05, 2),
-                                  conf=float(rng.uniform(0.9, 1.0)))]
-        if 60.0 <= t <= 63.0:
-            people.append(PersonDetection(xy=np.array([3.45, 3.0]) + rng.normal(0, 0.03, 2),
-                                          conf=0.4))
-        elif rng.random() < 0.5:
-            people.append(PersonDetection(xy=rng.uniform(0.5, 5.5, 2), conf=float(rng.uniform(0.3, 0.5))))
-        frames.append(VisionFrame(t=t, camera="C1", people=tuple(people)))
-    return frames
-
-
 @pytest.mark.parametrize("absorb_m", [TrackerConfig().absorb_m, 0.0])
 def test_a_low_score_second_detection_beside_a_matched_person_starts_no_track(absorb_m):
     trk = ShopperTracker(make_store(), TrackerConfig(absorb_m=absorb_m))
-    for f in _duplicates_scene(np.random.default_rng(5)):
+    # never missed; 60-63 s the detector also reports them 0.45 m to the side
+    for f in _scene(np.random.default_rng(5), 65.0, (-1.0, -1.0), (60.0, 63.0), (3.45, 3.0)):
         trk.update(f)
     beside = [w for w in trk.window(60.0, 63.5)
               if len(w.t) and np.hypot(w.xy[:, 0] - 3.45, w.xy[:, 1] - 3.0).min() < 0.15]
