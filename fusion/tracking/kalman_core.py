@@ -273,7 +273,8 @@ class TrackCore:
             real_llr: (m,) per measurement, twice the log of how much likelier
                 its detector score is for a real target than for clutter; added
                 to ``unmatched_cost`` for that measurement (a low score must sit
-                closer to a track to be matched). ``None``: all 0.
+                closer to a track to be matched); used only when
+                ``unmatched_cost`` is set. ``None``: all 0.
 
         Returns:
             (matches, duplicates, unmatched): lists of (measurement index,
