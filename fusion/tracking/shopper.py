@@ -167,6 +167,8 @@ class ShopperTracker(IdentityOps):
         newly = []
         matched = []
         born: list[KalmanTrack] = []
+        real_c: list[float] = []  # score-model labels, added once per frame
+        clutter_c: list[float] = []
         for j, tr in matches:
             st = state(tr)
             st.history.add_position(t, tr.kf.x[:2])
@@ -174,18 +176,15 @@ class ShopperTracker(IdentityOps):
             if st.account is None:
                 self._watch_entry(tr, t, tr.kf.x[:2])
             matched.append(tr)
-            if st.t_confirmed is not None:
-                scores.add(conf[j], real=True)
-            else:
-                st.tent_confs.append(float(conf[j]))
+            (real_c if st.t_confirmed is not None else st.tent_confs).append(float(conf[j]))
             if tr.confirmed and st.t_confirmed is None:
                 st.t_confirmed = t
                 newly.append(tr)
-                scores.add(st.tent_confs, real=True)
+                real_c += st.tent_confs
                 st.tent_confs = []
         for j, tr in dups:
             self._observe(state(tr), t, dets[j])
-            scores.add(conf[j], real=False)
+            clutter_c.append(float(conf[j]))
         # highest confidence first, so a duplicate pair is born at its better half
         for j in sorted(unmatched.tolist(), key=lambda j: -dets[j].conf):
             owner = self._duplicate_owner(z[j], matched, self.config.duplicate_radius_m)
@@ -193,7 +192,7 @@ class ShopperTracker(IdentityOps):
                 owner = self._duplicate_owner(z[j], born, self.config.birth_merge_m)
             if owner is not None:
                 self._observe(state(owner), t, dets[j])
-                scores.add(conf[j], real=False)  # a second detection of one person
+                clutter_c.append(float(conf[j]))  # a second detection of one person
                 continue
             if (llr is not None and llr[j] <= self.config.absorb_llr
                     and self._duplicate_owner(z[j], matched, self.config.absorb_m) is not None):
@@ -206,6 +205,10 @@ class ShopperTracker(IdentityOps):
             self._watch_entry(tr, t, z[j], born=True)
             st.history.add_position(t, z[j])
             self._observe(st, t, dets[j])
+        if real_c:
+            scores.add(real_c, real=True)
+        if clutter_c:
+            scores.add(clutter_c, real=False)
         for tr in newly:
             if state(tr).entry_gate is None:
                 self._relink(tr)
