@@ -143,10 +143,12 @@ class IdentityOps:
             if best is not None:
                 self._merge(pairs[best][0], u, cfg.adopt_conf * factor, "adopt")
                 continue
+            t_inside = su.pass_t if su.pass_t is not None else (
+                u.t_first if su.entry_gate is None else None)
             short = adopt_short_account(self._accounts, u.t_first, self._live_count(), cfg,
-                                        now, su.born_xy)
+                                        now, su.born_xy, t_inside)
             if short is not None:
-                self._bind_track(u, short[0], cfg.adopt_conf * short[1], "adopt-short")
+                self._bind_track(u, short[0], short[1], "adopt-short")
 
     def _live_count(self) -> dict[str, int]:
         """Account -> number of its tracks that are active or re-linkable."""

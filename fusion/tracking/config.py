@@ -91,13 +91,19 @@ class TrackerConfig:
         adopt_after_s: an unbound track confirmed this long takes the most
             likely account (lost track of an account, or an account short of
             its party) (s).
-        adopt_conf: identity confidence of such a guess, times its posterior.
+        adopt_conf: identity confidence of a lost track's adoption, times its
+            posterior (an adoption by a short account has its own posterior,
+            see ``adopt_other_per_m2``).
         adopt_tap_sd_s: spread of the tap time around the birth of a track
             adopted by a short account (s).
         adopt_party_sd_m: spread of a party member around the party's nearest
             other track, for adoption by a short account (m).
         adopt_far_per_m2: density of a party member away from the rest of its
             party (split up, or none of it in view) (1/m^2).
+        adopt_together: share of party members that walk near another member.
+        adopt_other_per_m2: density of an unbound track being none of the
+            short accounts' people (1/m^2), against which an adoption by a
+            short account is weighed.
         entry_swap_sd_m: like ``swap_sd_m`` for two entrants of different
             taps standing close in the queue before their passage (m).
         close_m: two bound tracks of different accounts closer than this are
@@ -157,6 +163,8 @@ class TrackerConfig:
     adopt_tap_sd_s: float = 20.0
     adopt_party_sd_m: float = 1.0
     adopt_far_per_m2: float = 0.02
+    adopt_together: float = 0.9
+    adopt_other_per_m2: float = 0.005
     entry_swap_sd_m: float = 0.2
     close_m: float = 0.6
     swap_sd_m: float = 0.2
@@ -169,7 +177,7 @@ class TrackerConfig:
     def __post_init__(self) -> None:
         for name in self.__slots__:
             v = getattr(self, name)
-            if name in ("min_conf", "confirm_ratio"):
+            if name in ("min_conf", "confirm_ratio", "adopt_together"):
                 if not 0.0 <= v <= 1.0:
                     raise ValueError(f"TrackerConfig.{name} must be in [0, 1], got {v!r}")
             elif name in ("unmatched_cost", "robust_nis"):

@@ -71,6 +71,7 @@ class TapSlots:
     last_pass_t: float | None = None
     tapper: KalmanTrack | None = None
     tapper_conf: float = 1.0
+    others_passed: bool = False
 
     def reserved_for_other(self, tr: KalmanTrack, pass_t: float) -> bool:
         """True when this tap waits for its tapper (who passes first, before
@@ -168,7 +169,9 @@ def choose_tap(lane: EntryLane, tr: KalmanTrack, pass_t: float, cfg: TrackerConf
     if not open_:
         return None, 0.0, set()
     chosen = open_[-1]
-    later_full = {ts.tap.shopper for ts in fits if ts.tap.t > chosen.tap.t}
+    # a later tap filled by its own tapper alone was not this person's: no swap
+    later_full = {ts.tap.shopper for ts in fits if ts.tap.t > chosen.tap.t
+                  and (ts.others_passed or ts.tapper is None)}
     p_prev = 0.0
     if len(open_) > 1:  # an earlier tap still waits for someone: a late member of it?
         p_prev = _phi_tail(pass_t - chosen.tap.t + cfg.tap_lead_s, sd)
@@ -230,6 +233,7 @@ def bind_passages(lane: EntryLane, passers: list[KalmanTrack], cfg: TrackerConfi
                 conf *= f
                 state(other).identity_conf *= f
         ts.slots_left -= 1
+        ts.others_passed = ts.others_passed or ts.tapper is not tr
         ts.last_pass_t = pass_t
         lane.recent = [r for r in lane.recent if r[0] > pass_t - 5.0] + [(pass_t, tr, acct)]
         out.append((tr, acct, conf))

@@ -112,7 +112,8 @@ def relink_choice(pairs: list[tuple[KalmanTrack, float, float, bool]],
 
 def adopt_short_account(accounts: dict, t_first: float, live: dict[str, int],
                         cfg: TrackerConfig, now: float,
-                        born_xy: np.ndarray | None = None) -> tuple[str, float] | None:
+                        born_xy: np.ndarray | None = None,
+                        t_inside: float | None = None) -> tuple[str, float] | None:
     """The account an unbound track born at ``t_first`` (s) most likely
     belongs to among those with fewer live tracks than their party: weight
     ``exp(-0.5 ((t_first - t_tap) / adopt_tap_sd_s)^2)`` times, when
@@ -126,6 +127,17 @@ def adopt_short_account(accounts: dict, t_first: float, live: dict[str, int],
     queued, tapped and walked in untracked by the tap is not handed to an
     older account in the meantime.
 
+    ``t_inside`` (s), when known, is a time the person was already inside the
+    store (the track's passage through an entry gate, or its birth away from
+    any entry): an account that tapped more than ``tap_lead_s`` after it
+    cannot be theirs, as people tap before they walk in.
+
+    The posterior is taken against the short accounts and against "none of
+    them" (density ``adopt_other_per_m2``: a person whose own account is not
+    short, e.g. one whose track another person's took over, or somebody who
+    did not tap), so a track born far from every short party is adopted with
+    a low confidence.
+
     Returns:
         (account, posterior of that choice) or ``None`` when no account is
         short, or the likeliest one's tap is still open.
@@ -134,6 +146,8 @@ def adopt_short_account(accounts: dict, t_first: float, live: dict[str, int],
     open_taps = set()
     for name, a in accounts.items():
         if name in live and live[name] < a.party:
+            if t_inside is not None and a.t_tap > t_inside + cfg.tap_lead_s:
+                continue
             w = math.exp(-0.5 * ((t_first - a.t_tap) / cfg.adopt_tap_sd_s) ** 2) + 1e-12
             if born_xy is not None:
                 w *= party_density(a.tracks, born_xy, t_first, cfg)
@@ -145,28 +159,33 @@ def adopt_short_account(accounts: dict, t_first: float, live: dict[str, int],
     name = max(weights, key=weights.__getitem__)
     if name in open_taps:
         return None
-    return name, weights[name] / sum(weights.values())
+    return name, weights[name] / (sum(weights.values()) + cfg.adopt_other_per_m2)
 
 
 def party_density(tracks: list[KalmanTrack], xy: np.ndarray, t: float,
                   cfg: TrackerConfig) -> float:
     """Density (1/m^2) of a party member appearing at ``xy`` (2,) (m) at
-    ``t`` (s), given the party's other tracks: a 2-D Gaussian with sd
-    ``adopt_party_sd_m`` around the nearest one (its position at ``t``, or
-    its last one, the sd growing by ``relink_speed_sd_mps`` per second since
-    then), never below ``adopt_far_per_m2`` (a member anywhere in the store:
-    the party split up, or none of it is in view)."""
-    best = cfg.adopt_far_per_m2
+    ``t`` (s), given the party's other tracks.
+
+    Members walk together: with probability ``adopt_together`` near the
+    nearest other member (a 2-D Gaussian with sd ``adopt_party_sd_m`` around
+    its position at ``t``, or its last one, or its first if it was seen only
+    later, the sd growing by ``relink_speed_sd_mps`` per second between),
+    else anywhere in the store (``adopt_far_per_m2``). A party none of whose
+    members was ever tracked may be anywhere: ``adopt_far_per_m2``."""
+    near = -1.0
     for tr in tracks:
         h = state(tr).history
         if not h.t:
             continue
         k = max(min(bisect_right(h.t, t), len(h.t)) - 1, 0)
-        gap = max(t - h.t[k], 0.0)
+        gap = abs(t - h.t[k])  # a member first seen after ``t`` was somewhere else then
         sd = cfg.adopt_party_sd_m + cfg.relink_speed_sd_mps * gap
         d2 = (xy[0] - h.x[k]) ** 2 + (xy[1] - h.y[k]) ** 2
-        best = max(best, math.exp(-0.5 * d2 / sd**2) / (2 * math.pi * sd**2))
-    return best
+        near = max(near, math.exp(-0.5 * d2 / sd**2) / (2 * math.pi * sd**2))
+    if near < 0.0:
+        return cfg.adopt_far_per_m2
+    return cfg.adopt_together * near + (1.0 - cfg.adopt_together) * cfg.adopt_far_per_m2
 
 
 def hints_match(a: KalmanTrack, b: KalmanTrack) -> bool:

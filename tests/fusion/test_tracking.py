@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from filterpy.kalman import KalmanFilter
 
 from fusion.tracking import ExitEvent, ShopperTracker, TrackerConfig, TrackWindow
-from fusion.tracking.identity import adopt_short_account, swap_spread_scale
+from fusion.tracking.identity import ShopperState, adopt_short_account, swap_spread_scale
+from fusion.tracking.kalman_core import KalmanTrack
 from fusion.tracking.shopper import _Account
 from fusion.types import GateTap, PersonDetection, VisionFrame
 from tests.fusion.test_tracking_scenes import Scene, make_store, run, track_of, walker
@@ -349,7 +351,8 @@ def test_missed_party_member_adopts_the_short_account_with_low_conf():
     run(trk, Scene([a, hidden], taps=[GateTap(2.0, "IN", "P", 2)], seed=6))
     assert accounts_of(trk, a, 4.0, 6.0).account == "P"
     w = accounts_of(trk, hidden, 7.5, 9.0)
-    assert w.account == "P" and 0.0 < w.identity_conf <= TrackerConfig().adopt_conf
+    # born 3 m from the party's other member: P, but maybe somebody else
+    assert w.account == "P" and 0.0 < w.identity_conf < 0.5
 
 
 def test_adoption_waits_while_the_likeliest_account_can_still_bind_at_its_tap():
@@ -367,6 +370,42 @@ def test_adoption_waits_while_the_likeliest_account_can_still_bind_at_its_tap():
     # the open one counted in its posterior
     name, p = adopt_short_account(accounts, 1.0, live, cfg, open_until - 1.0)
     assert name == "OLD" and 0.5 < p < 1.0
+
+
+def _member(party_xy, t0: float, t1: float) -> KalmanTrack:
+    """A bound party member's track seen standing at ``party_xy`` from t0 to t1 (s)."""
+    tr = KalmanTrack(1, KalmanFilter(dim_x=4, dim_z=2), t0)
+    tr.data = ShopperState()
+    for t in np.arange(t0, t1, 0.1):
+        tr.data.history.add_position(float(t), np.asarray(party_xy, float))
+    return tr
+
+
+def test_adoption_skips_accounts_that_tapped_after_the_person_was_inside():
+    # a person born mid-floor at 10 s cannot belong to a tap at 25 s, however
+    # close their party stands later
+    cfg = TrackerConfig()
+    late = _Account(party=2, t_tap=25.0, tracks=[_member((3.0, 3.0), 26.0, 40.0)])
+    early = _Account(party=2, t_tap=1.0, tracks=[_member((8.0, 1.0), 2.0, 40.0)])
+    accounts, live = {"EARLY": early, "LATE": late}, {"EARLY": 1, "LATE": 1}
+    born = np.array([3.0, 3.2])
+    name, _ = adopt_short_account(accounts, 10.0, live, cfg, 40.0, born)
+    assert name == "LATE"  # without knowing when the person was inside
+    name, p = adopt_short_account(accounts, 10.0, live, cfg, 40.0, born, t_inside=10.0)
+    assert name == "EARLY" and p < 0.5  # born 5.4 m from EARLY's member: maybe neither
+
+
+def test_adoption_confidence_follows_the_distance_to_the_party():
+    cfg = TrackerConfig()
+    a = _Account(party=2, t_tap=1.0, tracks=[_member((3.0, 3.0), 2.0, 40.0)])
+    near = adopt_short_account({"A": a}, 10.0, {"A": 1}, cfg, 40.0, np.array([3.3, 3.0]), 10.0)
+    far = adopt_short_account({"A": a}, 10.0, {"A": 1}, cfg, 40.0, np.array([9.0, 3.0]), 10.0)
+    assert near[0] == far[0] == "A"
+    assert near[1] > 0.9 and far[1] < 0.5
+    # a member first seen only later says nothing about where the party was then
+    b = _Account(party=2, t_tap=1.0, tracks=[_member((3.0, 3.0), 30.0, 40.0)])
+    later = adopt_short_account({"B": b}, 10.0, {"B": 1}, cfg, 40.0, np.array([3.3, 3.0]), 10.0)
+    assert later[1] < near[1] - 0.3
 
 
 def test_person_waiting_at_the_gate_long_before_the_tap_is_bound_by_it():
@@ -397,7 +436,8 @@ def test_missed_party_member_adopts_the_account_whose_party_it_walks_with():
     assert accounts_of(trk, q, 6.0, 7.0).account == "Q"
     wp, wq = accounts_of(trk, p2, 13.0, 14.0), accounts_of(trk, q2, 13.0, 14.0)
     assert (wp.account, wq.account) == ("P", "Q")
-    assert 0.5 < wp.identity_conf < 0.85 and 0.5 < wq.identity_conf < 0.85
+    # each appeared 0.4 m from its party, 3 m from the other one
+    assert 0.85 < wp.identity_conf < 1.0 and 0.85 < wq.identity_conf < 1.0
 
 
 def test_swap_spread_follows_the_detection_noise():

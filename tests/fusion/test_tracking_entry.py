@@ -51,6 +51,24 @@ def test_party_of_three_on_one_tap_is_bound_with_high_confidence():
     assert min(w.identity_conf for w in got) > 0.9
 
 
+def test_party_member_passing_after_the_next_tapper_keeps_a_high_confidence():
+    # P taps for two; p0 walks in, p1 lags a step aside, Q taps and walks in
+    # first, then p1 follows: out of order, but Q's tap was filled by the
+    # person who tapped it, so p1 and q cannot be swapped
+    p0 = walker("p0", (0.5, 0.5, -0.3), (1.5, 0.5, 0.4), (2.4, 0.5, 0.4), (3.5, 2.0, 2.0),
+                (9.0, 4.0, 4.5))
+    p1 = walker("p1", (0.5, 1.3, -0.7), (3.6, 1.3, -0.7), (4.2, 0.5, 0.4), (5.5, 1.0, 2.5),
+                (9.0, 2.5, 5.0))
+    q = walker("q", (0.5, 0.2, -0.9), (2.5, 0.5, -0.2), (2.9, 0.5, 0.4), (3.3, 0.5, 0.45),
+               (4.5, 3.0, 1.5), (9.0, 5.0, 3.0))
+    trk = ShopperTracker(STORE)
+    run(trk, Scene([p0, p1, q], taps=[GateTap(2.0, "IN", "P", 2), GateTap(3.0, "IN", "Q")],
+                   seed=23))
+    got = [_bound(trk, p, 8.0, 9.0) for p in (p0, p1, q)]
+    assert [w.account for w in got] == ["P", "P", "Q"]
+    assert min(w.identity_conf for w in got) > 0.9
+
+
 def test_entrant_seen_by_one_camera_passing_close_to_someone_inside_is_bound():
     # s tapped first and stands just inside the gate, seen by all three
     # cameras; e taps and walks in past s (0.3 m away), seen by C1 alone, so
