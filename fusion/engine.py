@@ -143,7 +143,7 @@ class Engine:
         self.store = store
         self.config = config or EngineConfig()
         self.weights = WeightDetector(store, self.config.weight)
-        self.inference = ItemInference(store)
+        self.inference = ItemInference(store, levels_g=self.weights.levels_g)
         self.tracker = ShopperTracker(store, self.config.tracker)
         self.book = ReceiptBook(self.config.receipts)
         self.decisions: list[EventDecision] = []

@@ -20,7 +20,7 @@ from __future__ import annotations
 import functools
 import itertools
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -44,7 +44,10 @@ class InferenceConfig:
             error): only a clear weight fit beats the plates' own SKUs.
         stray_take_weight: prior weight of taking a SKU that an earlier
             decided put-back left on these plates (see
-            :meth:`ItemInference.note_moved`).
+            :meth:`ItemInference.note_moved`), per stray unit against one
+            unit of the plates' own stock: with the plates' levels known, a
+            stray among ``k`` own units weighs ``stray_take_weight * n_stray
+            / k`` (at most ``stray_take_weight``) against the own SKUs' 1.
         off_plate_window_sd: such SKUs are candidates only if some count of
             them lies within this many sd of |total_g|.
         misplaced_weight: weight of putting back a held SKU stocked elsewhere.
@@ -141,11 +144,16 @@ class ItemInference:
     Args:
         store: the store (catalogue and planogram).
         config: priors; defaults to :class:`InferenceConfig()`.
+        levels_g: returns the plates' current settled levels, (n_cells,) g,
+            NaN where unknown (e.g. ``WeightDetector.levels_g``); with it, a
+            stray's prior counts the own units lying beside it.
     """
 
-    def __init__(self, store: Store, config: InferenceConfig | None = None):
+    def __init__(self, store: Store, config: InferenceConfig | None = None,
+                 levels_g: Callable[[], np.ndarray] | None = None):
         self.store = store
         self.config = config or InferenceConfig()
+        self._levels = levels_g
         self._ids = list(store.skus)
         self._mu = np.array([store.skus[s].weight_g for s in self._ids], float)
         self._sd = np.array([store.skus[s].weight_sd_g for s in self._ids], float)
@@ -174,6 +182,21 @@ class ItemInference:
                 if k:
                     left[sku] -= k
                     n -= k
+
+    def _own_units(self, event: ShelfEvent, strays: Mapping[str, int]) -> float | None:
+        """Units of the plates' own SKUs on the event's plates before it, from
+        their levels (gross = everything on the plate), less the strays; None
+        when a level is unknown or the plates stock nothing."""
+        if self._levels is None:
+            return None
+        levels = self._levels()
+        own_mu = [self.store.skus[s].weight_g for c in event.cells
+                  for s in self.store.cells[c].skus if s in self.store.skus]
+        level = float(np.sum(levels[list(event.cells)]))
+        if not own_mu or not math.isfinite(level):
+            return None
+        stray_g = sum(n * self.store.skus[s].weight_g for s, n in strays.items() if s in self.store.skus)
+        return max(level - event.total_g - stray_g, 0.0) / float(np.mean(own_mu))
 
     def strays(self, cells: Sequence[int]) -> dict[str, int]:
         """SKU -> count of strays (see :meth:`note_moved`) on these plates."""
@@ -244,9 +267,11 @@ class ItemInference:
                 if s in self.store.skus:
                     w[s] = [1.0, 1.0]
         strays = self.strays(event.cells)
+        own = self._own_units(event, strays) if strays else None
         for s in strays:
             if s in self.store.skus and s not in w:
-                w[s] = [cfg.stray_take_weight, cfg.off_plate_weight]
+                share = 1.0 if own is None else min(1.0, strays[s] / max(own, 1.0))
+                w[s] = [cfg.stray_take_weight * share, cfg.off_plate_weight]
         for s, n in (basket or {}).items():
             if n > 0 and s in self.store.skus:
                 if s not in w:

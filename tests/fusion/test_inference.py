@@ -152,6 +152,29 @@ def test_an_off_plate_take_needs_a_much_better_fit_than_the_plate_sku():
     assert inf.hypotheses(ev([0], [-531.0]))[0].items == (("beer", 1),)
 
 
+def test_a_stray_among_many_own_units_is_rarely_the_one_taken():
+    # one nuts (50 g) put back among the candy (50 g): without the plate's level
+    # the next 50 g take is a coin toss; with 20 candies beside it, the stray
+    # is one unit in 21
+    skus = {"candy": (50.0, 1.5), "nuts": (50.0, 1.5)}
+    store = make_store(2, skus=skus, cell_skus=[["candy"], ["nuts"]])
+    levels = np.array([1000.0 + 50.0, 800.0])  # 20 candies + the stray, after the take
+    blind, counted = ItemInference(store), ItemInference(store, levels_g=lambda: levels)
+    for inf in (blind, counted):
+        inf.note_moved((0,), (("nuts", -1),))
+
+    def p_stray(inf):
+        h = inf.hypotheses(ev([0], [-50.0]))
+        return sum(x.probability for x in h if x.items == (("nuts", 1),))
+
+    assert 0.3 < p_stray(blind) < 0.7
+    assert 0.02 < p_stray(counted) < 0.08
+    levels[0] = 50.0  # only the stray is left: it is what a take takes
+    assert p_stray(counted) > 0.3
+    levels[0] = np.nan  # level unknown: as without levels
+    assert p_stray(counted) == pytest.approx(p_stray(blind))
+
+
 def test_a_stocked_product_read_off_its_weight_beats_many_units_that_fit():
     # a cola-zero (350 +- 2.5 g) read at 335.6 g (a hand still resting on the
     # plate) is not five 66 g pretzels stocked elsewhere that happen to fit
