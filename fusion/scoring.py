@@ -124,7 +124,7 @@ def score(receipts: Sequence[Receipt], truth: Truth, match_s: float = 2.0,
         charged = dict(r.items) if r else {}
         if not true_items and not charged:
             if r and r.review:
-                reviews += 0  # not a sale: does not count
+                reviews += 1  # the spec counts every receipt with review: true, sale or not
             continue
         sales += 1
         if r is None:

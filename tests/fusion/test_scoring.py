@@ -35,6 +35,15 @@ def test_spec_scorecard():
     assert set(card.wrong_accounts) == {"C", "D"}
 
 
+def test_a_reviewed_receipt_counts_even_when_nothing_was_taken_or_charged():
+    # the spec: reviews per 1,000 sales = receipts with review: true / sales
+    rs = [receipt("A", {"cola": 2}), receipt("B", {"chips": 1}),
+          receipt("C", {}, review=True), receipt("D", {"cola": 1})]
+    card = score(rs, truth())
+    assert card.sales == 3 and card.reviews == 1 and card.wrong == 0
+    assert card.reviews_per_1000 == pytest.approx(1000 / 3)
+
+
 def test_attribution_accuracy_counts_wrong_account():
     rs = [receipt("A", {}), receipt("B", {"chips": 1}), receipt("C", {}),
           receipt("D", {"cola": 3}, lines=[ReceiptLine(10.1, "K1", "cola", 2, 0.9),
