@@ -23,6 +23,10 @@ did it stood (``TruthEvent.xy``), both optional extra keys:
 * *unlocated*: either position unknown (e.g. a foreign recording).
 
 Rates are per 1,000 matched units.
+
+:func:`review_curve` re-flags the same receipts at other review thresholds
+(a receipt is reviewed when its ``confidence`` is below the threshold), so an
+integrator can see what ``review_below`` trades before choosing it.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 from fusion.types import Receipt, Truth
 
@@ -156,6 +160,41 @@ def score(receipts: Sequence[Receipt], truth: Truth, match_s: float = 2.0,
         attribution_errors=lines.other_person, unlocated_errors=lines.unlocated,
         review_reasons=tuple(sorted(((k, ok, bad) for k, (ok, bad) in reasons.items()),
                                     key=lambda x: (-(x[1] + x[2]), x[0]))))
+
+
+REVIEW_THRESHOLDS = (0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95)
+
+
+@dataclass(frozen=True, slots=True)
+class CurvePoint:
+    """The spec's two numbers if receipts below ``threshold`` confidence were reviewed."""
+
+    threshold: float
+    reviews: int
+    wrong: int
+    reviews_per_1000: float
+    wrong_per_1000: float
+
+
+def review_curve(receipts: Sequence[Receipt], truth: Truth,
+                 thresholds: Sequence[float] = REVIEW_THRESHOLDS) -> list[CurvePoint]:
+    """Reviews and wrong charges per 1,000 sales at each review threshold.
+
+    Each receipt is flagged again as ``confidence < threshold``, which is how
+    the engine decides ``review`` (``ReceiptConfig.review_below``); the rest
+    of each receipt is unchanged.
+
+    Raises:
+        ValueError: a threshold outside [0, 1].
+    """
+    out = []
+    for thr in thresholds:
+        if not 0.0 <= thr <= 1.0:
+            raise ValueError(f"review threshold must be in [0, 1], got {thr!r}")
+        card = score([replace(r, review=r.confidence < thr) for r in receipts], truth)
+        out.append(CurvePoint(float(thr), card.reviews, card.wrong, card.reviews_per_1000,
+                              card.wrong_per_1000))
+    return out
 
 
 def reason_kind(reason: str) -> str:

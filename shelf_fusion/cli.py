@@ -38,12 +38,20 @@ def cmd_simulate(args) -> int:
     return 0
 
 
-def replay_folder(folder: str | Path, quiet: bool = True, desc: str = "replay"):
-    """Replay a recording folder; returns (engine, seconds of stream, wall seconds)."""
-    from fusion.engine import Engine
+def replay_folder(folder: str | Path, quiet: bool = True, desc: str = "replay",
+                  review_below: float | None = None):
+    """Replay a recording folder; returns (recording, engine, wall seconds).
+    ``review_below`` overrides ``ReceiptConfig.review_below``."""
+    import dataclasses
+
+    from fusion.engine import Engine, EngineConfig
     from fusion.recording import Recording
+    config = EngineConfig()
+    if review_below is not None:
+        config = dataclasses.replace(
+            config, receipts=dataclasses.replace(config.receipts, review_below=review_below))
     rec = Recording(folder)
-    eng = Engine(rec.store)
+    eng = Engine(rec.store, config)
     bar = _progress_bar(desc, quiet)
     wall0 = time.perf_counter()
     with bar:
@@ -58,7 +66,7 @@ def replay_folder(folder: str | Path, quiet: bool = True, desc: str = "replay"):
 
 def cmd_replay(args) -> int:
     from fusion.recording import write_receipts
-    rec, eng, wall = replay_folder(args.recording, quiet=args.quiet)
+    rec, eng, wall = replay_folder(args.recording, quiet=args.quiet, review_below=args.review_below)
     receipts = eng.receipts()
     out = Path(args.out) if args.out else Path(args.recording) / "receipts.json"
     write_receipts(out, receipts)
@@ -71,14 +79,24 @@ def cmd_replay(args) -> int:
 
 def cmd_score(args) -> int:
     from fusion.recording import load_receipts, load_truth
-    from fusion.scoring import score
-    card = score(load_receipts(args.receipts), load_truth(args.truth))
+    from fusion.scoring import review_curve, score
+    receipts, truth = load_receipts(args.receipts), load_truth(args.truth)
+    card = score(receipts, truth)
+    curve = review_curve(receipts, truth) if args.curve else []
     if args.json:
-        print(json.dumps(card.as_dict(), indent=1))
-    else:
-        print("\n".join(card.lines()))
-        if card.wrong_accounts:
-            print("wrong: " + ", ".join(card.wrong_accounts[:20]))
+        d = card.as_dict()
+        if args.curve:
+            d["review_curve"] = [[p.threshold, p.reviews_per_1000, p.wrong_per_1000] for p in curve]
+        print(json.dumps(d, indent=1))
+        return 0
+    print("\n".join(card.lines()))
+    if card.wrong_accounts:
+        print("wrong: " + ", ".join(card.wrong_accounts[:20]))
+    if curve:
+        print("if receipts below a confidence were reviewed (per 1,000 sales):")
+        for p in curve:
+            print(f"  review below {p.threshold:.2f}: reviews {p.reviews_per_1000:6.1f}  "
+                  f"wrong {p.wrong_per_1000:5.1f}")
     return 0
 
 
@@ -106,6 +124,16 @@ def cmd_demo(args) -> int:
     return 0
 
 
+def _unit_interval(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0.0 <= v <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
+    return v
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="shelf-fusion", description=__doc__.split("\n")[0])
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars or summaries")
@@ -121,12 +149,16 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("replay", help="run the engine over a recording and write receipts.json")
     s.add_argument("recording", help="recording folder")
     s.add_argument("--out", default=None, help="receipts file (default: RECORDING/receipts.json)")
+    s.add_argument("--review-below", type=_unit_interval, default=None, metavar="CONF",
+                   help="send receipts whose confidence is below CONF to review (default: 0.85)")
     s.set_defaults(func=cmd_replay)
 
     s = sub.add_parser("score", help="score receipts.json against truth.json")
     s.add_argument("receipts")
     s.add_argument("truth")
     s.add_argument("--json", action="store_true", help="print the scorecard as JSON")
+    s.add_argument("--curve", action="store_true",
+                   help="also print reviews and wrong charges at other review thresholds")
     s.set_defaults(func=cmd_score)
 
     s = sub.add_parser("demo", help="simulate, replay and score the default scenario")

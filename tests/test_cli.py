@@ -39,3 +39,31 @@ def test_console_script_runs_without_traceback(tmp_path):
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2
     assert "not a folder" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_review_threshold_and_curve(tmp_path, capsys):
+    rec = tmp_path / "rec"
+    assert main(["-q", "simulate", "--scenario", "concession", "--seed", "2", "--out", str(rec),
+                 "--duration", "120"]) == 0
+    for conf, out in (("0.85", "default.json"), ("1.0", "all.json"), ("0", "none.json")):
+        assert main(["-q", "replay", str(rec), "--out", str(tmp_path / out), "--review-below", conf]) == 0
+    loaded = {out: json.loads((tmp_path / out).read_text())["receipts"]
+              for out in ("default.json", "all.json", "none.json")}
+    assert not any(r["review"] for r in loaded["none.json"])
+    assert all(r["review"] == (r["confidence"] < 1.0) for r in loaded["all.json"])
+    assert sum(r["review"] for r in loaded["all.json"]) > sum(r["review"] for r in loaded["default.json"])
+    capsys.readouterr()
+    assert main(["score", str(tmp_path / "default.json"), str(rec / "truth.json"), "--curve", "--json"]) == 0
+    card = json.loads(capsys.readouterr().out)
+    at = {thr: (rev, wrong) for thr, rev, wrong in card["review_curve"]}
+    assert at[0.85] == (card["reviews_per_1000"], card["wrong_per_1000"])  # the replay's own threshold
+    reviews = [rev for _, rev, _ in card["review_curve"]]
+    assert reviews == sorted(reviews)  # a higher threshold never reviews fewer
+    assert main(["score", str(tmp_path / "default.json"), str(rec / "truth.json"), "--curve"]) == 0
+    assert "review below 0.85" in capsys.readouterr().out
+
+
+def test_review_threshold_outside_0_1_is_rejected(tmp_path, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["replay", str(tmp_path), "--review-below", "1.5"])
+    assert e.value.code == 2 and "must be between 0 and 1" in capsys.readouterr().err

@@ -138,3 +138,16 @@ def test_reviews_are_tallied_by_the_kind_of_their_first_reason():
         "may have been swapped with another account"
     assert reason_kind("returned 1 x cola never taken by this account") == "returned"
     assert score([receipt("A", {"cola": 2})], truth()).review_reasons == ()
+
+
+def test_review_curve_reflags_by_confidence():
+    from fusion.scoring import review_curve
+    rs = [Receipt(shopper=a, items=i, review=False, confidence=c, exit_t=None, decided_t=99.0)
+          for a, i, c in (("A", {"cola": 2}, 0.95), ("B", {}, 0.6), ("C", {}, 0.7), ("D", {"cola": 1}, 1.0))]
+    lo, mid, hi = review_curve(rs, truth(), [0.0, 0.65, 1.0])
+    assert (lo.reviews, lo.wrong) == (0, 1)   # B's missing chips reach the customer
+    assert (mid.reviews, mid.wrong) == (1, 0)  # B reviewed
+    assert (hi.reviews, hi.wrong) == (3, 0)    # all but D (confidence 1.0); C is not a sale
+    assert hi.reviews_per_1000 == pytest.approx(1000.0)
+    with pytest.raises(ValueError, match="threshold"):
+        review_curve(rs, truth(), [1.2])
