@@ -130,7 +130,9 @@ def adopt_short_account(accounts: dict, t_first: float, live: dict[str, int],
     ``t_inside`` (s), when known, is a time the person was already inside the
     store (the track's passage through an entry gate, or its birth away from
     any entry): an account that tapped more than ``tap_lead_s`` after it
-    cannot be theirs, as people tap before they walk in.
+    cannot be theirs, as people tap before they walk in (the same margin the
+    gate binding allows; a gate that stamps its taps later than that needs a
+    larger ``tap_lead_s`` for both).
 
     The posterior is taken against the short accounts and against "none of
     them" (density ``adopt_other_per_m2``: a person whose own account is not
