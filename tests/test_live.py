@@ -104,22 +104,26 @@ def test_gates_file_unknown_gate_names_line(tmp_path):
 
 
 def _walk_frames() -> list[VisionFrame]:
-    """A shopper taps in at G1 (t=0.5), walks to plate A1, reaches it 2.5-4 s, leaves by G1."""
+    """A shopper taps in at G1 (t=0.5), walks to plate A1, reaches it 2-5 s, leaves by G1.
+
+    The reach is wide on purpose: the emulator's script runs from its own start,
+    which comes before the shelf clock's zero by however long opening the port
+    took (up to a second or two on a loaded machine)."""
     from fusion.types import Hand, PersonDetection
     frames = []
-    for k in range(70):
+    for k in range(80):
         t = k * 0.1
-        a = min(max((t - 0.5) / 1.5, 0.0), 1.0) if t < 5.0 else 1.0 - min((t - 5.0) / 1.5, 1.0)
+        a = min(max((t - 0.5) / 1.5, 0.0), 1.0) if t < 5.5 else 1.0 - min((t - 5.5) / 1.5, 1.0)
         xy = np.array([4.5, 0.4]) + a * np.array([0.2 - 4.5, 2.5 - 0.4])
-        hands = (Hand(np.array([0.2, 2.0, 1.2])),) if 2.5 <= t <= 4.0 else ()
+        hands = (Hand(np.array([0.2, 2.0, 1.2])),) if 2.0 <= t <= 5.0 else ()
         frames.append(VisionFrame(round(t, 2), "C1", (PersonDetection(xy, 0.95, hands),)))
     return frames
 
 
 def test_live_engine_charges_a_take_seen_on_an_emulated_plate(tmp_path):
     from shelf_fusion.live import LiveRun
-    # one 352 g can leaves the plate 3 s after the emulator starts
-    with PtySerialEmulator("mt-sics", script=[(0.0, 1056.0), (3.0, 704.0)], noise_g=0.3) as emu:
+    # one 352 g can leaves the plate 4 s after the emulator starts
+    with PtySerialEmulator("mt-sics", script=[(0.0, 1056.0), (4.0, 704.0)], noise_g=0.3) as emu:
         store = _store(tmp_path, controller(emu.port, "mt-sics", ["A1"], 20))
         seen = []
         with LiveShelf(load_controllers(store)) as shelf:
