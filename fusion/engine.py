@@ -86,6 +86,13 @@ class EngineConfig:
         group_margin_s: events closer in time than this (s) count as overlapping.
         exit_wait_s: after an exit, wait at most this long (s) for unsettled
             plates to settle before deciding the receipt.
+        partner_wait_s: after an exit, wait at most this long (s) while an
+            account the leaving track may have swapped with (probability at
+            least ``partner_wait_p``) is still inside: if the tracks swapped,
+            the person who left was the partner, and what the partner's track
+            takes from now on is this receipt's; its doubts are collected
+            until the partner leaves too. 0 decides at once.
+        partner_wait_p: see ``partner_wait_s``.
         doubt_floor: doubts below this probability are not recorded.
         resting: when two events of one plate are one take split by a
             resting hand, see :class:`fusion.resting.RestingConfig`.
@@ -103,6 +110,8 @@ class EngineConfig:
     group_wait_s: float = 1.5
     group_margin_s: float = 0.3
     exit_wait_s: float = 3.0
+    partner_wait_s: float = 120.0
+    partner_wait_p: float = 0.05
     doubt_floor: float = 0.01
     resting: RestingConfig = field(default_factory=RestingConfig)
     parts: PartSplitConfig = field(default_factory=PartSplitConfig)
@@ -155,6 +164,7 @@ class Engine:
         self._pending: list[ShelfEvent] = []
         self._cancelled: list[ShelfEvent] = []  # events with no net change (see fusion.parts)
         self._exits: dict[str, ExitEvent] = {}
+        self._held: set[str] = set()  # receipts due but waiting for a swap partner to leave
         self._residues: dict[int, Residue] = {}  # grams a resting hand left per plate
 
     # ------------------------------------------------------------- input
@@ -323,7 +333,7 @@ class Engine:
         @functools.cache  # split_by_hands and then own_pair may ask about the same parts
         def who(sub: ShelfEvent) -> tuple[str | None, float]:
             windows = self.tracker.window(sub.t_start - 1.0, sub.t_end + 1.0)
-            scores = step_presence([w for w in windows if w.account is None or self.book.is_open(w.account)],
+            scores = step_presence([w for w in windows if w.account is None or self._chargeable(w.account)],
                                    self.store.cells[sub.cells[0]].front, sub.t_start, sub.t_end,
                                    att.hand_sd_m, cfg)
             return most_present(scores, cfg)
@@ -349,7 +359,7 @@ class Engine:
         """Evidence lines for one account's pick and put-back of the same item:
         no change to what it is charged, and no doubt (whoever made the pair,
         nobody's basket changes)."""
-        if not self.book.is_open(account):
+        if not self._chargeable(account):
             return
         for sub, top, p_who in steps:
             t_mid = 0.5 * (sub.t_start + sub.t_end)
@@ -413,7 +423,7 @@ class Engine:
         found = transfer_parts(t, g, ev, self._plate_units(c), cues, present,
                                float(self.weights.noise_g()[c]), cfg)
         if found is None:
-            self._crossed_doubt(ev, t, g, {a: p for a, p in present.items() if self.book.is_open(a)})
+            self._crossed_doubt(ev, t, g, {a: p for a, p in present.items() if self._chargeable(a)})
             return []
         log.info("event at t=%.2f: %s put back and %s took %s", ev.t_end, found.giver, found.taker, found.sku)
         narrow = dataclasses.replace(att, pre_s=cfg.time_sd_s, post_s=cfg.time_sd_s)
@@ -464,6 +474,11 @@ class Engine:
                 continue
             if self.now < ex.decided_t:
                 continue
+            if account in self._held:
+                if not self._partner_open(account, ex):
+                    self._held.discard(account)
+                    out.append(self.book.finalise(account, ex.exit_t, self.now))
+                continue
             self._flush_weights()
             self._decide_due(0.0)
             busy = self.weights.busy_since()
@@ -471,12 +486,28 @@ class Engine:
                 e.t_start <= ex.exit_t for e in self._pending)
             if waiting and self.now < ex.decided_t + self.config.exit_wait_s:
                 continue
+            if self._partner_open(account, ex):
+                self._held.add(account)  # takes no more charges, still collects doubts
+                continue
             out.append(self.book.finalise(account, ex.exit_t, self.now))
         return out
 
+    def _partner_open(self, account: str, ex: ExitEvent) -> bool:
+        """True while, within ``partner_wait_s`` of the exit, an account the
+        leaving track may have swapped with still has an undecided receipt
+        and is not itself only waiting (its events still come in)."""
+        if self.now >= ex.decided_t + self.config.partner_wait_s:
+            return False
+        return any(self.book.is_open(o) and o not in self._held
+                   for o in self.tracker.partners(account, self.config.partner_wait_p))
+
+    def _chargeable(self, account: str) -> bool:
+        """Open, and not a receipt that is only waiting for a swap partner to leave."""
+        return self.book.is_open(account) and account not in self._held
+
     def _open_candidates(self, cands: list[Candidate]) -> list[Candidate]:
         """Drop accounts already decided, renormalise."""
-        keep = [c for c in cands if c.account == UNKNOWN or self.book.is_open(c.account)]
+        keep = [c for c in cands if c.account == UNKNOWN or self._chargeable(c.account)]
         total = sum(c.probability for c in keep) or 1.0
         return [dataclasses.replace(c, probability=c.probability / total) for c in keep]
 
@@ -556,7 +587,7 @@ class Engine:
         """A take nobody we can name made: it may be any account inside that no camera placed there."""
         named = {c.account for c in cands}
         hidden = [a for a in self.book.ledgers
-                  if self.book.is_open(a) and a not in self._exits and a not in named]
+                  if self._chargeable(a) and a not in self._exits and a not in named]
         for a in hidden:
             self._doubt(a, p_unseen / len(hidden), f"unattributed {what}: this shopper was not seen")
 

@@ -42,6 +42,7 @@ class _Account:
     party: int = 1
     t_tap: float = 0.0
     tracks: list[KalmanTrack] = field(default_factory=list)
+    partners: dict[str, float] = field(default_factory=dict)  # kept at exit: account -> p_swap
 
 
 class ShopperTracker(IdentityOps):
@@ -145,6 +146,15 @@ class ShopperTracker(IdentityOps):
                     if t_met <= before_t:
                         out[other] = max(p, out.get(other, 0.0))
         return out
+
+    def partners(self, account: str, min_p: float) -> dict[str, float]:
+        """Other accounts a track of ``account`` may have swapped with, with
+        the largest swap probability, at least ``min_p`` (kept after it left)."""
+        acct = self._accounts.get(account)
+        if acct is None:
+            return {}
+        partners = acct.partners if acct.status == "exited" else _partners(acct.tracks, account)
+        return {other: p for other, p in partners.items() if p >= min_p}
 
     def states(self) -> dict[int, ShopperState]:
         """Track id -> identity state of every confirmed track still held
@@ -316,6 +326,7 @@ class ShopperTracker(IdentityOps):
                           + [tr.t_last + stale_s for tr in others])
             self._exits.append(ExitEvent(name, exit_t, min(max(decided, exit_t), now)))
             acct.status = "exited"
+            acct.partners = _partners(acct.tracks, name)
             acct.tracks = []
             self._exit_watch.discard(name)
 
@@ -362,3 +373,13 @@ class ShopperTracker(IdentityOps):
             if len(h) or h.hand_t:
                 keep.append(tr)
         self._done = keep
+
+
+def _partners(tracks: list[KalmanTrack], account: str) -> dict[str, float]:
+    """Other accounts these tracks may have swapped with -> largest probability."""
+    out: dict[str, float] = {}
+    for tr in tracks:
+        for other, (p, _) in state(tr).swap_partners.items():
+            if other != account:
+                out[other] = max(p, out.get(other, 0.0))
+    return out
