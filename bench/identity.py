@@ -88,6 +88,9 @@ class OracleTracker:
     def accounts(self) -> dict[str, str]:
         return {a: "exited" if a in self.exited else "inside" for a in self.truth.shoppers}
 
+    def partners(self, account: str, min_p: float) -> dict[str, float]:
+        return {}  # true identities: nobody can have been swapped
+
 
 def hinted_recording(scenario: str, seed: int, out: Path) -> list[str]:
     """Simulate with unbroken track hints; returns the account of each hint number."""
