@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from fusion.types import SampleFlag
+from shelf_fusion.cli import unit_interval
 
 
 def _until(seconds: float | None) -> float:
@@ -129,6 +130,7 @@ def cmd_record(args) -> int:
 
 def cmd_run(args) -> int:
     from fusion.recording import receipts_to_json
+    from shelf_fusion.cli import engine_config
     from shelf_fusion.live import LiveRun, read_gates_file, read_vision_file
     store, shelf = _shelf(args.store)
     events = []
@@ -143,7 +145,8 @@ def cmd_run(args) -> int:
         out.flush()
     try:
         with shelf:
-            run = LiveRun(store, shelf, events, on_receipt=emit)
+            run = LiveRun(store, shelf, events, on_receipt=emit,
+                          config=engine_config(args.review_below))
             print(f"running on {len(shelf.drivers)} controller(s)"
                   + ("" if args.seconds else "; Ctrl-C stops"), file=sys.stderr, flush=True)
             try:
@@ -199,6 +202,8 @@ def add_live_parsers(sub, device) -> None:
     s.add_argument("--gates", default=None, help="gates.csv, fed as its times come due")
     s.add_argument("--out", default=None, help="receipts as JSON lines (default: stdout)")
     s.add_argument("--seconds", type=float, default=None, help="stop after seconds (default: Ctrl-C)")
+    s.add_argument("--review-below", type=unit_interval, default=None, metavar="CONF",
+                   help="send receipts whose confidence is below CONF to review (default: 0.85)")
     s.set_defaults(func=cmd_run)
 
     s = sub.add_parser("emulate", help="start an emulated controller and print its URL")

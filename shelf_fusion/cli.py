@@ -38,20 +38,27 @@ def cmd_simulate(args) -> int:
     return 0
 
 
+def engine_config(review_below: float | None = None):
+    """The default :class:`fusion.engine.EngineConfig`, with ``review_below``
+    (``ReceiptConfig.review_below``) when given."""
+    import dataclasses
+
+    from fusion.engine import EngineConfig
+    config = EngineConfig()
+    if review_below is None:
+        return config
+    return dataclasses.replace(
+        config, receipts=dataclasses.replace(config.receipts, review_below=review_below))
+
+
 def replay_folder(folder: str | Path, quiet: bool = True, desc: str = "replay",
                   review_below: float | None = None):
     """Replay a recording folder; returns (recording, engine, wall seconds).
     ``review_below`` overrides ``ReceiptConfig.review_below``."""
-    import dataclasses
-
-    from fusion.engine import Engine, EngineConfig
+    from fusion.engine import Engine
     from fusion.recording import Recording
-    config = EngineConfig()
-    if review_below is not None:
-        config = dataclasses.replace(
-            config, receipts=dataclasses.replace(config.receipts, review_below=review_below))
     rec = Recording(folder)
-    eng = Engine(rec.store, config)
+    eng = Engine(rec.store, engine_config(review_below))
     bar = _progress_bar(desc, quiet)
     wall0 = time.perf_counter()
     with bar:
@@ -124,7 +131,8 @@ def cmd_demo(args) -> int:
     return 0
 
 
-def _unit_interval(text: str) -> float:
+def unit_interval(text: str) -> float:
+    """argparse type: a number in [0, 1]."""
     try:
         v = float(text)
     except ValueError:
@@ -149,7 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("replay", help="run the engine over a recording and write receipts.json")
     s.add_argument("recording", help="recording folder")
     s.add_argument("--out", default=None, help="receipts file (default: RECORDING/receipts.json)")
-    s.add_argument("--review-below", type=_unit_interval, default=None, metavar="CONF",
+    s.add_argument("--review-below", type=unit_interval, default=None, metavar="CONF",
                    help="send receipts whose confidence is below CONF to review (default: 0.85)")
     s.set_defaults(func=cmd_replay)
 

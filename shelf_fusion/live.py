@@ -281,12 +281,14 @@ class LiveRun:
         shelf: an open :class:`LiveShelf`.
         events: vision frames and gate taps (any order).
         on_receipt: called with each receipt as soon as it is decided.
+        config: the engine's tunables (``fusion.engine.EngineConfig``; default
+            when ``None``).
     """
 
     def __init__(self, store: Store, shelf: LiveShelf, events: Iterable[VisionFrame | GateTap] = (),
-                 on_receipt: Callable[[Receipt], None] | None = None):
+                 on_receipt: Callable[[Receipt], None] | None = None, config=None):
         from fusion.engine import Engine
-        self.engine = Engine(store)
+        self.engine = Engine(store, config)
         self.shelf = shelf
         self._events = sort_events(events)
         self._next = 0

@@ -150,10 +150,13 @@ def test_run_on_emulated_controller_with_vision_and_gates(sics, tmp_path, capsys
     out = tmp_path / "receipts.jsonl"
     assert main(["run", "--store", str(store), "--vision", str(tmp_path / "vision.jsonl"),
                  "--gates", str(tmp_path / "gates.csv"), "--out", str(out),
-                 "--seconds", "1.0"]) == 0
+                 "--seconds", "1.0", "--review-below", "0.9"]) == 0
     receipts = [json.loads(line) for line in out.read_text().splitlines()]
     assert [r["shopper"] for r in receipts] == ["S1"]
     assert receipts[0]["items"] == {} and math.isfinite(receipts[0]["decided_t"])
+    with pytest.raises(SystemExit) as e:
+        main(["run", "--store", str(store), "--review-below", "-0.1"])
+    assert e.value.code == 2 and "must be between 0 and 1" in capsys.readouterr().err
 
 
 def test_emulate_prints_url_then_stops(capsys):
