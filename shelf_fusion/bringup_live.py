@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from fusion.types import SampleFlag
-from shelf_fusion.cli import unit_interval
+from shelf_fusion.cli import add_review_below
 
 
 def _until(seconds: float | None) -> float:
@@ -202,8 +202,7 @@ def add_live_parsers(sub, device) -> None:
     s.add_argument("--gates", default=None, help="gates.csv, fed as its times come due")
     s.add_argument("--out", default=None, help="receipts as JSON lines (default: stdout)")
     s.add_argument("--seconds", type=float, default=None, help="stop after seconds (default: Ctrl-C)")
-    s.add_argument("--review-below", type=unit_interval, default=None, metavar="CONF",
-                   help="send receipts whose confidence is below CONF to review (default: 0.85)")
+    add_review_below(s)
     s.set_defaults(func=cmd_run)
 
     s = sub.add_parser("emulate", help="start an emulated controller and print its URL")

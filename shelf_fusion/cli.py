@@ -142,6 +142,12 @@ def unit_interval(text: str) -> float:
     return v
 
 
+def add_review_below(parser: argparse.ArgumentParser) -> None:
+    """The ``--review-below CONF`` option of commands that run the engine."""
+    parser.add_argument("--review-below", type=unit_interval, default=None, metavar="CONF",
+                        help="send receipts whose confidence is below CONF to review (default: 0.85)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="shelf-fusion", description=__doc__.split("\n")[0])
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars or summaries")
@@ -157,8 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("replay", help="run the engine over a recording and write receipts.json")
     s.add_argument("recording", help="recording folder")
     s.add_argument("--out", default=None, help="receipts file (default: RECORDING/receipts.json)")
-    s.add_argument("--review-below", type=unit_interval, default=None, metavar="CONF",
-                   help="send receipts whose confidence is below CONF to review (default: 0.85)")
+    add_review_below(s)
     s.set_defaults(func=cmd_replay)
 
     s = sub.add_parser("score", help="score receipts.json against truth.json")

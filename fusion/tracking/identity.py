@@ -116,10 +116,11 @@ def adopt_short_account(accounts: dict, t_first: float, live: dict[str, int],
                         t_inside: float | None = None) -> tuple[str, float] | None:
     """The account an unbound track born at ``t_first`` (s) most likely
     belongs to among those with fewer live tracks than their party: weight
-    ``exp(-0.5 ((t_first - t_tap) / adopt_tap_sd_s)^2)`` times, when
-    ``born_xy`` (2,) (m) is given, the party's proximity
-    (:func:`party_density`): party members walk together, so a member the
-    tracker lost reappears next to the others.
+    ``exp(-0.5 ((t_first - t_tap) / adopt_tap_sd_s)^2)`` times the density
+    (1/m^2) of a member appearing at ``born_xy`` (2,) (m): the party's
+    proximity (:func:`party_density`; party members walk together, so a member
+    the tracker lost reappears next to the others), or ``adopt_far_per_m2``
+    when ``born_xy`` is ``None``.
 
     An account whose tap can still bind somebody at ``now`` (s) (less than
     ``bind_after_s + pass_decide_s`` after it) is weighed but not chosen: when
@@ -151,8 +152,8 @@ def adopt_short_account(accounts: dict, t_first: float, live: dict[str, int],
             if t_inside is not None and a.t_tap > t_inside + cfg.tap_lead_s:
                 continue
             w = math.exp(-0.5 * ((t_first - a.t_tap) / cfg.adopt_tap_sd_s) ** 2) + 1e-12
-            if born_xy is not None:
-                w *= party_density(a.tracks, born_xy, t_first, cfg)
+            w *= (cfg.adopt_far_per_m2 if born_xy is None  # place unknown: anywhere
+                  else party_density(a.tracks, born_xy, t_first, cfg))
             weights[name] = w
             if now < a.t_tap + cfg.bind_after_s + cfg.pass_decide_s:
                 open_taps.add(name)

@@ -139,13 +139,7 @@ class ShopperTracker(IdentityOps):
         """Accounts that tracks ``track_ids`` may have swapped with, in encounters
         that began by ``before_t`` (s), each with its largest swap probability."""
         wanted = set(track_ids)
-        out: dict[str, float] = {}
-        for tr in self._held():
-            if tr.id in wanted:
-                for other, (p, t_met) in state(tr).swap_partners.items():
-                    if t_met <= before_t:
-                        out[other] = max(p, out.get(other, 0.0))
-        return out
+        return _partners([tr for tr in self._held() if tr.id in wanted], before_t)
 
     def partners(self, account: str, min_p: float) -> dict[str, float]:
         """Other accounts a track of ``account`` may have swapped with, with
@@ -153,8 +147,8 @@ class ShopperTracker(IdentityOps):
         acct = self._accounts.get(account)
         if acct is None:
             return {}
-        partners = acct.partners if acct.status == "exited" else _partners(acct.tracks, account)
-        return {other: p for other, p in partners.items() if p >= min_p}
+        partners = acct.partners if acct.status == "exited" else _partners(acct.tracks)
+        return {other: p for other, p in partners.items() if p >= min_p and other != account}
 
     def states(self) -> dict[int, ShopperState]:
         """Track id -> identity state of every confirmed track still held
@@ -326,7 +320,7 @@ class ShopperTracker(IdentityOps):
                           + [tr.t_last + stale_s for tr in others])
             self._exits.append(ExitEvent(name, exit_t, min(max(decided, exit_t), now)))
             acct.status = "exited"
-            acct.partners = _partners(acct.tracks, name)
+            acct.partners = _partners(acct.tracks)
             acct.tracks = []
             self._exit_watch.discard(name)
 
@@ -375,11 +369,12 @@ class ShopperTracker(IdentityOps):
         self._done = keep
 
 
-def _partners(tracks: list[KalmanTrack], account: str) -> dict[str, float]:
-    """Other accounts these tracks may have swapped with -> largest probability."""
+def _partners(tracks: list[KalmanTrack], before_t: float = math.inf) -> dict[str, float]:
+    """Accounts these tracks may have swapped with, in encounters that began
+    by ``before_t`` (s) -> the largest swap probability."""
     out: dict[str, float] = {}
     for tr in tracks:
-        for other, (p, _) in state(tr).swap_partners.items():
-            if other != account:
+        for other, (p, t_met) in state(tr).swap_partners.items():
+            if t_met <= before_t:
                 out[other] = max(p, out.get(other, 0.0))
     return out
