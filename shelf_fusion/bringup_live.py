@@ -5,11 +5,15 @@ Registered by :func:`shelf_fusion.bringup.add_parsers` (see docs/bring-up.md).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import shutil
+import signal
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +24,29 @@ from shelf_fusion.cli import add_review_below
 
 def _until(seconds: float | None) -> float:
     return math.inf if seconds is None else time.monotonic() + seconds
+
+
+@contextlib.contextmanager
+def ctrl_c_stops() -> Iterator[threading.Event]:
+    """While inside, the first Ctrl-C (SIGINT) only sets the yielded event, so a
+    polling loop stops between two polls instead of being interrupted inside a
+    driver transaction or a half-written line; a second Ctrl-C raises
+    :class:`KeyboardInterrupt` as usual. Outside the main thread (where no
+    handler can be set) the event is never set and Ctrl-C behaves as usual."""
+    stop = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+
+    def handler(signum, frame):
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield stop
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 # ------------------------------------------------------------------- stream
@@ -106,9 +133,9 @@ def cmd_record(args) -> int:
     end = math.inf if args.seconds is None else args.seconds
     counts = np.zeros(len(store.cells), dtype=np.int64)
     gaps = np.zeros(len(store.cells), dtype=np.int64)
-    with RecordingWriter(args.out, store) as writer, shelf:
+    with RecordingWriter(args.out, store) as writer, shelf, ctrl_c_stops() as stop:
         try:
-            while shelf.clock() < end:
+            while shelf.clock() < end and not stop.is_set():
                 s = shelf.poll()
                 writer.write_weights(s)
                 np.add.at(counts, s["cell"].astype(np.int64), 1)
@@ -144,15 +171,13 @@ def cmd_run(args) -> int:
         out.write(json.dumps(receipts_to_json([receipt])["receipts"][0]) + "\n")
         out.flush()
     try:
-        with shelf:
+        with shelf, ctrl_c_stops() as stop:
             run = LiveRun(store, shelf, events, on_receipt=emit,
                           config=engine_config(args.review_below))
             print(f"running on {len(shelf.drivers)} controller(s)"
                   + ("" if args.seconds else "; Ctrl-C stops"), file=sys.stderr, flush=True)
-            try:
-                receipts = run.run(args.seconds)
-            except KeyboardInterrupt:  # Ctrl-C ends a run: decide and write the rest
-                receipts = run.finish()
+            # Ctrl-C ends a run between two polls: the rest is decided and written
+            receipts = run.run(args.seconds, should_stop=stop.is_set)
     finally:
         if out is not sys.stdout:
             out.close()

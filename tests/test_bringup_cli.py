@@ -247,3 +247,23 @@ def test_stream_prints_rate_and_noise(sics, capsys):
     assert lines and all(line.startswith("ch0") and " Hz " in line and "sd" in line
                          for line in lines)
     assert "\x1b[" not in "".join(lines)  # not a tty: plain lines
+
+
+def test_ctrl_c_stops_sets_the_event_first_and_interrupts_second():
+    import os
+    import signal
+    import time
+
+    from shelf_fusion.bringup_live import ctrl_c_stops
+    before = signal.getsignal(signal.SIGINT)
+    with ctrl_c_stops() as stop:
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.05)  # the handler runs at the next bytecode in the main thread
+        assert stop.is_set()
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.5)
+            raise AssertionError("a second Ctrl-C must interrupt")
+        except KeyboardInterrupt:
+            pass
+    assert signal.getsignal(signal.SIGINT) is before
