@@ -17,7 +17,13 @@ class TrackerConfig:
 
     Motion / assignment (see :class:`fusion.tracking.kalman_core.CoreConfig`):
         meas_sd_m: detection noise per axis, incl. camera clock offsets (m).
-        accel_sd_mps2: white-noise acceleration of a walking person (m/s^2).
+        accel_sd_mps2: white-noise acceleration of a walking person (m/s^2),
+            used only with ``velocity_tau_s=None``.
+        velocity_tau_s: damped-velocity motion model: the velocity decays
+            with this time constant between detections (see
+            ``CoreConfig.velocity_tau_s``) (s); ``None``: constant velocity
+            with ``accel_sd_mps2`` (see docs/tracking.md for the comparison).
+        speed_sd_mps: stationary speed sd per axis of the damped model (m/s).
         gate_chi2: Mahalanobis gate (squared, 2 dof).
         max_gate_m: hard distance gate (m).
         confirm_hits: detections that confirm a track, if also...
@@ -124,6 +130,8 @@ class TrackerConfig:
 
     meas_sd_m: float = 0.12
     accel_sd_mps2: float = 2.0
+    velocity_tau_s: float | None = 3.0
+    speed_sd_mps: float = 0.8
     gate_chi2: float = 11.8
     max_gate_m: float = 1.5
     confirm_hits: int = 5
@@ -183,6 +191,9 @@ class TrackerConfig:
             elif name in ("unmatched_cost", "robust_nis"):
                 if v is not None and not math.isfinite(v):
                     raise ValueError(f"TrackerConfig.{name} must be finite or None, got {v!r}")
+            elif name == "velocity_tau_s":
+                if v is not None and not (math.isfinite(v) and v > 0):
+                    raise ValueError(f"TrackerConfig.{name} must be > 0 or None, got {v!r}")
             elif name in ("score_floor", "absorb_llr"):
                 if not v <= 0:
                     raise ValueError(f"TrackerConfig.{name} must be <= 0, got {v!r}")
@@ -207,7 +218,8 @@ class TrackerConfig:
                           tentative_max_age_s=self.tentative_max_age_s,
                           coast_s=self.coast_s, max_coast_speed=self.max_speed_mps,
                           reacquire_gap_s=self.relink_min_gap_s,
-                          unmatched_cost=self.unmatched_cost, robust_nis=self.robust_nis)
+                          unmatched_cost=self.unmatched_cost, robust_nis=self.robust_nis,
+                          velocity_tau_s=self.velocity_tau_s, speed_sd=self.speed_sd_mps)
 
 
 @dataclass(frozen=True, slots=True)

