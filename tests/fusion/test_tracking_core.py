@@ -15,28 +15,18 @@ from fusion.tracking.kalman_core import _NIS_ALPHA, damped_terms, process_noise,
 from fusion.types import Hand
 
 
-def test_batch_prediction_matches_filterpy_predict():
-    core = TrackCore(CoreConfig(dim=2, accel_sd=1.5))
-    tr = core.birth(0.0, np.array([1.0, 2.0]))
-    for k, z in enumerate([[1.1, 2.0], [1.2, 2.1], [1.3, 2.1]], start=1):
-        core.update(tr, 0.1 * k, np.array(z))
-    xp, pp = core.predicted([tr], 0.9)
-    kf = tr.kf
-    dt = 0.9 - tr.t_last
-    kf.predict(F=transition(2, dt), Q=process_noise(2, dt, 1.5**2))
-    np.testing.assert_allclose(xp[0], kf.x, atol=1e-12)
-    np.testing.assert_allclose(pp[0], kf.P, atol=1e-12)
-
-
-def test_damped_batch_prediction_matches_filterpy_predict():
-    core = TrackCore(CoreConfig(dim=2, velocity_tau_s=2.0, speed_sd=0.7))
+@pytest.mark.parametrize("tau", [None, 2.0])
+def test_batch_prediction_matches_filterpy_predict(tau):
+    """The vectorised prediction equals filterpy's predict with the same F and Q,
+    for constant velocity and for the damped model."""
+    core = TrackCore(CoreConfig(dim=2, accel_sd=1.5, velocity_tau_s=tau, speed_sd=0.7))
     tr = core.birth(0.0, np.array([1.0, 2.0]))
     for k, z in enumerate([[1.1, 2.0], [1.2, 2.1], [1.3, 2.1]], start=1):
         core.update(tr, 0.1 * k, np.array(z))
     xp, pp = core.predicted([tr], 1.4)
     kf = tr.kf
     dt = 1.4 - tr.t_last
-    kf.predict(F=transition(2, dt, 2.0), Q=process_noise(2, dt, 0.0, 2.0, 0.7**2))
+    kf.predict(F=transition(2, dt, tau), Q=process_noise(2, dt, 1.5**2, tau, 0.7**2))
     np.testing.assert_allclose(xp[0], kf.x, atol=1e-12)
     np.testing.assert_allclose(pp[0], kf.P, atol=1e-12)
 
