@@ -19,6 +19,7 @@ returned; the caller decides which of them start tentative tracks
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -171,9 +172,9 @@ def transition(dim: int, dt_s: float, tau_s: float | None = None) -> np.ndarray:
     if tau_s is None:
         f[:dim, dim:] = np.eye(dim) * dt_s
     else:
-        fp, fv, _ = damped_terms(np.array([dt_s]), tau_s, 1.0)
-        f[:dim, dim:] = np.eye(dim) * fp[0]
-        f[dim:, dim:] = np.eye(dim) * fv[0]
+        fp, fv, _ = _damped_scalar(dt_s, tau_s, 1.0)
+        f[:dim, dim:] = np.eye(dim) * fp
+        f[dim:, dim:] = np.eye(dim) * fv
     return f
 
 
@@ -185,11 +186,22 @@ def process_noise(dim: int, dt_s: float, accel_var: float, tau_s: float | None =
     if tau_s is None:
         return Q_discrete_white_noise(dim=2, dt=dt_s, var=accel_var, block_size=dim,
                                       order_by_dim=False)
-    _, _, (qpp, qpv, qvv) = damped_terms(np.array([dt_s]), tau_s, speed_var)
+    _, _, (qpp, qpv, qvv) = _damped_scalar(dt_s, tau_s, speed_var)
     q = np.zeros((2 * dim, 2 * dim))
     i = np.arange(dim)
-    q[i, i], q[i, i + dim], q[i + dim, i], q[i + dim, i + dim] = qpp[0], qpv[0], qpv[0], qvv[0]
+    q[i, i], q[i, i + dim], q[i + dim, i], q[i + dim, i + dim] = qpp, qpv, qpv, qvv
     return q
+
+
+def _damped_scalar(dt: float, tau_s: float, speed_var: float
+                   ) -> tuple[float, float, tuple[float, float, float]]:
+    """:func:`damped_terms` for one step, in plain floats (one track's update)."""
+    x = dt / tau_s
+    om = -math.expm1(-x)
+    a = 1.0 - om
+    qpp_unit = 2.0 * x**3 / 3.0 - x**4 / 2.0 if x < 1e-3 else 2.0 * x - 2.0 * om - om * om
+    return (tau_s * om, a,
+            (speed_var * tau_s**2 * qpp_unit, speed_var * tau_s * om * om, speed_var * (1.0 - a * a)))
 
 
 def damped_terms(dt: np.ndarray, tau_s: float, speed_var: float
