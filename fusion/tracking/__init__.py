@@ -1,8 +1,9 @@
 """Shopper tracking on the floor plane.
 
-:class:`ShopperTracker` (floor + identity layer) runs on the generic
-constant-velocity Kalman/assignment core :class:`TrackCore`, which can also
-track other measurements (e.g. image boxes). See docs/tracking.md.
+:class:`ShopperTracker` (floor + identity layer, damped-velocity motion
+model) runs on the generic Kalman/assignment core :class:`TrackCore`, which
+can also track other measurements (e.g. image boxes, constant velocity). See
+docs/tracking.md.
 """
 
 from fusion.tracking.config import ExitEvent, TrackerConfig, TrackWindow

@@ -1,10 +1,13 @@
-"""Generic multi-target tracking core: constant-velocity Kalman tracks + assignment.
+"""Generic multi-target tracking core: Kalman tracks + assignment.
 
 Knows nothing about floors, gates or shoppers: a measurement is a ``d``-vector
 (``d = 2`` for floor xy in metres, ``d = 4`` for an image box ``cx, cy, w, h``
 in pixels, ...) and each track is a :class:`filterpy.kalman.KalmanFilter` with
 the state layout ``[p_0 .. p_{d-1}, v_0 .. v_{d-1}]`` (positions, then
-velocities, in the measurement's unit and unit/s).
+velocities, in the measurement's unit and unit/s). The motion model is
+constant velocity with white-noise acceleration, or, with
+``CoreConfig.velocity_tau_s``, a damped velocity (integrated
+Ornstein-Uhlenbeck, :func:`damped_terms`).
 
 One call of :meth:`TrackCore.assign` takes the measurements of one sensor frame
 at time ``t`` (s): it predicts every active track to ``t`` (vectorised; tracks
@@ -125,7 +128,7 @@ class CoreConfig:
 
 
 class KalmanTrack:
-    """One track: a constant-velocity KalmanFilter plus bookkeeping.
+    """One track: a KalmanFilter plus bookkeeping.
 
     Attributes:
         id: unique id within its :class:`TrackCore` (>= 1).
@@ -240,7 +243,7 @@ _NIS_ALPHA = 1e-3
 
 
 class TrackCore:
-    """A set of constant-velocity Kalman tracks updated frame by frame.
+    """A set of Kalman tracks updated frame by frame.
 
     Attributes:
         active: tracks currently matched against measurements.
