@@ -134,6 +134,8 @@ def cmd_record(args) -> int:
     counts = np.zeros(len(store.cells), dtype=np.int64)
     gaps = np.zeros(len(store.cells), dtype=np.int64)
     with RecordingWriter(args.out, store) as writer, shelf, ctrl_c_stops() as stop:
+        print(f"recording {len(shelf.drivers)} controller(s) to {args.out}"
+              + ("" if args.seconds else "; Ctrl-C stops"), file=sys.stderr, flush=True)
         try:
             while shelf.clock() < end and not stop.is_set():
                 s = shelf.poll()

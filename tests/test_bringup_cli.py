@@ -134,6 +134,27 @@ def test_record_two_controllers_writes_valid_recording(sics, modbus, tmp_path, c
     assert (out / "weights.csv").read_text().startswith("t,cell,grams\n")
 
 
+def test_record_until_ctrl_c_writes_a_whole_recording(sics, tmp_path):
+    import signal
+    import time
+    store = write_store(tmp_path, controller(sics.port, "mt-sics", ["A1"], 20))
+    out = tmp_path / "rec"
+    proc = subprocess.Popen([sys.executable, "-m", "shelf_fusion.cli", "record", "--store",
+                             str(store), "--out", str(out)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stderr.readline().startswith("recording 1 controller(s)")
+        time.sleep(1.0)  # let it poll a little
+        proc.send_signal(signal.SIGINT)
+        stdout, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    assert "wrote" in stdout and "A1" in stdout
+    w = np.concatenate(list(Recording(out).iter_weights()))  # every line whole and valid
+    assert len(w) >= 3 and np.all(w["grams"] == 4.0)
+
+
 def test_record_bad_controller_table_names_file_and_key(tmp_path, capsys):
     store = write_store(tmp_path, controller("/dev/null", "mt-sics", ["Z9"]))
     assert main(["record", "--store", str(store), "--out", str(tmp_path / "o"),
