@@ -134,22 +134,29 @@ def test_record_two_controllers_writes_valid_recording(sics, modbus, tmp_path, c
     assert (out / "weights.csv").read_text().startswith("t,cell,grams\n")
 
 
-def test_record_until_ctrl_c_writes_a_whole_recording(sics, tmp_path):
+def _ctrl_c(args: list[str], started: str, poll_s: float = 1.0) -> tuple[int, str, str]:
+    """Run the CLI with ``args`` in a child process, press Ctrl-C once it has
+    printed ``started`` on stderr and polled ``poll_s``; (exit code, stdout, stderr)."""
     import signal
     import time
-    store = write_store(tmp_path, controller(sics.port, "mt-sics", ["A1"], 20))
-    out = tmp_path / "rec"
-    proc = subprocess.Popen([sys.executable, "-m", "shelf_fusion.cli", "record", "--store",
-                             str(store), "--out", str(out)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([sys.executable, "-m", "shelf_fusion.cli", *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        assert proc.stderr.readline().startswith("recording 1 controller(s)")
-        time.sleep(1.0)  # let it poll a little
+        assert proc.stderr.readline().startswith(started)
+        time.sleep(poll_s)
         proc.send_signal(signal.SIGINT)
-        stdout, err = proc.communicate(timeout=30)
+        out, err = proc.communicate(timeout=30)
     finally:
         proc.kill()
-    assert proc.returncode == 0, err
+    return proc.returncode, out, err
+
+
+def test_record_until_ctrl_c_writes_a_whole_recording(sics, tmp_path):
+    store = write_store(tmp_path, controller(sics.port, "mt-sics", ["A1"], 20))
+    out = tmp_path / "rec"
+    code, stdout, err = _ctrl_c(["record", "--store", str(store), "--out", str(out)],
+                                "recording 1 controller(s)")
+    assert code == 0, err
     assert "wrote" in stdout and "A1" in stdout
     w = np.concatenate(list(Recording(out).iter_weights()))  # every line whole and valid
     assert len(w) >= 3 and np.all(w["grams"] == 4.0)
@@ -199,22 +206,12 @@ def test_emulate_serial_scenario_is_readable(capsys):
 
 
 def test_run_until_ctrl_c_writes_the_open_receipts(sics, tmp_path):
-    import signal
-    import time
     store = write_store(tmp_path, controller(sics.port, "mt-sics", ["A1"], 20))
     (tmp_path / "gates.csv").write_text("t,gate,shopper,party\n0.0,G1,S2,1\n")
     out = tmp_path / "receipts.jsonl"
-    proc = subprocess.Popen([sys.executable, "-m", "shelf_fusion.cli", "run", "--store",
-                             str(store), "--gates", str(tmp_path / "gates.csv"), "--out",
-                             str(out)], stderr=subprocess.PIPE, text=True)
-    try:
-        assert proc.stderr.readline().startswith("running on 1 controller")
-        time.sleep(0.5)  # let it poll a little
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=30)
-    finally:
-        proc.kill()
-    assert proc.returncode == 0, err
+    code, _, err = _ctrl_c(["run", "--store", str(store), "--gates", str(tmp_path / "gates.csv"),
+                            "--out", str(out)], "running on 1 controller", poll_s=0.5)
+    assert code == 0, err
     assert [json.loads(line)["shopper"] for line in out.read_text().splitlines()] == ["S2"]
 
 
