@@ -168,47 +168,39 @@ class KalmanTrack:
         return self.kf.x[d:]
 
 
-def transition(dim: int, dt_s: float, tau_s: float | None = None) -> np.ndarray:
-    """(2d, 2d) transition matrix F for a step of ``dt_s``: constant velocity,
-    or with ``tau_s`` the damped velocity of :func:`damped_terms`."""
+def motion_matrices(dim: int, dt_s: float, accel_var: float, tau_s: float | None = None,
+                    speed_var: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """(F, Q), each (2d, 2d), for a step of ``dt_s`` in the layout [p.., v..]:
+    constant velocity with white-noise acceleration of variance ``accel_var``,
+    or with ``tau_s`` the damped velocity of stationary variance ``speed_var``
+    (:func:`damped_terms`)."""
     f = np.eye(2 * dim)
     if tau_s is None:
-        f[:dim, dim:] = np.eye(dim) * dt_s
-    else:
-        fp, fv, _ = _damped_scalar(dt_s, tau_s, 1.0)
-        f[:dim, dim:] = np.eye(dim) * fp
-        f[dim:, dim:] = np.eye(dim) * fv
-    return f
+        np.fill_diagonal(f[:dim, dim:], dt_s)
+        return f, Q_discrete_white_noise(dim=2, dt=dt_s, var=accel_var, block_size=dim,
+                                         order_by_dim=False)
+    fp, fv, (qpp, qpv, qvv) = damped_terms(dt_s, tau_s, speed_var)
+    np.fill_diagonal(f[:dim, dim:], fp)
+    np.fill_diagonal(f[dim:, dim:], fv)
+    q = np.zeros((2 * dim, 2 * dim))
+    for block, v in ((q[:dim, :dim], qpp), (q[:dim, dim:], qpv), (q[dim:, :dim], qpv),
+                     (q[dim:, dim:], qvv)):
+        np.fill_diagonal(block, v)
+    return f, q
+
+
+def transition(dim: int, dt_s: float, tau_s: float | None = None) -> np.ndarray:
+    """(2d, 2d) transition matrix F of :func:`motion_matrices`."""
+    return motion_matrices(dim, dt_s, 0.0, tau_s, 0.0)[0]
 
 
 def process_noise(dim: int, dt_s: float, accel_var: float, tau_s: float | None = None,
                   speed_var: float = 0.0) -> np.ndarray:
-    """(2d, 2d) process noise Q for the layout [p.., v..]: white-noise
-    acceleration of variance ``accel_var``, or with ``tau_s`` the damped
-    velocity of stationary variance ``speed_var`` (:func:`damped_terms`)."""
-    if tau_s is None:
-        return Q_discrete_white_noise(dim=2, dt=dt_s, var=accel_var, block_size=dim,
-                                      order_by_dim=False)
-    _, _, (qpp, qpv, qvv) = _damped_scalar(dt_s, tau_s, speed_var)
-    q = np.zeros((2 * dim, 2 * dim))
-    i = np.arange(dim)
-    q[i, i], q[i, i + dim], q[i + dim, i], q[i + dim, i + dim] = qpp, qpv, qpv, qvv
-    return q
+    """(2d, 2d) process noise Q of :func:`motion_matrices`."""
+    return motion_matrices(dim, dt_s, accel_var, tau_s, speed_var)[1]
 
 
-def _damped_scalar(dt: float, tau_s: float, speed_var: float
-                   ) -> tuple[float, float, tuple[float, float, float]]:
-    """:func:`damped_terms` for one step, in plain floats (one track's update)."""
-    x = dt / tau_s
-    om = -math.expm1(-x)
-    a = 1.0 - om
-    qpp_unit = 2.0 * x**3 / 3.0 - x**4 / 2.0 if x < 1e-3 else 2.0 * x - 2.0 * om - om * om
-    return (tau_s * om, a,
-            (speed_var * tau_s**2 * qpp_unit, speed_var * tau_s * om * om, speed_var * (1.0 - a * a)))
-
-
-def damped_terms(dt: np.ndarray, tau_s: float, speed_var: float
-                 ) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+def damped_terms(dt, tau_s: float, speed_var: float):
     """Per-axis transition and noise of the integrated Ornstein-Uhlenbeck model.
 
     Velocity ``dv = -v / tau dt + sqrt(2 speed_var / tau) dW``, position
@@ -220,21 +212,26 @@ def damped_terms(dt: np.ndarray, tau_s: float, speed_var: float
     ``2 s / tau``; for ``dt >> tau`` the position is a random walk.
 
     Args:
-        dt: (n,) steps (s), >= 0.
+        dt: step (s), >= 0: a float (one track's update, computed with
+            :mod:`math`, which is much faster than numpy on one value) or an
+            (n,) array (a batch prediction).
         tau_s: velocity time constant (s).
         speed_var: stationary velocity variance per axis (u^2/s^2).
 
     Returns:
-        (f_pv, f_vv, (q_pp, q_pv, q_vv)): each (n,).
+        (f_pv, f_vv, (q_pp, q_pv, q_vv)): floats, or each (n,).
     """
-    x = dt / tau_s
-    a = np.exp(-x)
-    om = -np.expm1(-x)  # 1 - a, exact for small x
-    # 2x - 3 + 4a - a^2 = 2x - 2(1-a) - (1-a)^2 ... written to keep precision at small x
-    qpp_unit = 2.0 * x - 2.0 * om - om**2
-    qpp_unit = np.where(x < 1e-3, 2.0 * x**3 / 3.0 - x**4 / 2.0, qpp_unit)
+    if np.ndim(dt) == 0:
+        x = float(dt) / tau_s
+        a, om = math.exp(-x), -math.expm1(-x)  # om = 1 - a, exact for small x
+        # 2x - 3 + 4a - a^2 = 2x - 2 om - om^2; its series below x = 1e-3 keeps precision
+        qpp_unit = 2.0 * x**3 / 3.0 - x**4 / 2.0 if x < 1e-3 else 2.0 * x - 2.0 * om - om * om
+    else:
+        x = np.asarray(dt, dtype=float) / tau_s
+        a, om = np.exp(-x), -np.expm1(-x)
+        qpp_unit = np.where(x < 1e-3, 2.0 * x**3 / 3.0 - x**4 / 2.0, 2.0 * x - 2.0 * om - om * om)
     return (tau_s * om, a,
-            (speed_var * tau_s**2 * qpp_unit, speed_var * tau_s * om**2, speed_var * (1.0 - a * a)))
+            (speed_var * tau_s**2 * qpp_unit, speed_var * tau_s * om * om, speed_var * (1.0 - a * a)))
 
 
 #: weight of one update in the running mean of the NIS: a plain mean over the
@@ -284,10 +281,9 @@ class TrackCore:
         kf = KalmanFilter(dim_x=2 * d, dim_z=d)
         kf.x = np.concatenate([np.asarray(z, dtype=float), np.zeros(d)])
         kf.P = np.diag([c.meas_sd**2] * d + [c.init_speed_sd**2] * d)
-        kf.F = transition(d, 0.0, self._tau)
+        kf.F, kf.Q = motion_matrices(d, 0.0, self._accel_var, self._tau, self._speed_var)
         kf.H = self._h.copy()
         kf.R = self._r.copy()
-        kf.Q = process_noise(d, 0.0, self._accel_var, self._tau, self._speed_var)
         track = KalmanTrack(self.new_id(), kf, float(t))
         track.confirmed = c.confirm_hits <= 1
         self.active.append(track)
@@ -471,8 +467,7 @@ class TrackCore:
         cache = dt_cache if dt_cache is not None else {}
         fq = cache.get(dt)
         if fq is None:
-            fq = (transition(self.config.dim, dt, self._tau),
-                  process_noise(self.config.dim, dt, self._accel_var, self._tau, self._speed_var))
+            fq = motion_matrices(self.config.dim, dt, self._accel_var, self._tau, self._speed_var)
             cache[dt] = fq
         self._cap_speed(tr)
         tr.kf.predict(F=fq[0], Q=fq[1])
