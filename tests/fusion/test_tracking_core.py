@@ -62,9 +62,13 @@ def test_damped_noise_is_white_acceleration_for_short_steps():
 
 @given(st.floats(1e-6, 100.0), st.floats(0.05, 20.0), st.floats(1e-3, 4.0))
 def test_damped_noise_is_a_covariance(dt, tau, s):
-    _, _, (qpp, qpv, qvv) = damped_terms(np.array([dt]), tau, s)
+    fp, fv, (qpp, qpv, qvv) = damped_terms(np.array([dt]), tau, s)
     assert qpp[0] >= 0 and qvv[0] >= 0
     assert qpv[0] ** 2 <= qpp[0] * qvv[0] * (1 + 1e-6) + 1e-30
+    # one track's update takes the float branch: the same numbers
+    one = damped_terms(dt, tau, s)
+    np.testing.assert_allclose([one[0], one[1], *one[2]], [fp[0], fv[0], qpp[0], qpv[0], qvv[0]],
+                               rtol=1e-12, atol=1e-300)
 
 
 def test_process_noise_uses_position_then_velocity_layout():
