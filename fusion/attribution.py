@@ -79,6 +79,14 @@ class AttributionConfig:
             that took the item was at the plate when the weight moved
             (0 disables).
         change_slack_s: time either side of that moment that costs nothing (s).
+        change_step_tol: that moment is where the readings first cross
+            halfway, unless they step by more than this fraction of the
+            event's change away from it there (a lean let go, not the item)
+            and another moment's step matches the change within it
+            (:func:`fusion.change_time.change_time`; 0: always the crossing).
+        change_step_gap_s, change_step_span_s: a step is the median of the
+            readings from ``gap`` to ``gap + span`` seconds after a moment
+            minus that as far before it (s).
     """
 
     pre_s: float = 1.0
@@ -107,6 +115,9 @@ class AttributionConfig:
     idle_reach_factor: float = 0.5
     change_sd_s: float = 0.7
     change_slack_s: float = 0.2
+    change_step_tol: float = 0.3
+    change_step_gap_s: float = 0.25
+    change_step_span_s: float = 0.35
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,6 +37,7 @@ from fusion.attribution import (
     joint_attribution,
     weigh_by_product,
 )
+from fusion.change_time import change_time
 from fusion.inference import ItemInference
 from fusion.parts import (
     PartSplitConfig,
@@ -288,33 +289,23 @@ class Engine:
     def _candidates(self, ev: ShelfEvent, att: AttributionConfig) -> list[Candidate]:
         windows = self.tracker.window(ev.t_start - max(att.pre_s, att.holding_before_s),
                                       ev.t_end + max(att.post_s, att.holding_after_s))
-        t_change = self._change_time(ev) if att.change_sd_s > 0 else None
+        t_change = self._change_time(ev, att) if att.change_sd_s > 0 else None
         cands = self._open_candidates(attribute(ev, self.store, windows, att, t_change))
         return self._product_cue(ev, cands, att)
 
-    def _change_time(self, ev: ShelfEvent) -> float | None:
-        """When the event's largest plate first crossed halfway from its level
-        before to its level after (s), from the raw samples kept; ``None``
-        when they do not show it.
-
-        The halfway mark is the settled level after (the samples from
-        ``t_end``) minus half the event's change: the readings just before
-        ``t_start`` can hold a hand already pressing on the plate, which
-        would put the mark where the press lets go instead of where the item
-        moved."""
+    def _change_time(self, ev: ShelfEvent, att: AttributionConfig | None = None) -> float | None:
+        """When the event's largest plate changed (s), from the raw samples
+        kept (see :func:`fusion.change_time.change_time`; ``att`` defaults to
+        the engine's attribution config); ``None`` when they do not show it."""
+        att = att or self.config.attribution
         k = int(np.argmax(np.abs(ev.delta_g)))
-        t, g = self._plate_samples(ev.cells[k], ev.t_start - 0.5, ev.t_end + 0.3)
-        after = g[t >= ev.t_end]
-        if len(after) < 2:
-            after = g[(t >= ev.t_start) & (t <= ev.t_end)][-3:]
-        if len(after) < 2:
-            return None
-        half = float(np.median(after)) - 0.5 * float(ev.delta_g[k])
-        upto = t <= ev.t_end
-        past = (g[upto] - half) * np.sign(ev.delta_g[k]) >= 0
-        cross = np.flatnonzero(past[1:] & ~past[:-1]) + 1  # from the before side to the after side
-        cross = cross[t[upto][cross] >= ev.t_start]
-        return float(t[upto][cross[0]]) if len(cross) else None
+        c = ev.cells[k]
+        t, g = self._plate_samples(c, ev.t_start - 1.0, ev.t_end + 0.8)
+        # a step the size of the noise matches anything: only reportable changes look for one
+        min_step = max(self.config.weight.min_change_g, 5.0 * float(self.weights.noise_g()[c]))
+        return change_time(t, g, float(ev.delta_g[k]), ev.t_start, ev.t_end,
+                           att.change_step_gap_s, att.change_step_span_s, att.change_step_tol,
+                           min_step)
 
     def _split_parts(self, ev: ShelfEvent, att: AttributionConfig,
                      ) -> list[tuple[ShelfEvent, list[Candidate]]]:

@@ -8,6 +8,8 @@ them only when different hands made them.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from fusion.engine import Engine
@@ -388,6 +390,23 @@ def test_change_time_of_a_take_after_a_press_that_began_before_the_event():
         eng.feed(samples[i:i + 8])
     t = eng._change_time(ShelfEvent(9.98, 11.6, 12.0, (0,), (-POP_G,), (0.5,)))
     assert t is not None and 11.05 <= t <= 11.2
+
+
+def test_change_time_of_a_take_while_another_hand_leans_on_the_plate():
+    """A hand leans 250 g from 9 s to 13 s; another lifts a popcorn at 11 s.
+    The readings cross halfway (45 g below the start) only when the lean lets
+    go: the change is where they stepped by the popcorn's weight (concession
+    seed 13: a can lifted during a lean was charged to the leaner)."""
+    samples = plate_signal([(9.0, 9.1, 250.0), (11.0, 11.2, -POP_G), (13.0, 13.1, -250.0)], 16.0)
+    eng = Engine(STORE)
+    for i in range(0, samples.size, 8):
+        eng.feed(samples[i:i + 8])
+    ev = ShelfEvent(8.98, 13.2, 13.6, (0,), (-POP_G,), (0.5,))
+    t = eng._change_time(ev)
+    assert t is not None and 11.0 <= t <= 11.2
+    off = dataclasses.replace(eng.config.attribution, change_step_tol=0.0)
+    t_cross = eng._change_time(ev, off)
+    assert t_cross is not None and 13.0 <= t_cross <= 13.11  # the lean letting go
 
 
 def _swing(peak_g: float, level_g: float = 1000.0):

@@ -1,0 +1,139 @@
+"""When a plate's weight changed inside a shelf event: the moment attribution
+looks for the hand at the plate (``AttributionConfig.change_sd_s``).
+
+Two estimates from the raw samples of the event's largest plate:
+
+* :func:`halfway_crossing`: the first time the readings cross halfway from
+  the level before to the level after. Right for a plain take or put-back.
+* the matching step: the moment whose step (median of the readings just
+  after minus just before) is closest to the event's change. Needed when
+  another hand leaned on the plate during the take: a shopper leans 700 g on
+  a plate while a neighbour lifts a 354 g can from it; the readings go
+  +700, -354, -700, and the halfway mark (354 / 2 g below the start) is only
+  crossed when the lean lets go, seconds after the can left. Weighing hands
+  by the time of the lean's release hands the take to the leaner.
+
+:func:`change_time` keeps the crossing when the readings step by about the
+event's change there (the common case, so a plain event is decided as
+before) and otherwise takes the matching step, when there is one.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.signal import find_peaks
+
+
+def halfway_crossing(t: np.ndarray, g: np.ndarray, delta_g: float, t_start: float,
+                     t_end: float, after_s: float = 0.3) -> float | None:
+    """First time (s) in [``t_start``, ``t_end``] at which the readings ``g`` (g)
+    at times ``t`` (s) cross from the before side to the after side of the
+    halfway mark, or ``None``.
+
+    The mark is the settled level after (median of the samples in
+    ``after_s`` seconds from ``t_end``, else the last three inside the event) minus half of
+    ``delta_g``: the readings just before ``t_start`` can hold a hand already
+    pressing on the plate, which would put the mark where the press lets go
+    instead of where the item moved.
+    """
+    after = g[(t >= t_end) & (t <= t_end + after_s)]
+    if len(after) < 2:
+        after = g[(t >= t_start) & (t <= t_end)][-3:]
+    if len(after) < 2:
+        return None
+    half = float(np.median(after)) - 0.5 * delta_g
+    upto = t <= t_end
+    tu = t[upto]
+    past = (g[upto] - half) * np.sign(delta_g) >= 0
+    cross = np.flatnonzero(past[1:] & ~past[:-1]) + 1
+    cross = cross[tu[cross] >= t_start]
+    return float(tu[cross[0]]) if len(cross) else None
+
+
+def step_sizes(t: np.ndarray, g: np.ndarray, gap_s: float, span_s: float,
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Levels either side of each sample: the median of the samples
+    ``gap_s``..``gap_s + span_s`` seconds before it and that as far after it
+    (counted in samples at the median interval; the gap skips the lift or
+    place ramp). The step at a sample is ``after - before``.
+
+    Returns:
+        (times s, before g, after g) of the samples that have a full span
+        both sides; empty when there are too few samples.
+    """
+    empty = np.zeros(0)
+    if len(t) < 8:
+        return empty, empty, empty
+    dt = float(np.median(np.diff(t)))
+    if not dt > 0:
+        return empty, empty, empty
+    k = max(2, int(round(span_s / dt)))
+    gap = max(1, int(round(gap_s / dt)))
+    n = len(g)
+    if n < 2 * (gap + k) + 1:
+        return empty, empty, empty
+    med = np.median(np.lib.stride_tricks.sliding_window_view(g, k), axis=1)  # med[i] = g[i:i+k]
+    i = np.arange(gap + k, n - gap - k + 1)
+    return t[i], med[i - gap - k], med[i + gap]
+
+
+def _matching_step(t: np.ndarray, g: np.ndarray, ts: np.ndarray, before: np.ndarray,
+                   after: np.ndarray, delta_g: float, t_start: float, t_end: float,
+                   tol: float, reach_s: float) -> float | None:
+    """When, in [``t_start``, ``t_end``], the readings made a whole step of
+    ``delta_g`` (g) within ``tol * |delta_g|``, or ``None``.
+
+    Only peaks of the step profile count (prominence at least half the
+    change): the moments on the flank of a larger step (a lean letting go)
+    pass through every smaller value on the way and would match anything.
+    The time is where the readings cross halfway between that step's levels,
+    nearest the peak (within ``reach_s``), else the peak's time.
+    """
+    sign = 1.0 if delta_g > 0 else -1.0
+    steps = after - before
+    peaks, _ = find_peaks(np.r_[0.0, sign * steps, 0.0], prominence=0.5 * abs(delta_g))
+    peaks = peaks - 1
+    peaks = peaks[(ts[peaks] >= t_start) & (ts[peaks] <= t_end)]
+    if not len(peaks):
+        return None
+    miss = np.abs(steps[peaks] - delta_g)
+    m = int(peaks[int(np.argmin(miss))])
+    if miss.min() > tol * abs(delta_g):
+        return None
+    mark = 0.5 * (before[m] + after[m])
+    near = (t >= ts[m] - reach_s) & (t <= ts[m] + reach_s)
+    tn = t[near]
+    past = (g[near] - mark) * sign >= 0
+    cross = np.flatnonzero(past[1:] & ~past[:-1]) + 1
+    if not len(cross):
+        return float(ts[m])
+    return float(tn[cross[int(np.argmin(np.abs(tn[cross] - ts[m])))]])
+
+
+def change_time(t: np.ndarray, g: np.ndarray, delta_g: float, t_start: float, t_end: float,
+                gap_s: float = 0.25, span_s: float = 0.35, tol: float = 0.3,
+                min_step_g: float = 0.0) -> float | None:
+    """When the plate's weight changed by ``delta_g`` (g) inside the event
+    [``t_start``, ``t_end``] (s), from its readings ``g`` (g) at ``t`` (s),
+    which should start about a second before the event and end about a
+    second after it.
+
+    The halfway crossing, unless the readings around it step by more than
+    ``tol * |delta_g|`` away from ``delta_g`` (a lean or press let go there,
+    not the item) and elsewhere in the event they make a whole step that
+    matches ``delta_g`` within that tolerance: then when they made that
+    step. Changes smaller than ``min_step_g`` (g), or ``tol`` 0, use the
+    crossing alone: a step the size of the noise matches anything. ``None``
+    when neither estimate exists.
+    """
+    tc = halfway_crossing(t, g, delta_g, t_start, t_end)
+    if tc is None or tol <= 0 or abs(delta_g) < min_step_g:
+        return tc
+    ts, before, after = step_sizes(t, g, gap_s, span_s)
+    if len(ts) == 0:
+        return tc
+    j = int(np.argmin(np.abs(ts - tc)))
+    if abs(ts[j] - tc) > 2.0 * gap_s or abs(after[j] - before[j] - delta_g) <= tol * abs(delta_g):
+        return tc  # no step known there, or the crossing is where the item moved
+    found = _matching_step(t, g, ts, before, after, delta_g, t_start, t_end, tol, gap_s + span_s)
+    return tc if found is None else found

@@ -1,0 +1,85 @@
+"""When the weight changed inside an event: the halfway crossing, and the
+matching step when a lean let go at the crossing."""
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from fusion.change_time import change_time, halfway_crossing, step_sizes
+
+
+def signal(steps, t_end=8.0, rate_hz=20.0, base_g=7750.0, noise_g=1.0, seed=0):
+    """(t s, grams) of one plate; ``steps`` are (t_start, t_end, delta_g) linear ramps."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(0.0, t_end, 1.0 / rate_hz)
+    g = np.full(t.size, base_g)
+    for a, b, d in steps:
+        g += d * np.clip((t - a) / (b - a), 0.0, 1.0)
+    return t, g + rng.normal(0.0, noise_g, t.size)
+
+
+# concession seed 13, plate U1-1-01: one shopper leans ~550 g on the plate,
+# a neighbour lifts a 355 g can at 3.0 s, the lean lets go at 5.0 s
+LEAN = [(1.0, 1.2, 550.0), (3.0, 3.2, -355.0), (5.0, 5.2, -550.0)]
+
+
+def test_a_plain_take_changes_at_the_halfway_crossing():
+    t, g = signal([(3.0, 3.2, -355.0)])
+    tc = halfway_crossing(t, g, -355.0, 2.9, 3.3)
+    assert tc is not None and 3.05 <= tc <= 3.16
+    assert change_time(t, g, -355.0, 2.9, 3.3, min_step_g=10.0) == tc
+
+
+def test_a_take_during_a_lean_changes_when_the_can_left_not_when_the_lean_let_go():
+    t, g = signal(LEAN)
+    cross = halfway_crossing(t, g, -355.0, 0.95, 5.3)
+    assert cross is not None and 5.0 <= cross <= 5.2  # the lean's release
+    tc = change_time(t, g, -355.0, 0.95, 5.3, min_step_g=10.0)
+    assert tc is not None and 3.0 <= tc <= 3.2  # the can
+    # disabled, or a change too small to look for its step: the crossing
+    assert change_time(t, g, -355.0, 0.95, 5.3, tol=0.0) == cross
+    assert change_time(t, g, -355.0, 0.95, 5.3, min_step_g=400.0) == cross
+
+
+def test_without_a_matching_step_the_crossing_stands():
+    # the lean let go in two halves: no step of -355 g anywhere near
+    t, g = signal([(1.0, 1.2, 700.0), (3.0, 3.2, -530.0), (5.0, 5.2, -525.0)])
+    cross = halfway_crossing(t, g, -355.0, 0.95, 5.3)
+    assert change_time(t, g, -355.0, 0.95, 5.3, min_step_g=10.0) == cross
+
+
+def test_too_few_samples_give_no_steps_and_no_crossing():
+    t, g = signal([(3.0, 3.2, -355.0)], t_end=0.3)
+    assert step_sizes(t, g, 0.25, 0.35)[0].size == 0
+    assert halfway_crossing(t[:1], g[:1], -355.0, 0.0, 0.3) is None
+    assert change_time(t[:1], g[:1], -355.0, 0.0, 0.3) is None
+
+
+@settings(max_examples=200, deadline=None)
+@given(delta=st.floats(20.0, 2000.0), sign=st.sampled_from([-1.0, 1.0]),
+       t0=st.floats(2.0, 5.0), ramp=st.floats(0.05, 0.5), rate=st.sampled_from([10.0, 20.0, 40.0, 80.0]),
+       noise=st.floats(0.1, 3.0), seed=st.integers(0, 2**16))
+def test_one_step_is_found_where_it_happened(delta, sign, t0, ramp, rate, noise, seed):
+    d = sign * delta
+    t, g = signal([(t0, t0 + ramp, d)], rate_hz=rate, noise_g=noise, seed=seed)
+    tc = change_time(t, g, d, t0 - 0.1, t0 + ramp + 0.1, min_step_g=max(8.0, 5 * noise))
+    assert tc is not None and t0 - 1.0 / rate <= tc <= t0 + ramp + 1.0 / rate
+
+
+@settings(max_examples=200, deadline=None)
+@given(delta=st.floats(50.0, 1000.0), lean=st.floats(1.4, 3.0), sign=st.sampled_from([-1.0, 1.0]),
+       t0=st.floats(2.0, 3.5), hold=st.floats(1.2, 2.5), rate=st.sampled_from([10.0, 20.0, 40.0, 80.0]),
+       noise=st.floats(0.1, 3.0), seed=st.integers(0, 2**16))
+def test_a_take_or_put_back_during_a_lean_is_found_where_it_happened(delta, lean, sign, t0, hold, rate,
+                                                                      noise, seed):
+    """A hand pressing 40 % or more above the item's weight: the readings
+    cross halfway when the press begins (a put-back) or lets go (a take),
+    and the item's own step is found instead."""
+    d, press = sign * delta, lean * delta
+    t, g = signal([(1.0, 1.2, press), (t0, t0 + 0.2, d), (t0 + hold, t0 + hold + 0.2, -press)],
+                  rate_hz=rate, noise_g=noise, seed=seed)
+    t_start, t_end = 0.95, t0 + hold + 0.3
+    cross = halfway_crossing(t, g, d, t_start, t_end)
+    assert cross is not None and not t0 - 0.5 <= cross <= t0 + 0.7  # the press, not the item
+    tc = change_time(t, g, d, t_start, t_end, min_step_g=max(8.0, 5 * noise))
+    assert tc is not None and t0 - 1.0 / rate <= tc <= t0 + 0.2 + 1.0 / rate
