@@ -62,19 +62,27 @@ def step_sizes(t: np.ndarray, g: np.ndarray, gap_s: float, span_s: float,
         both sides; empty when there are too few samples.
     """
     empty = np.zeros(0)
-    if len(t) < 8:
+    spans = _spans(t, gap_s, span_s)
+    if spans is None:
         return empty, empty, empty
-    dt = float(np.median(np.diff(t)))
-    if not dt > 0:
-        return empty, empty, empty
-    k = max(2, int(round(span_s / dt)))
-    gap = max(1, int(round(gap_s / dt)))
+    gap, k = spans
     n = len(g)
-    if n < 2 * (gap + k) + 1:
-        return empty, empty, empty
     med = np.median(np.lib.stride_tricks.sliding_window_view(g, k), axis=1)  # med[i] = g[i:i+k]
     i = np.arange(gap + k, n - gap - k + 1)
     return t[i], med[i - gap - k], med[i + gap]
+
+
+def _spans(t: np.ndarray, gap_s: float, span_s: float) -> tuple[int, int] | None:
+    """(gap, span) in samples at the median interval of ``t`` (s), or ``None``
+    when there are too few samples for one step."""
+    if len(t) < 8:
+        return None
+    dt = float(np.median(np.diff(t)))
+    if not dt > 0:
+        return None
+    k = max(2, int(round(span_s / dt)))
+    gap = max(1, int(round(gap_s / dt)))
+    return (gap, k) if len(t) >= 2 * (gap + k) + 1 else None
 
 
 def _matching_step(t: np.ndarray, g: np.ndarray, ts: np.ndarray, before: np.ndarray,
@@ -129,11 +137,15 @@ def change_time(t: np.ndarray, g: np.ndarray, delta_g: float, t_start: float, t_
     tc = halfway_crossing(t, g, delta_g, t_start, t_end)
     if tc is None or tol <= 0 or abs(delta_g) < min_step_g:
         return tc
-    ts, before, after = step_sizes(t, g, gap_s, span_s)
-    if len(ts) == 0:
+    spans = _spans(t, gap_s, span_s)
+    if spans is None:
         return tc
-    j = int(np.argmin(np.abs(ts - tc)))
-    if abs(ts[j] - tc) > 2.0 * gap_s or abs(after[j] - before[j] - delta_g) <= tol * abs(delta_g):
+    gap, k = spans
+    # the step at the crossing (the nearest sample with a full span both sides)
+    i = min(max(int(np.searchsorted(t, tc)), gap + k), len(t) - gap - k)
+    step = float(np.median(g[i + gap:i + gap + k]) - np.median(g[i - gap - k:i - gap]))
+    if abs(t[i] - tc) > 2.0 * gap_s or abs(step - delta_g) <= tol * abs(delta_g):
         return tc  # no step known there, or the crossing is where the item moved
+    ts, before, after = step_sizes(t, g, gap_s, span_s)
     found = _matching_step(t, g, ts, before, after, delta_g, t_start, t_end, tol, gap_s + span_s)
     return tc if found is None else found
