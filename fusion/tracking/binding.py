@@ -11,7 +11,13 @@ import logging
 import math
 from bisect import bisect_left
 
-from fusion.tracking.entry import bind_passages, closest_other, prune_taps, queue_factor
+from fusion.tracking.entry import (
+    bind_passages,
+    closest_other,
+    note_partners,
+    prune_taps,
+    queue_factor,
+)
 from fusion.tracking.identity import adopt_short_account, hints_match, relink_choice, state
 from fusion.tracking.kalman_core import KalmanTrack
 
@@ -33,9 +39,12 @@ class IdentityOps:
             if passers:
                 bound, unclaimed = bind_passages(lane, passers, cfg)
                 for tr, account, conf in bound:
-                    dmin = closest_other(tr, self._core.active + self._lost, account,
-                                         state(tr).pass_t - 1.5, state(tr).pass_t + 0.2)
-                    self._bind_track(tr, account, conf * queue_factor(dmin, cfg))
+                    dmin, near = closest_other(tr, self._core.active + self._lost, account,
+                                               state(tr).pass_t - 1.5, state(tr).pass_t + 0.2)
+                    f = queue_factor(dmin, cfg)
+                    self._bind_track(tr, account, conf * f)
+                    if near is not None:
+                        note_partners(tr, account, near, state(near).account, 1.0 - f, state(tr).pass_t)
                 for tr in unclaimed:
                     self._relink(tr)  # a tailgater, or a lost shopper coming back
             prune_taps(lane, now, cfg)

@@ -232,6 +232,7 @@ def bind_passages(lane: EntryLane, passers: list[KalmanTrack], cfg: TrackerConfi
                 f = 0.5 if acct_o in swapped else order_factor(abs(pass_t - t_o), cfg)
                 conf *= f
                 state(other).identity_conf *= f
+                note_partners(tr, acct, other, acct_o, 1.0 - f, pass_t)
         ts.slots_left -= 1
         ts.others_passed = ts.others_passed or ts.tapper is not tr
         ts.last_pass_t = pass_t
@@ -240,17 +241,36 @@ def bind_passages(lane: EntryLane, passers: list[KalmanTrack], cfg: TrackerConfi
     return out, unclaimed
 
 
+def note_partners(a: KalmanTrack, account_a: str, b: KalmanTrack, account_b: str | None,
+                  p: float, t: float, min_p: float = 0.01) -> None:
+    """Record that tracks ``a`` (of ``account_a``) and ``b`` (of ``account_b``)
+    may carry each other's accounts, with probability ``p``, from ``t`` (s)
+    (:attr:`fusion.tracking.identity.ShopperState.swap_partners`): the
+    engine then holds the receipt of the one that leaves first while the
+    other is inside, and doubts it when the other's track takes something.
+    Below ``min_p`` nothing is recorded: a partner is kept with the time the
+    two first met, and a negligible doubt at the gate would date a later,
+    real encounter of the two back to it."""
+    if account_b is None or account_b == account_a or p < min_p:
+        return
+    for tr, acct in ((a, account_b), (b, account_a)):
+        held = state(tr).swap_partners.get(acct)
+        if held is None or p > held[0]:
+            state(tr).swap_partners[acct] = (p, t if held is None else held[1])
+
+
 def closest_other(tr: KalmanTrack, others: list[KalmanTrack], account: str,
-                  t0: float, t1: float) -> float:
+                  t0: float, t1: float) -> tuple[float, KalmanTrack | None]:
     """Closest distance (m) in [t0, t1] (s), counted from when each was
     confirmed, between ``tr`` and any other confirmed track not bound to
-    ``account`` (its party): two people who stood that close in the queue may
-    have been told apart wrongly."""
+    ``account`` (its party), and that track (``None`` when there is none):
+    two people who stood that close in the queue may have been told apart
+    wrongly."""
     st = state(tr)
     t, xy, *_ = st.history.slice(max(t0, st.t_confirmed or t0), t1)
-    best = math.inf
+    best, near = math.inf, None
     if len(t) == 0:
-        return best
+        return best, near
     for o in others:
         so = state(o)
         if o is tr or not o.confirmed or so.account == account:
@@ -260,8 +280,10 @@ def closest_other(tr: KalmanTrack, others: list[KalmanTrack], account: str,
         if m.any():
             dx = np.interp(t[m], to, xo[:, 0]) - xy[m, 0]
             dy = np.interp(t[m], to, xo[:, 1]) - xy[m, 1]
-            best = min(best, float(np.min(np.hypot(dx, dy))))
-    return best
+            d = float(np.min(np.hypot(dx, dy)))
+            if d < best:
+                best, near = d, o
+    return best, near
 
 
 def queue_factor(d_m: float, cfg: TrackerConfig) -> float:

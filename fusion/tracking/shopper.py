@@ -315,6 +315,8 @@ class ShopperTracker(IdentityOps):
                 continue
             if any(id(tr) in active or now - tr.t_last < stale_s for tr in others):
                 continue
+            if self._party_expected(name, now):
+                continue  # members of its party may still come in on its tap
             exit_t = max(tr.t_last for tr in exited)
             decided = max([tr.t_last + self.config.exit_timeout_s for tr in exited]
                           + [tr.t_last + stale_s for tr in others])
@@ -323,6 +325,19 @@ class ShopperTracker(IdentityOps):
             acct.partners = _partners(acct.tracks)
             acct.tracks = []
             self._exit_watch.discard(name)
+
+    def _party_expected(self, account: str, now: float) -> bool:
+        """True while the tap of ``account`` has party slots left and can
+        still fill them at ``now`` (s): a member who left does not end a
+        party whose others still queue at the gate (a full store lets
+        people in as others leave)."""
+        cfg = self.config
+        for lane in self._lanes.values():
+            for ts in lane.taps:
+                if (ts.tap.shopper == account and ts.slots_left > 0
+                        and now <= ts.open_until(cfg, ts is lane.taps[-1]) + cfg.pass_decide_s):
+                    return True
+        return False
 
     def _drop_shadows(self, now: float) -> None:
         """Drop unbound confirmed tracks that shadow another track: within

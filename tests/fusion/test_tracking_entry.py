@@ -122,3 +122,39 @@ def test_one_party_member_leaves_while_the_other_stays():
     assert trk.accounts() == {"P": "exited"}
     (ev,) = trk.pop_exits(30.0)
     assert abs(ev.exit_t - 19.6) < 0.5
+
+
+def test_a_party_member_who_leaves_does_not_end_a_party_still_queueing_on_its_tap():
+    # P taps for two; p0 walks in and out again at once, p1 waits in the
+    # queue outside (a full store) and walks in 12 s later on the same tap
+    p0 = walker("p0", (0.5, 0.5, -0.3), (1.5, 0.5, 0.4), (2.4, 0.5, 0.4), (4.0, 2.5, 2.0),
+                (8.0, 5.5, 0.4), (8.6, 5.5, -0.3))
+    p1 = walker("p1", (0.5, 0.5, -1.6), (13.0, 0.5, -1.6), (14.0, 0.5, 0.4), (14.6, 0.5, 0.4),
+                (16.0, 2.0, 3.5), (24.0, 2.5, 3.5), (27.0, 5.5, 0.4), (27.6, 5.5, -0.3))
+    scene = Scene([p0, p1], taps=[GateTap(2.0, "IN", "P", 2)], seed=25)
+    trk = ShopperTracker(STORE)
+    at_13 = []
+    run(trk, scene, on_step=lambda t: at_13.append(trk.accounts()) if t >= 13.0 and not at_13 else None)
+    assert at_13 == [{"P": "inside"}]  # p0 left at 8.6 s, but P's tap still has a slot
+    assert _bound(trk, p1, 20.0, 24.0).account == "P"
+    (ev,) = trk.pop_exits(40.0)
+    assert abs(ev.exit_t - 27.6) < 0.5
+
+
+def test_two_taps_whose_people_pass_together_are_each_others_swap_partners():
+    # A and B tap 0.5 s apart and walk in side by side: either may be either
+    a = walker("a", (0.0, 0.4, -0.4), (1.0, 0.4, 0.4), (1.6, 0.4, 0.5), (3.0, 1.5, 2.0),
+               (9.0, 1.5, 4.5))
+    b = walker("b", (0.0, 0.75, -0.4), (1.5, 0.75, 0.0), (2.2, 0.75, 0.5), (3.5, 3.0, 2.0),
+               (9.0, 4.0, 4.5))
+    taps = [GateTap(0.9, "IN", "A"), GateTap(1.4, "IN", "B")]
+    trk = ShopperTracker(STORE)
+    run(trk, Scene([a, b], taps=taps, seed=26))
+    wa, wb = _bound(trk, a, 7.0, 8.0), _bound(trk, b, 7.0, 8.0)
+    assert {wa.account, wb.account} == {"A", "B"}
+    doubt = 1.0 - min(wa.identity_conf, wb.identity_conf)
+    assert doubt > 0.05
+    # the engine holds the receipt of the one who leaves first while the other
+    # is inside, and doubts it when the other's track takes something
+    assert trk.partners("A", 0.05).get("B", 0.0) >= 0.05
+    assert trk.partners("B", 0.05).get("A", 0.0) >= 0.05
