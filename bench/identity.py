@@ -88,6 +88,10 @@ class OracleTracker:
     def accounts(self) -> dict[str, str]:
         return {a: "exited" if a in self.exited else "inside" for a in self.truth.shoppers}
 
+    def last_seen(self, account: str) -> float | None:
+        seen = [obs[0][-1] for n, obs in self.obs.items() if self.accounts_of[n] == account and obs[0]]
+        return max(seen) if seen else None
+
     def partners(self, account: str, min_p: float) -> dict[str, float]:
         return {}  # true identities: nobody can have been swapped
 

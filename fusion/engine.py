@@ -95,6 +95,9 @@ class EngineConfig:
             until the partner leaves too. 0 decides at once.
         partner_wait_p: see ``partner_wait_s``.
         doubt_floor: doubts below this probability are not recorded.
+        lost_s: at the end of the stream, a shopper who never left and was
+            last seen more than this long before it (s), or never, gets the
+            doubt ``lost_doubt`` (0..1): they may have shopped unseen.
         resting: when two events of one plate are one take split by a
             resting hand, see :class:`fusion.resting.RestingConfig`.
         parts: when an event made of several steps (a put-back then a take,
@@ -114,6 +117,8 @@ class EngineConfig:
     partner_wait_s: float = 120.0
     partner_wait_p: float = 0.05
     doubt_floor: float = 0.01
+    lost_s: float = 10.0
+    lost_doubt: float = 0.5
     resting: RestingConfig = field(default_factory=RestingConfig)
     parts: PartSplitConfig = field(default_factory=PartSplitConfig)
     weight: WeightConfig = field(default_factory=lambda: WeightConfig(keep_cancelled=True))
@@ -202,8 +207,22 @@ class Engine:
         for account in list(self.book.ledgers):
             if self.book.is_open(account):
                 ex = self._exits.get(account)
+                if ex is None:
+                    self._doubt_lost(account, end)
                 out.append(self.book.finalise(account, ex.exit_t if ex else None, end))
         return out
+
+    def _doubt_lost(self, account: str, end: float) -> None:
+        """At the end of the stream, a shopper nobody saw leave and whom the
+        tracker lost more than ``lost_s`` before it (or never saw) may have
+        gone on shopping unseen: what they took then is on nobody's receipt
+        or on someone else's. A shopper still in view at the end is only
+        not finished (a recording cut while the store is open)."""
+        seen = self.tracker.last_seen(account)
+        if seen is not None and end - seen <= self.config.lost_s:
+            return
+        where = "never seen inside" if seen is None else f"lost from view at t={seen:.1f}, not seen leaving"
+        self._doubt(account, self.config.lost_doubt, where)
 
     def receipts(self) -> list[Receipt]:
         """Every receipt decided so far, in tap order."""

@@ -156,6 +156,15 @@ class ShopperTracker(IdentityOps):
         tracks = self._held()
         return {tr.id: state(tr) for tr in tracks}
 
+    def last_seen(self, account: str) -> float | None:
+        """When a track bound to ``account`` was last seen (s); ``None`` when
+        none ever was (or the account never tapped)."""
+        acct = self._accounts.get(account)
+        if acct is None:
+            return None
+        seen = [tr.t_last for tr in acct.tracks if state(tr).account == account]
+        return max(seen) if seen else None
+
     def accounts(self) -> dict[str, str]:
         """Account -> ``"inside"`` or ``"exited"``, for every tapped account."""
         return {a: s.status for a, s in self._accounts.items()}
