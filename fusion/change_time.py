@@ -5,8 +5,9 @@ Two estimates from the raw samples of the event's largest plate:
 
 * :func:`halfway_crossing`: the first time the readings cross halfway from
   the level before to the level after. Right for a plain take or put-back.
-* the matching step: the moment whose step (median of the readings just
-  after minus just before) is closest to the event's change. Needed when
+* the matching step: when the readings made a whole step (median of the
+  readings just after minus just before) closest to the event's change.
+  Needed when
   another hand leaned on the plate during the take: a shopper leans 700 g on
   a plate while a neighbour lifts a 354 g can from it; the readings go
   +700, -354, -700, and the halfway mark (354 / 2 g below the start) is only
@@ -31,10 +32,10 @@ def halfway_crossing(t: np.ndarray, g: np.ndarray, delta_g: float, t_start: floa
     halfway mark, or ``None``.
 
     The mark is the settled level after (median of the samples in
-    ``after_s`` seconds from ``t_end``, else the last three inside the event) minus half of
-    ``delta_g``: the readings just before ``t_start`` can hold a hand already
-    pressing on the plate, which would put the mark where the press lets go
-    instead of where the item moved.
+    ``after_s`` seconds from ``t_end``, else the last three inside the
+    event) minus half of ``delta_g``: the readings just before ``t_start``
+    can hold a hand already pressing on the plate, which would put the mark
+    where the press lets go instead of where the item moved.
     """
     after = g[(t >= t_end) & (t <= t_end + after_s)]
     if len(after) < 2:
