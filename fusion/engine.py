@@ -209,8 +209,19 @@ class Engine:
                 ex = self._exits.get(account)
                 if ex is None:
                     self._doubt_lost(account, end)
+                else:
+                    self._doubt_unseen_members(ex)
                 out.append(self.book.finalise(account, ex.exit_t if ex else None, end))
         return out
+
+    def _doubt_unseen_members(self, ex: ExitEvent) -> None:
+        """A party that left with members never seen inside (fewer tracks
+        were ever bound to the account than its tap's party): they may be
+        shopping still, unseen or on another account's track, and what they
+        take is not on this receipt (``lost_doubt``)."""
+        if ex.unseen > 0:
+            self._doubt(ex.account, self.config.lost_doubt,
+                        f"party member(s) never seen inside: {ex.unseen}")
 
     def _doubt_lost(self, account: str, end: float) -> None:
         """At the end of the stream, a shopper nobody saw leave and whom the
@@ -487,6 +498,7 @@ class Engine:
             if account in self._held:
                 if not self._partner_open(account, ex):
                     self._held.discard(account)
+                    self._doubt_unseen_members(ex)
                     out.append(self.book.finalise(account, ex.exit_t, self.now))
                 continue
             self._flush_weights()
@@ -499,6 +511,7 @@ class Engine:
             if self._partner_open(account, ex):
                 self._held.add(account)  # takes no more charges, still collects doubts
                 continue
+            self._doubt_unseen_members(ex)
             out.append(self.book.finalise(account, ex.exit_t, self.now))
         return out
 

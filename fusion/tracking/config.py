@@ -255,8 +255,11 @@ class ExitEvent:
         account: the account id.
         exit_t: when its (last) track was last seen at an exit zone (s).
         decided_t: stream time at which the exit could be decided (s).
+        unseen: members of its party (the tap's ``party``) never bound to a
+            track: they may still be inside, shopping unseen.
     """
 
     account: str
     exit_t: float
     decided_t: float
+    unseen: int = 0

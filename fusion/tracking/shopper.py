@@ -329,7 +329,9 @@ class ShopperTracker(IdentityOps):
             exit_t = max(tr.t_last for tr in exited)
             decided = max([tr.t_last + self.config.exit_timeout_s for tr in exited]
                           + [tr.t_last + stale_s for tr in others])
-            self._exits.append(ExitEvent(name, exit_t, min(max(decided, exit_t), now)))
+            seen = len({id(tr) for tr in acct.tracks if state(tr).account == name})
+            self._exits.append(ExitEvent(name, exit_t, min(max(decided, exit_t), now),
+                                         max(acct.party - seen, 0)))
             acct.status = "exited"
             acct.partners = _partners(acct.tracks)
             acct.tracks = []

@@ -34,3 +34,14 @@ def test_a_tap_nobody_was_seen_for_goes_to_review():
     got = _replay(Scene([b], taps=[GateTap(2.0, "IN", "GHOST"), GateTap(3.5, "IN", "B")], seed=4))
     assert got["GHOST"].review and got["GHOST"].reasons == ("never seen inside",)
     assert not got["B"].review
+
+
+def test_a_party_that_leaves_with_a_member_never_seen_inside_goes_to_review():
+    # P taps for two, but only one person is ever seen: in and out through OUT;
+    # Q, a party of one, does the same: nobody is missing there
+    p = enter("p", 2.0, (5.0, 3.0, 3.0), (9.0, 5.5, 0.4), (9.6, 5.5, -0.3))
+    q = enter("q", 4.0, (7.0, 2.0, 3.0), (11.0, 5.5, 0.4), (11.6, 5.5, -0.3))
+    got = _replay(Scene([p, q], taps=[GateTap(2.0, "IN", "P", 2), GateTap(4.0, "IN", "Q")], seed=5))
+    assert got["P"].exit_t is not None and got["P"].review
+    assert got["P"].reasons == ("party member(s) never seen inside: 1",)
+    assert got["Q"].exit_t is not None and not got["Q"].review
