@@ -88,7 +88,7 @@ def _spans(t: np.ndarray, gap_s: float, span_s: float) -> tuple[int, int] | None
 
 def _matching_step(t: np.ndarray, g: np.ndarray, ts: np.ndarray, before: np.ndarray,
                    after: np.ndarray, delta_g: float, t_start: float, t_end: float,
-                   tol: float, reach_s: float) -> float | None:
+                   tol: float, reach_s: float) -> tuple[float, float] | None:
     """When, in [``t_start``, ``t_end``], the readings made a whole step of
     ``delta_g`` (g) within ``tol * |delta_g|``, or ``None``.
 
@@ -97,6 +97,9 @@ def _matching_step(t: np.ndarray, g: np.ndarray, ts: np.ndarray, before: np.ndar
     pass through every smaller value on the way and would match anything.
     The time is where the readings cross halfway between that step's levels,
     nearest the peak (within ``reach_s``), else the peak's time.
+
+    Returns:
+        (time s, |step - delta_g| g) or ``None``.
     """
     sign = 1.0 if delta_g > 0 else -1.0
     steps = after - before
@@ -109,14 +112,15 @@ def _matching_step(t: np.ndarray, g: np.ndarray, ts: np.ndarray, before: np.ndar
     m = int(peaks[int(np.argmin(miss))])
     if miss.min() > tol * abs(delta_g):
         return None
+    best = float(miss.min())
     mark = 0.5 * (before[m] + after[m])
     near = (t >= ts[m] - reach_s) & (t <= ts[m] + reach_s)
     tn = t[near]
     past = (g[near] - mark) * sign >= 0
     cross = np.flatnonzero(past[1:] & ~past[:-1]) + 1
     if not len(cross):
-        return float(ts[m])
-    return float(tn[cross[int(np.argmin(np.abs(tn[cross] - ts[m])))]])
+        return float(ts[m]), best
+    return float(tn[cross[int(np.argmin(np.abs(tn[cross] - ts[m])))]]), best
 
 
 def change_time(t: np.ndarray, g: np.ndarray, delta_g: float, t_start: float, t_end: float,
@@ -128,10 +132,14 @@ def change_time(t: np.ndarray, g: np.ndarray, delta_g: float, t_start: float, t_
     second after it.
 
     The halfway crossing, unless the readings around it step by more than
-    ``tol * |delta_g|`` away from ``delta_g`` (a lean or press let go there,
-    not the item) and elsewhere in the event they make a whole step that
-    matches ``delta_g`` within that tolerance: then when they made that
-    step. Changes smaller than ``min_step_g`` (g), or ``tol`` 0, use the
+    ``tol / 3 * |delta_g|`` away from ``delta_g`` (a lean or press let go
+    there, not the item, or noise) and elsewhere in the event they make a
+    whole step that matches ``delta_g`` within ``tol * |delta_g|`` and
+    better than the crossing's step by more than ``tol / 3 * |delta_g|``:
+    then when they made that step (a lean only 40 % heavier than a 50 g
+    item, measured with 3 g of noise, can step within ``tol`` of the item
+    at the crossing; the item's own step is still the clearly better
+    match). Changes smaller than ``min_step_g`` (g), or ``tol`` 0, use the
     crossing alone: a step the size of the noise matches anything. ``None``
     when neither estimate exists.
     """
@@ -144,9 +152,10 @@ def change_time(t: np.ndarray, g: np.ndarray, delta_g: float, t_start: float, t_
     gap, k = spans
     # the step at the crossing (the nearest sample with a full span both sides)
     i = min(max(int(np.searchsorted(t, tc)), gap + k), len(t) - gap - k)
-    step = float(np.median(g[i + gap:i + gap + k]) - np.median(g[i - gap - k:i - gap]))
-    if abs(t[i] - tc) > 2.0 * gap_s or abs(step - delta_g) <= tol * abs(delta_g):
+    miss = abs(float(np.median(g[i + gap:i + gap + k]) - np.median(g[i - gap - k:i - gap])) - delta_g)
+    margin = tol / 3.0 * abs(delta_g)
+    if abs(t[i] - tc) > 2.0 * gap_s or miss <= margin:
         return tc  # no step known there, or the crossing is where the item moved
     ts, before, after = step_sizes(t, g, gap_s, span_s)
     found = _matching_step(t, g, ts, before, after, delta_g, t_start, t_end, tol, gap_s + span_s)
-    return tc if found is None else found
+    return found[0] if found is not None and found[1] < miss - margin else tc

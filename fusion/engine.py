@@ -98,6 +98,8 @@ class EngineConfig:
         lost_s: at the end of the stream, a shopper who never left and was
             last seen more than this long before it (s), or never, gets the
             doubt ``lost_doubt`` (0..1): they may have shopped unseen.
+        lost_doubt: also the doubt on a party that left with members never
+            seen inside (see ``Engine._finalise``).
         resting: when two events of one plate are one take split by a
             resting hand, see :class:`fusion.resting.RestingConfig`.
         parts: when an event made of several steps (a put-back then a take,
@@ -206,34 +208,33 @@ class Engine:
         end = self.now if math.isfinite(self.now) else 0.0
         for account in list(self.book.ledgers):
             if self.book.is_open(account):
-                ex = self._exits.get(account)
-                if ex is None:
-                    self._doubt_lost(account, end)
-                else:
-                    self._doubt_unseen_members(ex)
-                out.append(self.book.finalise(account, ex.exit_t if ex else None, end))
+                out.append(self._finalise(account, self._exits.get(account), end))
         return out
 
-    def _doubt_unseen_members(self, ex: ExitEvent) -> None:
-        """A party that left with members never seen inside (fewer tracks
-        were ever bound to the account than its tap's party): they may be
-        shopping still, unseen or on another account's track, and what they
-        take is not on this receipt (``lost_doubt``)."""
-        if ex.unseen > 0:
-            self._doubt(ex.account, self.config.lost_doubt,
-                        f"party member(s) never seen inside: {ex.unseen}")
+    def _finalise(self, account: str, ex: ExitEvent | None, t: float) -> Receipt:
+        """Decide ``account``'s receipt at stream time ``t`` (s), after its
+        exit ``ex`` (``None``: the stream ended first), with the doubt
+        ``lost_doubt`` when people of its party may have shopped unseen:
 
-    def _doubt_lost(self, account: str, end: float) -> None:
-        """At the end of the stream, a shopper nobody saw leave and whom the
-        tracker lost more than ``lost_s`` before it (or never saw) may have
-        gone on shopping unseen: what they took then is on nobody's receipt
-        or on someone else's. A shopper still in view at the end is only
-        not finished (a recording cut while the store is open)."""
-        seen = self.tracker.last_seen(account)
-        if seen is not None and end - seen <= self.config.lost_s:
-            return
-        where = "never seen inside" if seen is None else f"lost from view at t={seen:.1f}, not seen leaving"
-        self._doubt(account, self.config.lost_doubt, where)
+        * it left with members never seen inside (fewer tracks were ever
+          bound to it than its tap's party): they may be shopping still,
+          unseen or on another account's track;
+        * nobody saw it leave and the tracker lost it more than ``lost_s``
+          before ``t`` (or never saw it): what it took since is on nobody's
+          receipt or on someone else's. A shopper still in view at the end
+          is only not finished (a recording cut while the store is open).
+        """
+        if ex is not None:
+            if ex.unseen > 0:
+                self._doubt(account, self.config.lost_doubt, f"party member(s) never seen inside: {ex.unseen}")
+        else:
+            seen = self.tracker.last_seen(account)
+            if seen is None:
+                self._doubt(account, self.config.lost_doubt, "never seen inside")
+            elif t - seen > self.config.lost_s:
+                self._doubt(account, self.config.lost_doubt,
+                            f"lost from view at t={seen:.1f}, not seen leaving")
+        return self.book.finalise(account, ex.exit_t if ex else None, t)
 
     def receipts(self) -> list[Receipt]:
         """Every receipt decided so far, in tap order."""
@@ -498,8 +499,7 @@ class Engine:
             if account in self._held:
                 if not self._partner_open(account, ex):
                     self._held.discard(account)
-                    self._doubt_unseen_members(ex)
-                    out.append(self.book.finalise(account, ex.exit_t, self.now))
+                    out.append(self._finalise(account, ex, self.now))
                 continue
             self._flush_weights()
             self._decide_due(0.0)
@@ -511,8 +511,7 @@ class Engine:
             if self._partner_open(account, ex):
                 self._held.add(account)  # takes no more charges, still collects doubts
                 continue
-            self._doubt_unseen_members(ex)
-            out.append(self.book.finalise(account, ex.exit_t, self.now))
+            out.append(self._finalise(account, ex, self.now))
         return out
 
     def _partner_open(self, account: str, ex: ExitEvent) -> bool:

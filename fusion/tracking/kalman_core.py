@@ -231,7 +231,8 @@ def damped_terms(dt, tau_s: float, speed_var: float):
         a, om = np.exp(-x), -np.expm1(-x)
         qpp_unit = np.where(x < 1e-3, 2.0 * x**3 / 3.0 - x**4 / 2.0, 2.0 * x - 2.0 * om - om * om)
     return (tau_s * om, a,
-            (speed_var * tau_s**2 * qpp_unit, speed_var * tau_s * om * om, speed_var * (1.0 - a * a)))
+            # 1 - a^2 = om (1 + a): no cancellation, so the float and array branches agree
+            (speed_var * tau_s**2 * qpp_unit, speed_var * tau_s * om * om, speed_var * om * (1.0 + a)))
 
 
 #: weight of one update in the running mean of the NIS: a plain mean over the

@@ -160,9 +160,7 @@ class ShopperTracker(IdentityOps):
         """When a track bound to ``account`` was last seen (s); ``None`` when
         none ever was (or the account never tapped)."""
         acct = self._accounts.get(account)
-        if acct is None:
-            return None
-        seen = [tr.t_last for tr in acct.tracks if state(tr).account == account]
+        seen = [tr.t_last for tr in _own_tracks(acct, account)] if acct is not None else []
         return max(seen) if seen else None
 
     def accounts(self) -> dict[str, str]:
@@ -329,7 +327,7 @@ class ShopperTracker(IdentityOps):
             exit_t = max(tr.t_last for tr in exited)
             decided = max([tr.t_last + self.config.exit_timeout_s for tr in exited]
                           + [tr.t_last + stale_s for tr in others])
-            seen = len({id(tr) for tr in acct.tracks if state(tr).account == name})
+            seen = len({id(tr) for tr in _own_tracks(acct, name)})
             self._exits.append(ExitEvent(name, exit_t, min(max(decided, exit_t), now),
                                          max(acct.party - seen, 0)))
             acct.status = "exited"
@@ -393,6 +391,12 @@ class ShopperTracker(IdentityOps):
             if len(h) or h.hand_t:
                 keep.append(tr)
         self._done = keep
+
+
+def _own_tracks(acct: _Account, name: str) -> list[KalmanTrack]:
+    """The tracks of account record ``acct`` still bound to its account ``name``
+    (a track taken over by another account since stays in the list)."""
+    return [tr for tr in acct.tracks if state(tr).account == name]
 
 
 def _partners(tracks: list[KalmanTrack], before_t: float = math.inf) -> dict[str, float]:
