@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -385,6 +385,7 @@ def _depth_side(xy: np.ndarray, edge: np.ndarray) -> tuple[float, float]:
 
 
 def allocate_units(cands: Sequence[Candidate], n_units: int, config: AttributionConfig | None = None,
+                   unit_presence: Mapping[str, Sequence[float]] | None = None,
                    ) -> tuple[tuple[tuple[str, int], ...], float]:
     """Share ``n_units`` taken (or returned) in one event among the accounts that touched it.
 
@@ -397,6 +398,14 @@ def allocate_units(cands: Sequence[Candidate], n_units: int, config: Attribution
     ``extra_unit_factor`` per unit beyond ``r_i`` and ``idle_reach_factor`` per
     reach beyond ``k_i`` (most reaches take one item).
 
+    When the moment each unit moved is known, ``unit_presence`` says how
+    surely each account's hands were at the plate then: account -> one
+    score per unit in time order (missing accounts score 0). Each unit's
+    scores are divided by that unit's best; an allocation is then weighed
+    by the mean, over the ways of giving its units in time order to its
+    accounts, of the product of the scores of the units given. Scores that
+    do not tell the accounts apart change nothing.
+
     Returns:
         ((account, units), ...) of the most probable allocation (units > 0),
         and its posterior probability among all allocations.
@@ -408,6 +417,7 @@ def allocate_units(cands: Sequence[Candidate], n_units: int, config: Attribution
     q = np.array([c.likelihood / (c.likelihood + cfg.touch_background) for c in named])
     q = np.clip(q, 1e-9, 1 - 1e-9)
     r = np.array([c.reaches for c in named])
+    timing = _timing_weights(named, n_units, unit_presence) if unit_presence is not None else None
     best, best_w, total = None, -1.0, 0.0
     for alloc in _compositions(n_units, len(named)):
         k = np.array(alloc)
@@ -416,11 +426,42 @@ def allocate_units(cands: Sequence[Candidate], n_units: int, config: Attribution
         seen = touched & (r > 0)
         w *= cfg.extra_unit_factor ** int(np.maximum(k - r, 0)[seen].sum())
         w *= cfg.idle_reach_factor ** int(np.maximum(r - k, 0)[seen].sum())
+        if timing is not None:
+            w *= timing[alloc]
         total += w
         if w > best_w:
             best, best_w = alloc, w
     shares = tuple((named[i].account, k) for i, k in enumerate(best) if k > 0)
     return shares, best_w / total if total > 0 else 0.0
+
+
+def _timing_weights(named: Sequence[Candidate], n_units: int,
+                    unit_presence: Mapping[str, Sequence[float]]) -> dict[tuple[int, ...], float] | None:
+    """Allocation (units per account of ``named``) -> mean over its ordered
+    assignments of the product of row-normalised presence scores (see
+    :func:`allocate_units`); ``None`` when the scores are unusable."""
+    p = np.zeros((n_units, len(named)))
+    for i, c in enumerate(named):
+        row = unit_presence.get(c.account)
+        if row is not None:
+            if len(row) != n_units:
+                raise ValueError(f"unit_presence[{c.account!r}]: {len(row)} scores for {n_units} units")
+            p[:, i] = np.asarray(row, float)
+    top = p.max(axis=1)
+    if not np.all(top > 0) or not np.all(np.isfinite(p)):
+        return None
+    p /= top[:, None]
+    # sums over ordered assignments, by counts so far: units in time order, one at a time
+    sums: dict[tuple[int, ...], float] = {(0,) * len(named): 1.0}
+    for j in range(n_units):
+        nxt: dict[tuple[int, ...], float] = {}
+        for counts, v in sums.items():
+            for i in range(len(named)):
+                key = counts[:i] + (counts[i] + 1,) + counts[i + 1:]
+                nxt[key] = nxt.get(key, 0.0) + v * p[j, i]
+        sums = nxt
+    return {k: v * math.prod(math.factorial(x) for x in k) / math.factorial(n_units)
+            for k, v in sums.items()}
 
 
 def _compositions(n: int, k: int):

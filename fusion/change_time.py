@@ -159,3 +159,58 @@ def change_time(t: np.ndarray, g: np.ndarray, delta_g: float, t_start: float, t_
     ts, before, after = step_sizes(t, g, gap_s, span_s)
     found = _matching_step(t, g, ts, before, after, delta_g, t_start, t_end, tol, gap_s + span_s)
     return found[0] if found is not None and found[1] < miss - margin else tc
+
+
+def unit_times(t: np.ndarray, g: np.ndarray, n_units: int, t_start: float, t_end: float,
+               level_n: int = 10, max_excursion: float = 0.25) -> list[float] | None:
+    """When each of ``n_units`` units moved inside the event [``t_start``,
+    ``t_end``] (s), from the plate's readings ``g`` (g) at ``t`` (s), which
+    should start about a second before the event and end about a second
+    after it.
+
+    Two hands taking from one plate a fraction of a second apart leave no
+    quiet moment between their lifts (:func:`fusion.parts.plateau_parts`
+    finds none), but the readings still pass the levels in between in turn:
+    unit ``j`` (0-based) is timed where the readings, smoothed by a running
+    median of 3 (one spike does not count), first reach ``j + 1/2`` units
+    of the way from the level before (median of the last ``level_n``
+    samples before ``t_start``) to the level after (the first ``level_n``
+    after ``t_end``), searching on from the previous unit's time. The units
+    are taken as equal (a mixed event is timed by its share of the change).
+
+    A hand pressing on the plate while another lifts hides the lift: with
+    light items the press can outweigh the unit, and every mark is then
+    crossed when the last hand lets go. So when the smoothed readings inside
+    the event leave the range between the two levels by more than
+    ``max_excursion`` of a unit, the units are not timed.
+
+    Returns:
+        ``n_units`` non-decreasing times (s), or ``None`` when the samples
+        do not cover the event, the readings stray beyond the levels, or
+        they never reach a mark.
+    """
+    if n_units < 1 or len(g) < 5:
+        return None
+    before, after = g[t < t_start], g[t > t_end]
+    if len(before) < 3 or len(after) < 2:
+        return None
+    lo, hi = float(np.median(before[-level_n:])), float(np.median(after[:level_n]))
+    if hi == lo:
+        return None
+    smooth = np.median(np.lib.stride_tricks.sliding_window_view(g, 3), axis=1)
+    ts = t[1:-1]
+    inside = smooth[(ts >= t_start) & (ts <= t_end)]
+    stray = max(float(inside.max()) - max(lo, hi), min(lo, hi) - float(inside.min())) if len(inside) else 0.0
+    if stray > max_excursion * abs(hi - lo) / n_units:
+        return None
+    sign = 1.0 if hi > lo else -1.0
+    i = int(np.searchsorted(ts, t_start))
+    out = []
+    for j in range(n_units):
+        mark = lo + (j + 0.5) / n_units * (hi - lo)
+        reached = np.flatnonzero((smooth[i:] - mark) * sign >= 0)
+        if not len(reached):
+            return None
+        i += int(reached[0])
+        out.append(float(ts[i]))
+    return out

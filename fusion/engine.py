@@ -37,7 +37,7 @@ from fusion.attribution import (
     joint_attribution,
     weigh_by_product,
 )
-from fusion.change_time import change_time
+from fusion.change_time import change_time, unit_times
 from fusion.inference import ItemInference
 from fusion.parts import (
     PartSplitConfig,
@@ -557,7 +557,7 @@ class Engine:
         if not top.items:
             self._doubt(best.account, 1.0 - top.probability, f"possible item at {where} t={t_mid:.1f}")
             return
-        shares, p_split = self._shares(top.items, cands)
+        shares, p_split = self._shares(ev, top.items, cands)
         what = f"{_fmt(top.items)} at {where} t={t_mid:.1f}"
         if len(shares) > 1:
             self._charge_split(ev, top, cands, shares, p_split, t_mid, what)
@@ -573,13 +573,38 @@ class Engine:
         for c in cands[1:]:
             self._doubt(c.account, c.probability, f"may have made {what}")
 
-    def _shares(self, items, cands) -> tuple[tuple[tuple[str, int], ...], float]:
+    def _shares(self, ev: ShelfEvent, items, cands) -> tuple[tuple[tuple[str, int], ...], float]:
         """Split a multi-unit, one-signed event among accounts that touched it."""
         units = sum(abs(q) for _, q in items)
         signs = {q > 0 for _, q in items}
         if units < 2 or len(signs) != 1:
             return (), 0.0
-        return allocate_units(cands, units, self.config.attribution)
+        att = self.config.attribution
+        return allocate_units(cands, units, att, self._unit_presence(ev, units, cands))
+
+    def _unit_presence(self, ev: ShelfEvent, units: int, cands: list[Candidate],
+                       ) -> dict[str, list[float]] | None:
+        """Account -> how surely its hands were at the event's largest plate
+        when each unit moved (:func:`fusion.change_time.unit_times`,
+        :func:`fusion.parts.step_presence`); ``None`` with fewer than two
+        named accounts or when the readings do not time the units."""
+        named = [c.account for c in cands if c.account != UNKNOWN][: self.config.attribution.max_split_accounts]
+        if len(named) < 2:
+            return None
+        k = int(np.argmax(np.abs(ev.delta_g)))
+        c = ev.cells[k]
+        t, g = self._plate_samples(c, ev.t_start - 1.0, ev.t_end + 0.8)
+        times = unit_times(t, g, units, ev.t_start, ev.t_end)
+        if times is None:
+            return None
+        windows = [w for w in self.tracker.window(ev.t_start - 1.0, ev.t_end + 1.0) if w.account in named]
+        front, cfg = self.store.cells[c].front, self.config.parts
+        out: dict[str, list[float]] = {a: [] for a in named}
+        for tu in times:
+            scores = step_presence(windows, front, tu, tu, self.config.attribution.hand_sd_m, cfg)
+            for a in named:
+                out[a].append(scores.get(a, 0.0) + cfg.unseen)
+        return out
 
     def _charge_split(self, ev, top, cands, shares, p_split, t_mid, what) -> None:
         sign = 1 if top.items[0][1] > 0 else -1

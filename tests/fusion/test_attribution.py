@@ -1,5 +1,7 @@
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from fusion.attribution import UNKNOWN, AttributionConfig, attribute, segment_distance
 from fusion.store import parse_store
@@ -263,3 +265,49 @@ def test_body_only_evidence_is_taken_when_the_weight_changed():
                     np.zeros(0), no_hands, ())
     cands = attribute(EVENT, STORE, [a, b], t_change=10.3)
     assert cands[0].account == "A" and cands[0].probability > 0.9
+
+
+def test_who_was_at_the_plate_when_each_unit_left_splits_the_units():
+    """Two shoppers reach one plate together and two cans leave 0.4 s apart:
+    both hands were near the plate over the event (one reach each), so
+    without timing "each took one" and "one took both" are close; A's hand
+    was at the edge when the first can left and B's when the second did."""
+    from dataclasses import replace
+
+    from fusion.attribution import allocate_units
+    a, b = replace(cand("A", 0.6), reaches=1), replace(cand("B", 0.3), reaches=1)
+    cands = [a, b, cand(UNKNOWN, 1e-4)]
+    _, p_before = allocate_units(cands, 2)
+    each = {"A": [0.8, 0.05], "B": [0.04, 0.9]}
+    shares, p = allocate_units(cands, 2, unit_presence=each)
+    assert sorted(shares) == [("A", 1), ("B", 1)] and p > p_before + 0.2
+    # scores that do not tell the accounts apart change nothing
+    flat = {"A": [0.5, 0.5], "B": [0.5, 0.5]}
+    assert allocate_units(cands, 2, unit_presence=flat) == allocate_units(cands, 2)
+    # only A at the plate when either unit left: both are A's
+    shares, _ = allocate_units(cands, 2, unit_presence={"A": [0.9, 0.8], "B": [0.02, 0.02]})
+    assert shares == (("A", 2),)
+    with pytest.raises(ValueError, match="'A'"):
+        allocate_units(cands, 2, unit_presence={"A": [0.5], "B": [0.5, 0.5]})
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.integers(1, 5), st.lists(st.floats(0.01, 3.0), min_size=2, max_size=3),
+       st.lists(st.integers(0, 3), min_size=3, max_size=3), st.data())
+def test_unit_presence_sums_over_every_order_of_the_units(n, liks, reaches, data):
+    """The timing weight of an allocation is the mean over its distinct
+    orders of the product of normalised scores: check it against brute force."""
+    import itertools
+    from dataclasses import replace
+
+    from fusion.attribution import _timing_weights
+    named = [replace(cand(f"A{i}", lik), reaches=reaches[i]) for i, lik in enumerate(liks)]
+    scores = {c.account: data.draw(st.lists(st.floats(0.02, 1.0), min_size=n, max_size=n)) for c in named}
+    w = _timing_weights(named, n, scores)
+    p = np.array([scores[c.account] for c in named]).T
+    p = p / p.max(axis=1, keepdims=True)
+    for alloc, value in w.items():
+        labels = [i for i, k in enumerate(alloc) for _ in range(k)]
+        orders = set(itertools.permutations(labels))
+        brute = sum(np.prod([p[j, a] for j, a in enumerate(o)]) for o in orders) / len(orders)
+        assert value == pytest.approx(brute, rel=1e-9)
