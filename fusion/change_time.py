@@ -139,9 +139,14 @@ def change_time(t: np.ndarray, g: np.ndarray, delta_g: float, t_start: float, t_
     then when they made that step (a lean only 40 % heavier than a 50 g
     item, measured with 3 g of noise, can step within ``tol`` of the item
     at the crossing; the item's own step is still the clearly better
-    match). Changes smaller than ``min_step_g`` (g), or ``tol`` 0, use the
-    crossing alone: a step the size of the noise matches anything. ``None``
-    when neither estimate exists.
+    match). When the readings step at the crossing by more than twice the
+    change (or against it) and nowhere match it (a shopper leans
+    on the plate, swaying by tens of grams, while a neighbour lifts a 68 g
+    bag: the bag's step drowns in the sway, the crossing is the lean's
+    release), the moment is unknown: ``None``. Changes smaller than
+    ``min_step_g`` (g), or ``tol`` 0, use the crossing alone: a step the
+    size of the noise matches anything. ``None`` when neither estimate
+    exists.
     """
     tc = halfway_crossing(t, g, delta_g, t_start, t_end)
     if tc is None or tol <= 0 or abs(delta_g) < min_step_g:
@@ -158,7 +163,12 @@ def change_time(t: np.ndarray, g: np.ndarray, delta_g: float, t_start: float, t_
         return tc  # no step known there, or the crossing is where the item moved
     ts, before, after = step_sizes(t, g, gap_s, span_s)
     found = _matching_step(t, g, ts, before, after, delta_g, t_start, t_end, tol, gap_s + span_s)
-    return found[0] if found is not None and found[1] < miss - margin else tc
+    if found is not None and found[1] < miss - margin:
+        return found[0]
+    # at the crossing the readings stepped by more than twice the change (or the
+    # other way), and nowhere by the change: most of that step was something
+    # else letting go, so the moment is unknown, not the crossing
+    return None if found is None and miss > abs(delta_g) else tc
 
 
 def unit_times(t: np.ndarray, g: np.ndarray, n_units: int, t_start: float, t_end: float,
