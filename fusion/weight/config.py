@@ -72,7 +72,8 @@ class WeightConfig:
         odd_hold_s: a small change that is *not* a whole number of items of
             its plates' SKUs (a lean felt by a neighbour, a hand still resting
             after a take) waits this long; if the plate moves again meanwhile,
-            the two changes are summed into one, s.
+            the two changes are summed into one, the wait still counting
+            from the first one's settle, s.
         max_hold_s: longest a weight increase is held (the plate keeps moving), s.
         hand_reach_s: a hand that vision sees out of reach of a plate
             (``WeightDetector.hands_away``) cannot touch it sooner than this, s:

@@ -467,7 +467,30 @@ class WeightDetector:
     def _hold_end(self, ch: PlateChange) -> float:
         """Until when (s) a further change of the plate joins ``ch`` (see :meth:`_hold_s`)."""
         hold = self._hold_s([ch])
-        return ch.t_settled + hold if hold > 0 else -np.inf
+        return self._hold_from([ch], hold) + hold if hold > 0 else -np.inf
+
+    def _hold_from(self, group: list[PlateChange], hold: float) -> float:
+        """When the hold of ``group`` began (s): its last settle, but for the
+        odd hold (no whole number of items) its first part's settle. A change
+        that no item explains waits ``odd_hold_s`` for the change that
+        completes it (a resting hand lifting); later changes of its plate in
+        that time are summed with it but do not restart the wait, or a
+        misplaced put-back would be summed with every take from that plate
+        until it was left alone for ``odd_hold_s`` (concession seed 10: a can
+        put back on the iced-tea plate at 305 s, a 8 g wobble at 309.6 s and
+        three takes at 313-316 s made one 10 s event)."""
+        if self._odd(group):
+            return min(q.t_settled for p in group for q in (p.parts or (p,)))
+        return max(p.t_settled for p in group)
+
+    def _odd(self, group: list[PlateChange]) -> bool:
+        """``group`` is held as a change no whole number of items explains
+        (``odd_hold_s``; cancelled parts are not: they wait ``press_hold_s``)."""
+        total = sum(p.delta_g for p in group)
+        if any(p.parts for p in group) and abs(total) < self.config.min_change_g:
+            return False
+        # loose test: only changes clearly unlike any whole number of items wait
+        return not explains_whole_items_together(self.store, group, self.config, k=5.0, rel=0.03)
 
     def _after_held(self, idx: list[int], ch: PlateChange, var_after: float) -> None:
         """Plate ``ch.cell`` moved again while its changes ``_pending[idx]`` were
@@ -526,10 +549,11 @@ class WeightDetector:
         t_set = max(p.t_settled for p in group)
         if hold <= 0 or self._now - t_set >= self.config.max_hold_s:
             return False
-        if self._now < t_set + hold:
+        t_from = self._hold_from(group, hold)
+        if self._now < t_from + hold:
             return True
         return any(self._state[p.cell] == UNSTABLE
-                   and p.t_settled < self._ep_start[p.cell] < p.t_settled + hold
+                   and p.t_settled < self._ep_start[p.cell] < t_from + hold
                    for p in group)
 
     def _hold_s(self, group: list[PlateChange], cue: bool = True) -> float:
@@ -539,9 +563,7 @@ class WeightDetector:
         total = sum(p.delta_g for p in group)
         if any(p.parts for p in group) and abs(total) < self.config.min_change_g:
             return self.config.press_hold_s  # cancelled parts (keep_cancelled): no lean/odd wait
-        # loose test: only changes clearly unlike any whole number of items wait
-        whole = explains_whole_items_together(self.store, group, self.config, k=5.0, rel=0.03)
-        if not whole:
+        if self._odd(group):
             return self.config.odd_hold_s
         cfg = self.config
         if not 0 < total <= cfg.hold_max_g:
@@ -618,7 +640,7 @@ class WeightDetector:
             tf = max(tf, min(self._now, tf + cfg.max_wait_s))
         hold = self._hold_s(changes)
         if hold > 0:  # released after a calm hold (see _held)
-            tf = max(tf, min(self._now, tf + hold))
+            tf = max(tf, min(self._now, self._hold_from(changes, hold) + hold))
         elif self._hold_s(changes, cue=False) > 0:  # released by the vision cue
             tf = max(tf, min(self._now, float(self._cue_t(changes))))
         return ShelfEvent(t_start=t0, t_end=t1, t_final=tf, cells=tuple(cells),

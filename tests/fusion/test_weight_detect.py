@@ -264,3 +264,20 @@ def test_bad_input_raises_value_error():
         WeightConfig(settle_s=0.0)
     with pytest.raises(ValueError):
         WeightConfig(gate_sigma=float("nan"))
+
+
+def test_a_misplaced_put_back_is_not_summed_with_takes_seconds_later():
+    """Concession seed 10, the iced-tea plate: a 354 g can put back on it (no
+    whole number of 500 g bottles: held ``odd_hold_s``), an 8 g wobble 3.8 s
+    after it settled, three bottles taken 3-6 s after that. The wobble is
+    summed with the can but does not restart the wait: the can is an event
+    of its own, the takes another."""
+    script = merge_scripts(take(1.0, 354.0, hand_g=60.0), take(8.5, -500.0), take(8.8, -500.0),
+                           take(10.8, -500.0), steps=[(5.7, 8.0, 0.1)], level_g=8000.0,
+                           noise_g=2.0, rate_hz=40.0)
+    det = WeightDetector(make_store(1, skus={"icetea": (500.0, 2.0)}, cell_skus=[["icetea"]]))
+    ev = sorted(run(det, make_samples([script], 16.0, seed=5), 0.5), key=lambda e: e.t_start)
+    assert len(ev) >= 2, ev
+    assert ev[0].t_end < 7.0 and abs(ev[0].total_g - 362.0) < 6.0
+    assert ev[0].t_final < 8.5  # decided before the takes began
+    assert sum(e.total_g for e in ev[1:]) == pytest.approx(-1500.0, abs=10.0)
