@@ -87,6 +87,13 @@ class AttributionConfig:
         change_step_gap_s, change_step_span_s: a step is the median of the
             readings from ``gap`` to ``gap + span`` seconds after a moment
             minus that as far before it (s).
+        linger_s: a hand that takes or places an item leaves the plate soon
+            after the weight moved; a track whose hands are still within
+            ``reach_near_m`` of the plates more than this long after that
+            moment (s) ...
+        linger_factor: ... has its likelihood multiplied by this (a hand
+            resting or leaning on the shelf while another hand moved the
+            item; 1 disables).
     """
 
     pre_s: float = 1.0
@@ -118,6 +125,8 @@ class AttributionConfig:
     change_step_tol: float = 0.3
     change_step_gap_s: float = 0.25
     change_step_span_s: float = 0.35
+    linger_s: float = 1.0
+    linger_factor: float = 0.3
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,6 +223,8 @@ def attribute(event: ShelfEvent, store: Store, windows: Sequence, config: Attrib
         lik, dist, t_touch = _track_likelihood(w, fronts, t0, t1, cfg, t_change, t_ref)
         if lik <= 0:
             continue
+        if t_change is not None and _lingered(w, fronts, t_change, cfg):
+            lik *= cfg.linger_factor
         key = w.account if w.account is not None else UNKNOWN
         per_account.setdefault(key, []).append((lik, dist, t_touch, w, bool(((w.hands_t >= t0) & (w.hands_t <= t1)).any())))
     total = cfg.unseen_likelihood + sum(i[0] for items in per_account.values() for i in items)
@@ -341,6 +352,24 @@ def _track_likelihood(w, fronts, t0: float, t1: float, cfg: AttributionConfig,
         lik = max(lik, cfg.body_when_hands * _body_likelihood(w, fronts, t0, t1, cfg, t_ref)[0])
         return lik, score, t_touch
     return _body_likelihood(w, fronts, t0, t1, cfg, t_ref)
+
+
+def _lingered(w, fronts, t_change: float, cfg: AttributionConfig) -> bool:
+    """Did one reach of the track (hand points within ``reach_near_m`` of the
+    plates' edges, no gap over ``reach_gap_s``) begin by ``t_change`` (s,
+    plus ``change_slack_s``) and last more than ``linger_s`` beyond it? A
+    hand that comes back later for another item is a new reach."""
+    if cfg.linger_factor >= 1.0:
+        return False
+    span = (w.hands_t >= t_change - 5.0) & (w.hands_t <= t_change + cfg.linger_s + 1.0)
+    if not span.any():
+        return False
+    ht = w.hands_t[span]
+    near = np.sort(ht[edges_distance(w.hands_p[span], fronts) <= cfg.reach_near_m])
+    if len(near) < 2 or near[-1] <= t_change + cfg.linger_s:
+        return False
+    runs = np.split(near, np.flatnonzero(np.diff(near) > cfg.reach_gap_s) + 1)
+    return any(r[0] <= t_change + cfg.change_slack_s and r[-1] > t_change + cfg.linger_s for r in runs)
 
 
 def _body_likelihood(w, fronts, t0: float, t1: float, cfg: AttributionConfig,

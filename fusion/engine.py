@@ -433,7 +433,9 @@ class Engine:
         if len(ev.cells) != 1:
             return []
         cfg = self.config.parts
-        cands = self._candidates(ev, att)
+        # who was at the plate during the episode; a hand staying after its
+        # net-zero "change" says nothing (the episode has no moment of change)
+        cands = self._candidates(ev, dataclasses.replace(att, linger_factor=1.0))
         present = {c.account: c.probability for c in cands if c.account != UNKNOWN}
         c = ev.cells[0]
         t, g = self._plate_samples(c, ev.t_start - 1.0, ev.t_end + 0.5)

@@ -311,3 +311,22 @@ def test_unit_presence_sums_over_every_order_of_the_units(n, liks, reaches, data
         orders = set(itertools.permutations(labels))
         brute = sum(np.prod([p[j, a] for j, a in enumerate(o)]) for o in orders) / len(orders)
         assert value == pytest.approx(brute, rel=1e-9)
+
+
+def test_a_hand_that_stays_on_the_shelf_long_after_the_weight_moved_is_less_likely():
+    """Concession seed 13, plate U1-1-01: a shopper leaned on the plate from
+    0.9 s before a neighbour's take to 2.1 s after it; both hands were at the
+    edge when the can left (0.54 / 0.46 to the leaner). The taker's hand left
+    0.1 s after the change."""
+    ev = ShelfEvent(t_start=10.0, t_end=10.6, t_final=11.0, cells=(0,), delta_g=(-352.0,), sd_g=(1.0,))
+    leaner = _hands_at(1, "A", np.arange(9.1, 12.2, 0.1))
+    taker = _hands_at(2, "B", [9.7, 9.8, 9.9, 10.0, 10.1], xy=(0.21, 2.01))
+    cands = attribute(ev, STORE, [leaner, taker], t_change=10.0)
+    assert cands[0].account == "B" and cands[0].probability > 0.7
+    # disabled: a coin flip leaning to the leaner, as before
+    off = attribute(ev, STORE, [leaner, taker], AttributionConfig(linger_factor=1.0), t_change=10.0)
+    assert off[0].account == "A" and off[0].probability < 0.6
+    # a hand that left and came back for another item later is not lingering
+    back = _hands_at(1, "A", [9.8, 9.9, 10.0, 10.1, 11.6, 11.7, 11.8])
+    again = attribute(ev, STORE, [back, taker], t_change=10.0)
+    assert abs(again[0].probability - again[1].probability) < 0.2
