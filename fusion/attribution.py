@@ -282,19 +282,23 @@ def favour(cands: list[Candidate], account: str, p: float) -> list[Candidate]:
     return sorted(out, key=lambda c: -c.probability)
 
 
-def _reach_count(windows, fronts, t0: float, t1: float, cfg: AttributionConfig) -> int:
+def _reaches(windows, fronts, t0: float, t1: float, cfg: AttributionConfig) -> list[np.ndarray]:
     """Separate reaches of these tracks' hands into the plates in [t0, t1] (s):
-    runs of hand points within ``reach_near_m`` split by ``reach_gap_s``."""
+    the sorted times (s) of each run of hand points within ``reach_near_m``,
+    runs split by gaps over ``reach_gap_s``."""
     times = []
     for w in windows:
         m = (w.hands_t >= t0) & (w.hands_t <= t1)
         if m.any():
             near = edges_distance(w.hands_p[m], fronts) <= cfg.reach_near_m
             times.append(w.hands_t[m][near])
-    if not times:
-        return 0
-    t = np.sort(np.concatenate(times))
-    return int(len(t) > 0) + int(np.count_nonzero(np.diff(t) > cfg.reach_gap_s))
+    t = np.sort(np.concatenate(times)) if times else np.zeros(0)
+    return np.split(t, np.flatnonzero(np.diff(t) > cfg.reach_gap_s) + 1) if len(t) else []
+
+
+def _reach_count(windows, fronts, t0: float, t1: float, cfg: AttributionConfig) -> int:
+    """How many separate reaches (:func:`_reaches`) these tracks made in [t0, t1] (s)."""
+    return len(_reaches(windows, fronts, t0, t1, cfg))
 
 
 def weigh_by_product(cands: Sequence[Candidate], skus: set[str], taken: bool,
@@ -355,20 +359,13 @@ def _track_likelihood(w, fronts, t0: float, t1: float, cfg: AttributionConfig,
 
 
 def _lingered(w, fronts, t_change: float, cfg: AttributionConfig) -> bool:
-    """Did one reach of the track (hand points within ``reach_near_m`` of the
-    plates' edges, no gap over ``reach_gap_s``) begin by ``t_change`` (s,
-    plus ``change_slack_s``) and last more than ``linger_s`` beyond it? A
-    hand that comes back later for another item is a new reach."""
+    """Did one reach of the track (:func:`_reaches`) begin by ``t_change``
+    (s, plus ``change_slack_s``) and last more than ``linger_s`` beyond it?
+    A hand that comes back later for another item is a new reach."""
     if cfg.linger_factor >= 1.0:
         return False
-    span = (w.hands_t >= t_change - 5.0) & (w.hands_t <= t_change + cfg.linger_s + 1.0)
-    if not span.any():
-        return False
-    ht = w.hands_t[span]
-    near = np.sort(ht[edges_distance(w.hands_p[span], fronts) <= cfg.reach_near_m])
-    if len(near) < 2 or near[-1] <= t_change + cfg.linger_s:
-        return False
-    runs = np.split(near, np.flatnonzero(np.diff(near) > cfg.reach_gap_s) + 1)
+    # a lean can begin seconds before the change; a reach that ends past linger_s is enough
+    runs = _reaches([w], fronts, t_change - 5.0, t_change + cfg.linger_s + 1.0, cfg)
     return any(r[0] <= t_change + cfg.change_slack_s and r[-1] > t_change + cfg.linger_s for r in runs)
 
 

@@ -31,7 +31,9 @@ def halfway_crossing(t: np.ndarray, g: np.ndarray, delta_g: float, t_start: floa
     at times ``t`` (s) cross from the before side to the after side of the
     halfway mark, or ``None``.
 
-    The mark is the settled level after (median of the samples in
+    The readings are smoothed by a running median of 3 first: one noisy
+    sample past a mark a few noise sd away is not the item moving. The
+    mark is the settled level after (median of the samples in
     ``after_s`` seconds from ``t_end``, else the last three inside the
     event) minus half of ``delta_g``: the readings just before ``t_start``
     can hold a hand already pressing on the plate, which would put the mark
@@ -45,10 +47,19 @@ def halfway_crossing(t: np.ndarray, g: np.ndarray, delta_g: float, t_start: floa
     half = float(np.median(after)) - 0.5 * delta_g
     upto = t <= t_end
     tu = t[upto]
-    past = (g[upto] - half) * np.sign(delta_g) >= 0
+    past = (_median3(g)[upto] - half) * np.sign(delta_g) >= 0
     cross = np.flatnonzero(past[1:] & ~past[:-1]) + 1
     cross = cross[tu[cross] >= t_start]
     return float(tu[cross[0]]) if len(cross) else None
+
+
+def _median3(g: np.ndarray) -> np.ndarray:
+    """``g`` with each inner sample replaced by the median of it and its two
+    neighbours (the first and last kept): one spike does not cross a mark."""
+    out = np.array(g, dtype=float)
+    if len(g) >= 3:
+        out[1:-1] = np.median(np.lib.stride_tricks.sliding_window_view(g, 3), axis=1)
+    return out
 
 
 def step_sizes(t: np.ndarray, g: np.ndarray, gap_s: float, span_s: float,
@@ -207,8 +218,8 @@ def unit_times(t: np.ndarray, g: np.ndarray, n_units: int, t_start: float, t_end
     lo, hi = float(np.median(before[-level_n:])), float(np.median(after[:level_n]))
     if hi == lo:
         return None
-    smooth = np.median(np.lib.stride_tricks.sliding_window_view(g, 3), axis=1)
-    ts = t[1:-1]
+    smooth = _median3(g)
+    ts = t
     inside = smooth[(ts >= t_start) & (ts <= t_end)]
     stray = max(float(inside.max()) - max(lo, hi), min(lo, hi) - float(inside.min())) if len(inside) else 0.0
     if stray > max_excursion * abs(hi - lo) / n_units:

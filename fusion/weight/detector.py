@@ -467,9 +467,9 @@ class WeightDetector:
     def _hold_end(self, ch: PlateChange) -> float:
         """Until when (s) a further change of the plate joins ``ch`` (see :meth:`_hold_s`)."""
         hold = self._hold_s([ch])
-        return self._hold_from([ch], hold) + hold if hold > 0 else -np.inf
+        return self._hold_from([ch]) + hold if hold > 0 else -np.inf
 
-    def _hold_from(self, group: list[PlateChange], hold: float) -> float:
+    def _hold_from(self, group: list[PlateChange]) -> float:
         """When the hold of ``group`` began (s): its last settle, but for the
         odd hold (no whole number of items) its first part's settle. A change
         that no item explains waits ``odd_hold_s`` for the change that
@@ -477,7 +477,7 @@ class WeightDetector:
         that time are summed with it but do not restart the wait, or a
         misplaced put-back would be summed with every take from that plate
         until it was left alone for ``odd_hold_s`` (concession seed 10: a can
-        put back on the iced-tea plate at 305 s, a 8 g wobble at 309.6 s and
+        put back on the iced-tea plate at 305 s, an 8 g wobble at 309.6 s and
         three takes at 313-316 s made one 10 s event)."""
         if self._odd(group):
             return min(q.t_settled for p in group for q in (p.parts or (p,)))
@@ -549,7 +549,7 @@ class WeightDetector:
         t_set = max(p.t_settled for p in group)
         if hold <= 0 or self._now - t_set >= self.config.max_hold_s:
             return False
-        t_from = self._hold_from(group, hold)
+        t_from = self._hold_from(group)
         if self._now < t_from + hold:
             return True
         return any(self._state[p.cell] == UNSTABLE
@@ -640,7 +640,7 @@ class WeightDetector:
             tf = max(tf, min(self._now, tf + cfg.max_wait_s))
         hold = self._hold_s(changes)
         if hold > 0:  # released after a calm hold (see _held)
-            tf = max(tf, min(self._now, self._hold_from(changes, hold) + hold))
+            tf = max(tf, min(self._now, self._hold_from(changes) + hold))
         elif self._hold_s(changes, cue=False) > 0:  # released by the vision cue
             tf = max(tf, min(self._now, float(self._cue_t(changes))))
         return ShelfEvent(t_start=t0, t_end=t1, t_final=tf, cells=tuple(cells),
