@@ -81,7 +81,31 @@ def cmd_replay(args) -> int:
         reviews = sum(r.review for r in receipts)
         speed = f", {eng.now / wall:.0f}x real time" if wall > 0 and eng.now > 0 else ""
         print(f"{len(receipts)} receipts ({reviews} for review) -> {out}  [{wall:.1f} s{speed}]")
+        for line in camera_lines(eng.tracker):
+            print(line)
     return 0
+
+
+#: a learned camera bias beyond this is worth a look at the camera's calibration (m)
+CAMERA_BIAS_WARN_M = 0.10
+
+
+def camera_lines(tracker) -> list[str]:
+    """What the tracker learned about each camera (bias relative to the
+    cameras' mean, noise), one line each, flagging a bias over
+    :data:`CAMERA_BIAS_WARN_M`; empty when it learned nothing."""
+    estimates = getattr(tracker, "camera_estimates", lambda: [])()
+    if not estimates:
+        return []
+    out = ["cameras (learned from the tracks; bias relative to the cameras' mean):"]
+    for e in estimates:
+        b = float((e.bias_xy ** 2).sum() ** 0.5)
+        note = "" if e.applied else "  (too few detections, not applied)"
+        if e.applied and b > CAMERA_BIAS_WARN_M:
+            note = "  <- more than 10 cm off the others: check this camera's floor calibration"
+        out.append(f"  {e.camera}: bias {100 * e.bias_xy[0]:+.1f}, {100 * e.bias_xy[1]:+.1f} cm, "
+                   f"noise {100 * e.noise_sd_m:.1f} cm, {e.samples} detections{note}")
+    return out
 
 
 def cmd_score(args) -> int:

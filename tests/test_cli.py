@@ -22,6 +22,17 @@ def test_simulate_replay_score(tmp_path, capsys):
     assert card["wrong"] == 0 and card["sales"] >= 1
 
 
+def test_replay_reports_what_it_learned_about_the_cameras(tmp_path, capsys):
+    rec = tmp_path / "rec"
+    assert main(["-q", "simulate", "--scenario", "easy", "--seed", "1", "--out", str(rec),
+                 "--duration", "120"]) == 0
+    capsys.readouterr()
+    assert main(["replay", str(rec), "--out", str(tmp_path / "r.json")]) == 0
+    out = capsys.readouterr().out
+    assert "cameras (learned from the tracks" in out
+    assert sum(line.lstrip().startswith("C") and "noise" in line for line in out.splitlines()) == 3
+
+
 @pytest.mark.parametrize("mutate,expect", [
     (dict(weights__csv="t,cell,grams\n0.1,A-1,12\n0.2,Q-7,1\n"), "weights.csv:3: field 'cell': unknown cell 'Q-7'"),
     (dict(store__toml='format = 1\n[[sku]]\nid = "x"\nweight_g = -1\n'), "sku[0] 'x'.weight_g: must be > 0"),

@@ -62,6 +62,14 @@ class TrackerConfig:
             taken for a duplicate of that person and starts no track (it is
             not labelled either: the model does not learn from its own
             verdict). ``absorb_m`` 0 turns this off.
+    Cameras (:mod:`fusion.tracking.cameras`):
+        camera_calibration: learn each camera's floor-position bias and
+            relative noise from the tracks and fuse its detections with them.
+        calib_min_samples: detections a camera's estimates need before they apply.
+        calib_halflife: the estimates' memory, in detections.
+        calib_isolation_m: learn only from tracks with no other confirmed
+            track this close (m).
+        calib_other_s: ... and that another camera updated this recently (s).
     Re-link:
         relink_window_s: lost tracks stay re-linkable this long (s).
         relink_min_gap_s: a coasting track unseen this long is a re-link
@@ -150,6 +158,11 @@ class TrackerConfig:
     absorb_m: float = 0.6
     birth_merge_m: float = 0.3
     shadow_m: float = 0.4
+    camera_calibration: bool = True
+    calib_min_samples: int = 100
+    calib_halflife: float = 100.0
+    calib_isolation_m: float = 1.0
+    calib_other_s: float = 0.5
     relink_window_s: float = 10.0
     relink_min_gap_s: float = 0.3
     relink_sd_m: float = 0.3
@@ -200,6 +213,9 @@ class TrackerConfig:
             elif name == "score_min_n":
                 if not v >= 0:
                     raise ValueError(f"TrackerConfig.{name} must be >= 0, got {v!r}")
+            elif name == "camera_calibration":
+                if not isinstance(v, bool):
+                    raise ValueError(f"TrackerConfig.{name} must be True or False, got {v!r}")
             elif name in ("duplicate_radius_m", "absorb_m"):
                 if not v >= 0:
                     raise ValueError(f"TrackerConfig.{name} must be >= 0, got {v!r}")

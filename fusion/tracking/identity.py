@@ -52,6 +52,7 @@ class ShopperState:
             that account's receipt is wrong too.
         tent_confs: detector confidences of its detections while tentative
             (labels for :class:`fusion.tracking.scores.DetectorScores`).
+        cameras: camera id -> when its detection last updated the track (s).
     """
 
     history: TrackHistory = field(default_factory=TrackHistory)
@@ -70,6 +71,7 @@ class ShopperState:
     t_how: float = 0.0
     swap_partners: dict[str, tuple[float, float]] = field(default_factory=dict)
     tent_confs: list[float] = field(default_factory=list)
+    cameras: dict[str, float] = field(default_factory=dict)
 
 
 def state(tr: KalmanTrack) -> ShopperState:

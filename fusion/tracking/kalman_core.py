@@ -138,11 +138,16 @@ class KalmanTrack:
         hits: cumulative number of measurements.
         frames: frames (since birth) with a measurement within the hard gate.
         confirmed: True once ``hits >= confirm_hits``.
-        held: ``(t, z)`` of a measurement waiting to re-acquire the track, or None.
+        held: ``(t, z, r)`` of a measurement (with its noise variance per
+            axis, or None for the default) waiting to re-acquire the track, or None.
+        innovation: ``(y, v)`` of the last update: the measurement minus the
+            predicted position (d,), and the predicted position variance
+            (mean over the axes, u^2); None before the first update.
         data: free slot for the layer above (e.g. the floor tracker's state).
     """
 
-    __slots__ = ("id", "kf", "t_first", "t_last", "hits", "frames", "confirmed", "held", "data")
+    __slots__ = ("id", "kf", "t_first", "t_last", "hits", "frames", "confirmed", "held",
+                 "innovation", "data")
 
     def __init__(self, track_id: int, kf: KalmanFilter, t: float):
         self.id = track_id
@@ -152,7 +157,8 @@ class KalmanTrack:
         self.hits = 1
         self.frames = 1
         self.confirmed = False
-        self.held: tuple[float, np.ndarray] | None = None
+        self.held: tuple[float, np.ndarray, float | None] | None = None
+        self.innovation: tuple[np.ndarray, float] | None = None
         self.data: object = None
 
     @property
@@ -335,7 +341,7 @@ class TrackCore:
 
     # --------------------------------------------------------- assignment
     def assign(self, t: float, z: np.ndarray, duplicate_radius: float = 0.0,
-               real_llr: np.ndarray | None = None
+               real_llr: np.ndarray | None = None, meas_var: float | None = None
                ) -> tuple[list[tuple[int, KalmanTrack]], list[tuple[int, KalmanTrack]],
                           np.ndarray]:
         """Match measurements of one frame at ``t`` (s) to active tracks and update them.
@@ -356,6 +362,8 @@ class TrackCore:
                 to ``unmatched_cost`` for that measurement (a low score must sit
                 closer to a track to be matched); used only when
                 ``unmatched_cost`` is set. ``None``: all 0.
+            meas_var: measurement noise variance per axis of this frame's
+                measurements (u^2), e.g. its camera's; ``None``: ``meas_sd``^2.
 
         Returns:
             (matches, duplicates, unmatched): lists of (measurement index,
@@ -373,16 +381,16 @@ class TrackCore:
             tracks = [tr for tr in self.active if tr.confirmed is confirmed]
             if not tracks or not len(free):
                 continue
-            cost = self.cost_matrix(tracks, t, z[free])
+            cost = self.cost_matrix(tracks, t, z[free], meas_var)
             rows, cols = self._solve(cost, None if real_llr is None else real_llr[free])
             ok = cost[rows, cols] < _BIG
             new = [(int(free[j]), tracks[i]) for i, j in zip(rows[ok], cols[ok], strict=True)]
             keep = np.ones(len(free), dtype=bool)
             keep[cols[ok]] = False
             free = free[keep]
-            new = [(j, tr) for j, tr in new if not self._hold(tr, t, z[j], dt_cache)]
+            new = [(j, tr) for j, tr in new if not self._hold(tr, t, z[j], dt_cache, meas_var)]
             for j, tr in new:
-                self.update(tr, t, z[j], dt_cache)
+                self.update(tr, t, z[j], dt_cache, meas_var)
             matches += new
             if confirmed and new and duplicate_radius > 0 and len(free):
                 free = self._split_duplicates(z, free, new, duplicate_radius, dups)
@@ -419,7 +427,8 @@ class TrackCore:
             tr.frames += bool(near)
 
     def _hold(self, tr: KalmanTrack, t: float, z: np.ndarray,
-              dt_cache: dict[float, tuple[np.ndarray, np.ndarray]]) -> bool:
+              dt_cache: dict[float, tuple[np.ndarray, np.ndarray]],
+              meas_var: float | None = None) -> bool:
         """True when ``z`` is held back (first measurement after a long gap)."""
         c = self.config
         if not tr.confirmed or t - tr.t_last <= c.reacquire_gap_s:
@@ -430,9 +439,9 @@ class TrackCore:
             reach = 3.0 * c.meas_sd * np.sqrt(2.0) + c.max_coast_speed * (t - h[0])
             if float(np.sqrt(np.sum((z - h[1]) ** 2))) <= reach:
                 tr.held = None
-                self.update(tr, h[0], h[1], dt_cache)
+                self.update(tr, h[0], h[1], dt_cache, h[2])
                 return False
-        tr.held = (t, np.array(z, dtype=float))
+        tr.held = (t, np.array(z, dtype=float), meas_var)
         return True
 
     @staticmethod
@@ -446,12 +455,16 @@ class TrackCore:
         dups += [(int(free[k]), matched[near[k]][1]) for k in np.flatnonzero(is_dup)]
         return free[~is_dup]
 
-    def cost_matrix(self, tracks: list[KalmanTrack], t: float, z: np.ndarray) -> np.ndarray:
-        """(n, m) assignment cost ``d_M^2 + ln|S|``; gated-out pairs get a huge cost."""
+    def cost_matrix(self, tracks: list[KalmanTrack], t: float, z: np.ndarray,
+                    meas_var: float | None = None) -> np.ndarray:
+        """(n, m) assignment cost ``d_M^2 + ln|S|``; gated-out pairs get a huge cost.
+        ``meas_var``: the measurements' noise variance per axis (u^2); ``None``:
+        ``meas_sd``^2."""
         c = self.config
         d = c.dim
         xp, pp = self.predicted(tracks, t)
-        s = pp[:, :d, :d] + self._r  # (n, d, d) innovation covariance
+        r = self._r if meas_var is None else np.eye(d) * meas_var
+        s = pp[:, :d, :d] + r  # (n, d, d) innovation covariance
         s_inv = np.linalg.inv(s)
         resid = z[None, :, :] - xp[:, None, :d]  # (n, m, d)
         maha = np.einsum("nmi,nij,nmj->nm", resid, s_inv, resid)
@@ -462,8 +475,10 @@ class TrackCore:
         return cost
 
     def update(self, tr: KalmanTrack, t: float, z: np.ndarray,
-               dt_cache: dict[float, tuple[np.ndarray, np.ndarray]] | None = None) -> None:
-        """Predict ``tr`` to ``t`` (s) and update it with measurement ``z`` (d,)."""
+               dt_cache: dict[float, tuple[np.ndarray, np.ndarray]] | None = None,
+               meas_var: float | None = None) -> None:
+        """Predict ``tr`` to ``t`` (s) and update it with measurement ``z`` (d,)
+        of noise variance ``meas_var`` per axis (u^2; ``None``: the track's ``kf.R``)."""
         dt = max(t - tr.t_last, 0.0)
         cache = dt_cache if dt_cache is not None else {}
         fq = cache.get(dt)
@@ -472,14 +487,18 @@ class TrackCore:
             cache[dt] = fq
         self._cap_speed(tr)
         tr.kf.predict(F=fq[0], Q=fq[1])
+        d = self.config.dim
+        r = tr.kf.R if meas_var is None else np.eye(d) * meas_var
+        tr.innovation = (np.asarray(z, dtype=float) - tr.kf.x[:d],
+                         float(np.trace(tr.kf.P[:d, :d])) / d)
         if tr.confirmed:
-            nis = self._nis(tr, z)
+            nis = self._nis(tr, z, r)
             k = self.config.robust_nis
-            tr.kf.update(z, R=tr.kf.R * (nis / k) if k is not None and nis > k else None)
+            tr.kf.update(z, R=r * (nis / k) if k is not None and nis > k else r)
             self._nis_n += 1
             self.nis_mean += max(1.0 / self._nis_n, _NIS_ALPHA) * (nis - self.nis_mean)
         else:
-            tr.kf.update(z)
+            tr.kf.update(z, R=r)
         tr.t_last = max(tr.t_last, t)
         tr.hits += 1
         c = self.config
@@ -487,12 +506,12 @@ class TrackCore:
                 and tr.hits >= c.confirm_ratio * tr.frames):
             tr.confirmed = True
 
-    def _nis(self, tr: KalmanTrack, z: np.ndarray) -> float:
+    def _nis(self, tr: KalmanTrack, z: np.ndarray, r: np.ndarray | None = None) -> float:
         """Normalised innovation squared of ``z`` against predicted ``tr``
-        (with the track's own ``R``: a caller may set it per track)."""
+        (with noise ``r``, by default the track's own ``R``: a caller may set it per track)."""
         d = self.config.dim
         y = np.asarray(z, dtype=float) - tr.kf.x[:d]
-        return float(y @ np.linalg.solve(tr.kf.P[:d, :d] + tr.kf.R, y))
+        return float(y @ np.linalg.solve(tr.kf.P[:d, :d] + (tr.kf.R if r is None else r), y))
 
     def _cap_speed(self, tr: KalmanTrack) -> None:
         d = self.config.dim

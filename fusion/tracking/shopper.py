@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from fusion.tracking.binding import IdentityOps
+from fusion.tracking.cameras import CameraCalibration, CameraEstimate
 from fusion.tracking.config import ExitEvent, TrackerConfig, TrackWindow
 from fusion.tracking.entry import (
     EntryLane,
@@ -62,6 +63,9 @@ class ShopperTracker(IdentityOps):
         self._core = TrackCore(self.config.core())
         self._scores = DetectorScores(min_n=self.config.score_min_n,
                                       floor=self.config.score_floor)
+        c = self.config
+        self._cameras = (CameraCalibration(c.meas_sd_m**2, c.calib_min_samples, c.calib_halflife)
+                         if c.camera_calibration else None)
         self._gates = {g.id: g for g in store.gates}
         self._exit_zones = [np.asarray(g.zone, float) for g in store.gates if g.is_exit]
         inside = interior_point(store)
@@ -103,7 +107,7 @@ class ShopperTracker(IdentityOps):
         t = self._now
         dets = [p for p in frame.people if p.conf >= self.config.min_conf]
         if dets:
-            self._ingest(t, dets)
+            self._ingest(t, dets, frame.camera)
         self._bind(t)
         self._encounters.update(self._core.active, t, self._core.nis_mean)
 
@@ -168,13 +172,19 @@ class ShopperTracker(IdentityOps):
         return {a: s.status for a, s in self._accounts.items()}
 
     # ----------------------------------------------------------- frames
-    def _ingest(self, t: float, dets: list[PersonDetection]) -> None:
+    def _ingest(self, t: float, dets: list[PersonDetection], camera: str = "") -> None:
         core = self._core
         z = np.array([p.xy for p in dets], dtype=float).reshape(-1, 2)
+        meas_var = None
+        if self._cameras is not None:
+            z, meas_var = self._cameras.correct(camera, z)
         conf = np.array([p.conf for p in dets], dtype=float)
         scores = self._scores
         llr = scores.llr(conf) if scores.floor < 0 else None
-        matches, dups, unmatched = core.assign(t, z, self.config.duplicate_radius_m, llr)
+        matches, dups, unmatched = core.assign(t, z, self.config.duplicate_radius_m, llr,
+                                               meas_var)
+        if self._cameras is not None and matches:
+            self._learn_camera(t, camera, matches)
         newly = []
         matched = []
         born: list[KalmanTrack] = []
@@ -223,6 +233,38 @@ class ShopperTracker(IdentityOps):
         for tr in newly:
             if state(tr).entry_gate is None:
                 self._relink(tr)
+
+    def _learn_camera(self, t: float, camera: str, matches: list[tuple[int, KalmanTrack]]) -> None:
+        """Feed the camera calibration the innovations of this frame's detections
+        on confirmed tracks that another camera also updated within
+        ``calib_other_s`` and that no other confirmed track is within
+        ``calib_isolation_m`` of (a mix-up of two people teaches nothing)."""
+        c = self.config
+        live = [tr for tr in self._core.active if tr.confirmed]
+        if not live:
+            return
+        pos = np.array([tr.kf.x[:2] for tr in live])
+        ys, vs = [], []
+        for _, tr in matches:
+            st = state(tr)
+            last_other = max((tc for cam, tc in st.cameras.items() if cam != camera), default=-math.inf)
+            st.cameras[camera] = t
+            if not tr.confirmed or tr.innovation is None or t - last_other > c.calib_other_s:
+                continue
+            d2 = ((pos - tr.kf.x[:2]) ** 2).sum(1)
+            if int((d2 < c.calib_isolation_m**2).sum()) > 1:  # itself and another
+                continue
+            y, v = tr.innovation
+            ys.append(y)
+            vs.append(v)
+        if ys:
+            assert self._cameras is not None
+            self._cameras.observe(camera, np.array(ys), np.array(vs))
+
+    def camera_estimates(self) -> list[CameraEstimate]:
+        """What the tracker has learned about each camera's bias and noise
+        (empty when ``camera_calibration`` is off)."""
+        return [] if self._cameras is None else self._cameras.estimates()
 
     @staticmethod
     def _observe(st: ShopperState, t: float, det: PersonDetection) -> None:

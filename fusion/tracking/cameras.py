@@ -1,0 +1,157 @@
+"""Per-camera calibration learned from the tracks: floor-position bias and noise.
+
+Every overhead camera projects its detections into the floor frame with its
+own small, constant error (a calibration off by a few centimetres) and its own
+scatter (resolution, height, lens). Fused with one measurement noise for all,
+a track jumps by the difference of two cameras' biases whenever the camera
+that sees a person changes, and a poor camera pulls as hard as a good one.
+Both are learned here, online, from the innovations of confirmed tracks:
+
+* **bias**: the mean innovation of a camera's detections against tracks that
+  other cameras also update (a person seen by one camera only follows that
+  camera and says nothing about its bias). Only differences between cameras
+  are observable; the biases are applied relative to the cameras'
+  detection-weighted mean, so the fused floor frame stays the cameras'
+  average one. A camera's clock offset is not estimated: it shows only on
+  walking people, as a bias along their way, and part of it ends up in the
+  bias where people mostly walk one way.
+* **noise**: the mean squared innovation per axis (about the bias) minus
+  the track's own predicted variance, per camera. Only the *relative* noise is used: each
+  camera's measurement variance is the tracker's ``meas_sd_m``² scaled by its
+  noise over the detection-weighted mean of all cameras' (clamped), so the
+  tracker's tuning (gates, swap spreads, which also absorb motion the model
+  does not capture) keeps its meaning and only the weighting between cameras
+  changes.
+
+Only detections matched to a confirmed track with no other confirmed track
+within ``calib_isolation_m`` are used, so a mix-up of two people never
+teaches a camera a bias. A camera's estimates are applied once it has
+``calib_min_samples`` of them (before that: no correction, the common noise).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True, slots=True)
+class CameraEstimate:
+    """What has been learned about one camera.
+
+    Attributes:
+        camera: camera id.
+        bias_xy: (2,) estimated floor-position bias (m), relative to the
+            cameras' average; subtracted from its detections once applied.
+        noise_sd_m: estimated detection noise per axis (m), model mismatch
+            of the motion included.
+        samples: detections the estimates were learned from.
+        applied: True once ``samples`` reached the minimum and corrections apply.
+    """
+
+    camera: str
+    bias_xy: np.ndarray
+    noise_sd_m: float
+    samples: int
+    applied: bool
+
+
+class CameraCalibration:
+    """Online per-camera bias and relative noise (see the module docstring).
+
+    Args:
+        meas_var: the tracker's measurement variance per axis (m^2).
+        min_samples: detections a camera needs before its estimates apply.
+        halflife: the estimates forget with this half-life (detections): a
+            camera knocked out of alignment is re-learned.
+        var_ratio: (lo, hi) clamp of a camera's variance over the mean.
+        max_bias_m: clamp of each bias component (m).
+    """
+
+    def __init__(self, meas_var: float, min_samples: int = 100, halflife: float = 100.0,
+                 var_ratio: tuple[float, float] = (0.25, 4.0), max_bias_m: float = 0.3):
+        if not (meas_var > 0 and min_samples >= 1 and halflife > 0
+                and 0 < var_ratio[0] <= 1.0 <= var_ratio[1] and max_bias_m >= 0):
+            raise ValueError("CameraCalibration: meas_var, min_samples, halflife must be > 0, "
+                             "var_ratio must bracket 1, max_bias_m must be >= 0")
+        self.meas_var = float(meas_var)
+        self.min_samples = int(min_samples)
+        self._alpha_min = math.log(2.0) / float(halflife)
+        self.var_ratio = (float(var_ratio[0]), float(var_ratio[1]))
+        self.max_bias_m = float(max_bias_m)
+        self._bias: dict[str, np.ndarray] = {}  # EWMA of the raw innovations (m), uncentred
+        self._var: dict[str, float] = {}
+        self._n: dict[str, int] = {}
+        self._applied: dict[str, np.ndarray] = {}  # bias subtracted now, per ready camera (m)
+        self._r: dict[str, float] = {}  # applied variance per ready camera (m^2)
+
+    def correct(self, camera: str, z: np.ndarray) -> tuple[np.ndarray, float]:
+        """Detections ``z`` (k, 2) of ``camera`` with its bias removed, and the
+        measurement variance per axis to fuse them with (m^2)."""
+        b = self._applied.get(camera)
+        if b is None:
+            return z, self.meas_var
+        return z - b, self._r.get(camera, self.meas_var)
+
+    def observe(self, camera: str, innovation: np.ndarray, pred_var: np.ndarray) -> None:
+        """Learn from the innovations (k, 2) of ``camera``'s detections as they
+        were fused (after :meth:`correct`) against their tracks' predictions,
+        whose position variance per axis was ``pred_var`` (k,) (m^2)."""
+        y = np.asarray(innovation, dtype=float).reshape(-1, 2)
+        if not len(y):
+            return
+        pv = np.asarray(pred_var, dtype=float).reshape(-1)
+        # the raw detection's innovation: add back the bias removed when fusing
+        raw = y + self._applied.get(camera, np.zeros(2))
+        b = self._bias.setdefault(camera, np.zeros(2))
+        var = self._var.get(camera)
+        n = self._n.get(camera, 0)
+        for k in range(len(raw)):
+            n += 1
+            w = max(1.0 / n, self._alpha_min)
+            b += w * (raw[k] - b)
+            e = raw[k] - b
+            v = max(float(e @ e) / 2.0 - float(pv[k]), 1e-4)
+            var = v if var is None else var + w * (v - var)
+        self._n[camera] = n
+        self._var[camera] = float(var)
+        self._refresh()
+
+    def estimates(self) -> list[CameraEstimate]:
+        """The current estimate of every camera seen so far, by id."""
+        mean = self._mean()
+        out = []
+        for cam in sorted(self._n):
+            out.append(CameraEstimate(cam, np.clip(self._bias[cam] - mean, -self.max_bias_m,
+                                                   self.max_bias_m),
+                                      math.sqrt(self._var[cam]), self._n[cam], cam in self._applied))
+        return out
+
+    def _ready(self) -> list[str]:
+        return [c for c, n in self._n.items() if n >= self.min_samples]
+
+    def _mean(self) -> np.ndarray:
+        """Detection-weighted mean of the ready cameras' biases (zeros below two)."""
+        ready = self._ready()
+        if len(ready) < 2:
+            return np.zeros(2)
+        w = np.array([self._n[c] for c in ready], dtype=float)
+        return (np.array([self._bias[c] for c in ready]) * w[:, None]).sum(0) / w.sum()
+
+    def _refresh(self) -> None:
+        """Recompute the applied biases and variances of the ready cameras."""
+        ready = self._ready()
+        if len(ready) < 2:
+            self._applied, self._r = {}, {}
+            return
+        mean = self._mean()
+        self._applied = {c: np.clip(self._bias[c] - mean, -self.max_bias_m, self.max_bias_m)
+                         for c in ready}
+        w = np.array([self._n[c] for c in ready], dtype=float)
+        v = np.array([self._var[c] for c in ready])
+        vmean = float((v * w).sum() / w.sum())
+        lo, hi = self.var_ratio
+        self._r = {c: self.meas_var * float(np.clip(vc / vmean, lo, hi))
+                   for c, vc in zip(ready, v, strict=True)}
