@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.scenarios import _seeds
 from fusion.engine import Engine, EngineConfig
 from fusion.recording import Recording
 from fusion.scoring import score
@@ -28,13 +29,6 @@ from fusion.sim.presets import SCENARIOS
 from fusion.sim.simulate import prepare
 from fusion.sim.vision import VisionBlocks
 from fusion.tracking import TrackerConfig
-
-
-def _seeds(text: str) -> list[int]:
-    if "-" in text:
-        a, b = text.split("-")
-        return list(range(int(a), int(b) + 1))
-    return [int(s) for s in text.split(",")]
 
 
 def _scenario(name: str, bias_m: float):
