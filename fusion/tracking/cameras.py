@@ -58,6 +58,11 @@ class CameraEstimate:
     applied: bool
 
 
+#: the applied biases and variances are refreshed every this many samples
+#: learned (they move by a fraction of a millimetre per sample)
+_REFRESH_EVERY = 16
+
+
 class CameraCalibration:
     """Online per-camera bias and relative noise (see the module docstring).
 
@@ -81,11 +86,12 @@ class CameraCalibration:
         self._alpha_min = math.log(2.0) / float(halflife)
         self.var_ratio = (float(var_ratio[0]), float(var_ratio[1]))
         self.max_bias_m = float(max_bias_m)
-        self._bias: dict[str, np.ndarray] = {}  # EWMA of the raw innovations (m), uncentred
+        self._bias: dict[str, tuple[float, float]] = {}  # EWMA of the raw innovations (m), uncentred
         self._var: dict[str, float] = {}
         self._n: dict[str, int] = {}
         self._applied: dict[str, np.ndarray] = {}  # bias subtracted now, per ready camera (m)
         self._r: dict[str, float] = {}  # applied variance per ready camera (m^2)
+        self._pending = 0  # samples learned since the applied values were refreshed
 
     def correct(self, camera: str, z: np.ndarray) -> tuple[np.ndarray, float]:
         """Detections ``z`` (k, 2) of ``camera`` with its bias removed, and the
@@ -93,39 +99,46 @@ class CameraCalibration:
         b = self._applied.get(camera)
         if b is None:
             return z, self.meas_var
-        return z - b, self._r.get(camera, self.meas_var)
+        return z - b, self._r[camera]
 
     def observe(self, camera: str, innovation: np.ndarray, pred_var: np.ndarray) -> None:
         """Learn from the innovations (k, 2) of ``camera``'s detections as they
         were fused (after :meth:`correct`) against their tracks' predictions,
         whose position variance per axis was ``pred_var`` (k,) (m^2)."""
-        y = np.asarray(innovation, dtype=float).reshape(-1, 2)
-        if not len(y):
+        y = np.asarray(innovation, dtype=float).reshape(-1, 2).tolist()
+        if not y:
             return
-        pv = np.asarray(pred_var, dtype=float).reshape(-1)
+        pv = np.asarray(pred_var, dtype=float).reshape(-1).tolist()
         # the raw detection's innovation: add back the bias removed when fusing
-        raw = y + self._applied.get(camera, np.zeros(2))
-        b = self._bias.setdefault(camera, np.zeros(2))
+        ax, ay = self._applied[camera].tolist() if camera in self._applied else (0.0, 0.0)
+        bx, by = self._bias.get(camera, (0.0, 0.0))
         var = self._var.get(camera)
         n = self._n.get(camera, 0)
-        for k in range(len(raw)):
+        a_min = self._alpha_min
+        for (yx, yy), p in zip(y, pv, strict=True):  # a few per frame: plain floats
             n += 1
-            w = max(1.0 / n, self._alpha_min)
-            b += w * (raw[k] - b)
-            e = raw[k] - b
-            v = max(float(e @ e) / 2.0 - float(pv[k]), 1e-4)
+            w = max(1.0 / n, a_min)
+            ex, ey = yx + ax - bx, yy + ay - by
+            bx += w * ex
+            by += w * ey
+            ex, ey = ex * (1.0 - w), ey * (1.0 - w)  # about the updated mean
+            v = max(0.5 * (ex * ex + ey * ey) - p, 1e-4)
             var = v if var is None else var + w * (v - var)
+        became_ready = n - len(y) < self.min_samples <= n
         self._n[camera] = n
-        self._var[camera] = float(var)
-        self._refresh()
+        self._bias[camera] = (bx, by)
+        self._var[camera] = var
+        self._pending += len(y)
+        if became_ready or self._pending >= _REFRESH_EVERY:
+            self._refresh()
 
     def estimates(self) -> list[CameraEstimate]:
         """The current estimate of every camera seen so far, by id."""
         mean = self._mean()
         out = []
         for cam in sorted(self._n):
-            out.append(CameraEstimate(cam, np.clip(self._bias[cam] - mean, -self.max_bias_m,
-                                                   self.max_bias_m),
+            out.append(CameraEstimate(cam, np.clip(np.asarray(self._bias[cam]) - mean,
+                                                   -self.max_bias_m, self.max_bias_m),
                                       math.sqrt(self._var[cam]), self._n[cam], cam in self._applied))
         return out
 
@@ -137,21 +150,24 @@ class CameraCalibration:
         ready = self._ready()
         if len(ready) < 2:
             return np.zeros(2)
-        w = np.array([self._n[c] for c in ready], dtype=float)
-        return (np.array([self._bias[c] for c in ready]) * w[:, None]).sum(0) / w.sum()
+        n = [self._n[c] for c in ready]
+        tot = float(sum(n))
+        return np.array([sum(k * self._bias[c][0] for k, c in zip(n, ready, strict=True)) / tot,
+                         sum(k * self._bias[c][1] for k, c in zip(n, ready, strict=True)) / tot])
 
     def _refresh(self) -> None:
         """Recompute the applied biases and variances of the ready cameras."""
+        self._pending = 0
         ready = self._ready()
         if len(ready) < 2:
             self._applied, self._r = {}, {}
             return
-        mean = self._mean()
-        self._applied = {c: np.clip(self._bias[c] - mean, -self.max_bias_m, self.max_bias_m)
+        mx, my = self._mean().tolist()
+        cap = self.max_bias_m
+        self._applied = {c: np.array([min(max(self._bias[c][0] - mx, -cap), cap),
+                                      min(max(self._bias[c][1] - my, -cap), cap)])
                          for c in ready}
-        w = np.array([self._n[c] for c in ready], dtype=float)
-        v = np.array([self._var[c] for c in ready])
-        vmean = float((v * w).sum() / w.sum())
+        tot = float(sum(self._n[c] for c in ready))
+        vmean = sum(self._n[c] * self._var[c] for c in ready) / tot
         lo, hi = self.var_ratio
-        self._r = {c: self.meas_var * float(np.clip(vc / vmean, lo, hi))
-                   for c, vc in zip(ready, v, strict=True)}
+        self._r = {c: self.meas_var * min(max(self._var[c] / vmean, lo), hi) for c in ready}

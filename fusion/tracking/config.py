@@ -70,6 +70,9 @@ class TrackerConfig:
         calib_isolation_m: learn only from tracks with no other confirmed
             track this close (m).
         calib_other_s: ... and that another camera updated this recently (s).
+        calib_weight_noise: also weigh each camera by its learned noise
+            (its variance relative to the cameras' mean, clamped 0.25-4x);
+            False: only the biases are corrected.
     Re-link:
         relink_window_s: lost tracks stay re-linkable this long (s).
         relink_min_gap_s: a coasting track unseen this long is a re-link
@@ -163,6 +166,7 @@ class TrackerConfig:
     calib_halflife: float = 100.0
     calib_isolation_m: float = 1.0
     calib_other_s: float = 0.5
+    calib_weight_noise: bool = True
     relink_window_s: float = 10.0
     relink_min_gap_s: float = 0.3
     relink_sd_m: float = 0.3
@@ -213,7 +217,7 @@ class TrackerConfig:
             elif name == "score_min_n":
                 if not v >= 0:
                     raise ValueError(f"TrackerConfig.{name} must be >= 0, got {v!r}")
-            elif name == "camera_calibration":
+            elif name in ("camera_calibration", "calib_weight_noise"):
                 if not isinstance(v, bool):
                     raise ValueError(f"TrackerConfig.{name} must be True or False, got {v!r}")
             elif name in ("duplicate_radius_m", "absorb_m"):

@@ -64,7 +64,8 @@ class ShopperTracker(IdentityOps):
         self._scores = DetectorScores(min_n=self.config.score_min_n,
                                       floor=self.config.score_floor)
         c = self.config
-        self._cameras = (CameraCalibration(c.meas_sd_m**2, c.calib_min_samples, c.calib_halflife)
+        self._cameras = (CameraCalibration(c.meas_sd_m**2, c.calib_min_samples, c.calib_halflife,
+                                           (0.25, 4.0) if c.calib_weight_noise else (1.0, 1.0))
                          if c.camera_calibration else None)
         self._gates = {g.id: g for g in store.gates}
         self._exit_zones = [np.asarray(g.zone, float) for g in store.gates if g.is_exit]
@@ -240,26 +241,24 @@ class ShopperTracker(IdentityOps):
         ``calib_other_s`` and that no other confirmed track is within
         ``calib_isolation_m`` of (a mix-up of two people teaches nothing)."""
         c = self.config
-        live = [tr for tr in self._core.active if tr.confirmed]
-        if not live:
-            return
-        pos = np.array([tr.kf.x[:2] for tr in live])
-        ys, vs = [], []
+        cand = []
         for _, tr in matches:
-            st = state(tr)
-            last_other = max((tc for cam, tc in st.cameras.items() if cam != camera), default=-math.inf)
-            st.cameras[camera] = t
-            if not tr.confirmed or tr.innovation is None or t - last_other > c.calib_other_s:
-                continue
-            d2 = ((pos - tr.kf.x[:2]) ** 2).sum(1)
-            if int((d2 < c.calib_isolation_m**2).sum()) > 1:  # itself and another
-                continue
-            y, v = tr.innovation
-            ys.append(y)
-            vs.append(v)
-        if ys:
+            cams = state(tr).cameras
+            last_other = max((tc for cam, tc in cams.items() if cam != camera), default=-math.inf)
+            cams[camera] = t
+            if tr.confirmed and tr.innovation is not None and t - last_other <= c.calib_other_s:
+                cand.append(tr)
+        if not cand:
+            return
+        pos = np.array([tr.kf.x[:2] for tr in self._core.active if tr.confirmed])
+        at = np.array([tr.kf.x[:2] for tr in cand])
+        d2 = ((at[:, None, :] - pos[None, :, :]) ** 2).sum(-1)
+        alone = (d2 < c.calib_isolation_m**2).sum(1) <= 1  # itself only
+        use = [tr.innovation for tr, ok in zip(cand, alone.tolist(), strict=True) if ok]
+        if use:
             assert self._cameras is not None
-            self._cameras.observe(camera, np.array(ys), np.array(vs))
+            self._cameras.observe(camera, np.array([u[0] for u in use]),
+                                  np.array([u[1] for u in use]))
 
     def camera_estimates(self) -> list[CameraEstimate]:
         """What the tracker has learned about each camera's bias and noise

@@ -142,3 +142,17 @@ def test_tracker_learns_simulated_camera_biases(tmp_path):
     assert max(np.linalg.norm(true[a] - true[b]) for a in ids for b in ids) > 0.1  # a real test
     off = ShopperTracker(rec.store, TrackerConfig(camera_calibration=False))
     assert off.camera_estimates() == []
+
+
+def test_noise_weighting_can_be_turned_off():
+    """``var_ratio=(1, 1)`` (``TrackerConfig.calib_weight_noise=False``): biases
+    are still corrected, every camera keeps the common variance."""
+    cal = CameraCalibration(0.12**2, min_samples=100, var_ratio=(1.0, 1.0))
+    _feed(cal, {"C1": (0.1, 0.0), "C2": (-0.1, 0.0)}, {"C1": 0.05, "C2": 0.15}, 1000, seed=5)
+    for cam in ("C1", "C2"):
+        assert cal.correct(cam, np.zeros((1, 2)))[1] == pytest.approx(0.12**2)
+    est = {e.camera: e for e in cal.estimates()}
+    assert est["C1"].bias_xy[0] - est["C2"].bias_xy[0] == pytest.approx(0.2, abs=0.02)
+    TrackerConfig(calib_weight_noise=False)  # accepted
+    with pytest.raises(ValueError, match="calib_weight_noise"):
+        TrackerConfig(calib_weight_noise="no")  # type: ignore[arg-type]
