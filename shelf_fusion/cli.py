@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 from pathlib import Path
@@ -94,15 +95,15 @@ def camera_lines(tracker) -> list[str]:
     """What the tracker learned about each camera (bias relative to the
     cameras' mean, noise), one line each, flagging a bias over
     :data:`CAMERA_BIAS_WARN_M`; empty when it learned nothing."""
-    estimates = getattr(tracker, "camera_estimates", lambda: [])()
+    estimates = tracker.camera_estimates()
     if not estimates:
         return []
     out = ["cameras (learned from the tracks; bias relative to the cameras' mean):"]
     for e in estimates:
-        b = float((e.bias_xy ** 2).sum() ** 0.5)
         note = "" if e.applied else "  (too few detections, not applied)"
-        if e.applied and b > CAMERA_BIAS_WARN_M:
-            note = "  <- more than 10 cm off the others: check this camera's floor calibration"
+        if e.applied and math.hypot(*map(float, e.bias_xy)) > CAMERA_BIAS_WARN_M:
+            note = (f"  <- more than {100 * CAMERA_BIAS_WARN_M:.0f} cm off the others: "
+                    "check this camera's floor calibration")
         out.append(f"  {e.camera}: bias {100 * e.bias_xy[0]:+.1f}, {100 * e.bias_xy[1]:+.1f} cm, "
                    f"noise {100 * e.noise_sd_m:.1f} cm, {e.samples} detections{note}")
     return out

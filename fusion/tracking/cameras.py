@@ -58,6 +58,9 @@ class CameraEstimate:
     applied: bool
 
 
+#: default clamp of a camera's variance over the cameras' mean (lo, hi)
+VAR_RATIO = (0.25, 4.0)
+
 #: the applied biases and variances are refreshed every this many samples
 #: learned (they move by a fraction of a millimetre per sample)
 _REFRESH_EVERY = 16
@@ -76,7 +79,7 @@ class CameraCalibration:
     """
 
     def __init__(self, meas_var: float, min_samples: int = 100, halflife: float = 100.0,
-                 var_ratio: tuple[float, float] = (0.25, 4.0), max_bias_m: float = 0.3):
+                 var_ratio: tuple[float, float] = VAR_RATIO, max_bias_m: float = 0.3):
         if not (meas_var > 0 and min_samples >= 1 and halflife > 0
                 and 0 < var_ratio[0] <= 1.0 <= var_ratio[1] and max_bias_m >= 0):
             raise ValueError("CameraCalibration: meas_var, min_samples, halflife must be > 0, "
@@ -135,12 +138,9 @@ class CameraCalibration:
     def estimates(self) -> list[CameraEstimate]:
         """The current estimate of every camera seen so far, by id."""
         mean = self._mean()
-        out = []
-        for cam in sorted(self._n):
-            out.append(CameraEstimate(cam, np.clip(np.asarray(self._bias[cam]) - mean,
-                                                   -self.max_bias_m, self.max_bias_m),
-                                      math.sqrt(self._var[cam]), self._n[cam], cam in self._applied))
-        return out
+        return [CameraEstimate(cam, self._centred(cam, mean), math.sqrt(self._var[cam]),
+                               self._n[cam], cam in self._applied)
+                for cam in sorted(self._n)]
 
     def _ready(self) -> list[str]:
         return [c for c, n in self._n.items() if n >= self.min_samples]
@@ -155,6 +155,11 @@ class CameraCalibration:
         return np.array([sum(k * self._bias[c][0] for k, c in zip(n, ready, strict=True)) / tot,
                          sum(k * self._bias[c][1] for k, c in zip(n, ready, strict=True)) / tot])
 
+    def _centred(self, camera: str, mean: np.ndarray) -> np.ndarray:
+        """(2,) ``camera``'s bias relative to ``mean``, each component clamped
+        to ``max_bias_m`` (m)."""
+        return np.clip(np.asarray(self._bias[camera]) - mean, -self.max_bias_m, self.max_bias_m)
+
     def _refresh(self) -> None:
         """Recompute the applied biases and variances of the ready cameras."""
         self._pending = 0
@@ -162,11 +167,8 @@ class CameraCalibration:
         if len(ready) < 2:
             self._applied, self._r = {}, {}
             return
-        mx, my = self._mean().tolist()
-        cap = self.max_bias_m
-        self._applied = {c: np.array([min(max(self._bias[c][0] - mx, -cap), cap),
-                                      min(max(self._bias[c][1] - my, -cap), cap)])
-                         for c in ready}
+        mean = self._mean()
+        self._applied = {c: self._centred(c, mean) for c in ready}
         tot = float(sum(self._n[c] for c in ready))
         vmean = sum(self._n[c] * self._var[c] for c in ready) / tot
         lo, hi = self.var_ratio

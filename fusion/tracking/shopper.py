@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from fusion.tracking.binding import IdentityOps
-from fusion.tracking.cameras import CameraCalibration, CameraEstimate
+from fusion.tracking.cameras import VAR_RATIO, CameraCalibration, CameraEstimate
 from fusion.tracking.config import ExitEvent, TrackerConfig, TrackWindow
 from fusion.tracking.entry import (
     EntryLane,
@@ -65,7 +65,7 @@ class ShopperTracker(IdentityOps):
                                       floor=self.config.score_floor)
         c = self.config
         self._cameras = (CameraCalibration(c.meas_sd_m**2, c.calib_min_samples, c.calib_halflife,
-                                           (0.25, 4.0) if c.calib_weight_noise else (1.0, 1.0))
+                                           VAR_RATIO if c.calib_weight_noise else (1.0, 1.0))
                          if c.camera_calibration else None)
         self._gates = {g.id: g for g in store.gates}
         self._exit_zones = [np.asarray(g.zone, float) for g in store.gates if g.is_exit]

@@ -15,6 +15,7 @@ from fusion.sim.simulate import prepare
 from fusion.sim.vision import VisionBlocks
 from fusion.tracking import CoreConfig, ShopperTracker, TrackCore, TrackerConfig
 from fusion.tracking.cameras import CameraCalibration
+from fusion.tracking.kalman_core import motion_matrices
 
 
 def _feed(cal: CameraCalibration, biases: dict[str, tuple[float, float]],
@@ -93,7 +94,6 @@ def test_core_update_uses_the_frames_noise_like_filterpy():
     ref.x, ref.P, ref.H = tr.kf.x.copy(), tr.kf.P.copy(), tr.kf.H.copy()
     z = np.array([1.1, 1.95])
     core.update(tr, 0.1, z, meas_var=0.3**2)
-    from fusion.tracking.kalman_core import motion_matrices
     f, q = motion_matrices(2, 0.1, core.config.accel_sd**2)
     ref.predict(F=f, Q=q)
     y = z - ref.x[:2]
