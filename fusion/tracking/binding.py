@@ -114,6 +114,7 @@ class IdentityOps:
         so, sn = state(old), state(new)
         so.history.extend(sn.history)
         old.kf = new.kf
+        old.modes = new.modes
         old.t_last = max(old.t_last, new.t_last)
         old.hits += new.hits
         old.held = new.held

@@ -24,6 +24,15 @@ class TrackerConfig:
             ``CoreConfig.velocity_tau_s``) (s); ``None``: constant velocity
             with ``accel_sd_mps2`` (see docs/tracking.md for the comparison).
         speed_sd_mps: stationary speed sd per axis of the damped model (m/s).
+        stand_speed_sd_mps: a second, "standing" motion model run beside that
+            "walking" one (an interacting multiple model, see
+            ``CoreConfig.stand_speed_sd``): the sway of a person standing
+            still, speed sd per axis (m/s); ``None``: walking model only.
+        stand_tau_s: velocity time constant of the standing model (s).
+        mode_sojourn_s: mean time between switches of model (s).
+        stand_clear_m: a track within this distance of an entry zone uses the
+            walking model only (a queue at the gate starts walking from
+            standing, and the binding goes by who passes first) (m).
         gate_chi2: Mahalanobis gate (squared, 2 dof).
         max_gate_m: hard distance gate (m).
         confirm_hits: detections that confirm a track, if also...
@@ -143,6 +152,10 @@ class TrackerConfig:
     accel_sd_mps2: float = 2.0
     velocity_tau_s: float | None = 3.0
     speed_sd_mps: float = 0.8
+    stand_speed_sd_mps: float | None = 0.2
+    stand_tau_s: float = 0.3
+    mode_sojourn_s: float = 2.0
+    stand_clear_m: float = 0.3
     gate_chi2: float = 11.8
     max_gate_m: float = 1.5
     confirm_hits: int = 5
@@ -208,7 +221,7 @@ class TrackerConfig:
             elif name in ("unmatched_cost", "robust_nis"):
                 if v is not None and not math.isfinite(v):
                     raise ValueError(f"TrackerConfig.{name} must be finite or None, got {v!r}")
-            elif name == "velocity_tau_s":
+            elif name in ("velocity_tau_s", "stand_speed_sd_mps"):
                 if v is not None and not (math.isfinite(v) and v > 0):
                     raise ValueError(f"TrackerConfig.{name} must be > 0 or None, got {v!r}")
             elif name in ("score_floor", "absorb_llr"):
@@ -239,7 +252,9 @@ class TrackerConfig:
                           coast_s=self.coast_s, max_coast_speed=self.max_speed_mps,
                           reacquire_gap_s=self.relink_min_gap_s,
                           unmatched_cost=self.unmatched_cost, robust_nis=self.robust_nis,
-                          velocity_tau_s=self.velocity_tau_s, speed_sd=self.speed_sd_mps)
+                          velocity_tau_s=self.velocity_tau_s, speed_sd=self.speed_sd_mps,
+                          stand_speed_sd=self.stand_speed_sd_mps, stand_tau_s=self.stand_tau_s,
+                          mode_sojourn_s=self.mode_sojourn_s)
 
 
 @dataclass(frozen=True, slots=True)

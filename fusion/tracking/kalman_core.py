@@ -85,6 +85,17 @@ class CoreConfig:
             acceleration ``accel_sd`` (the classic model).
         speed_sd: stationary speed standard deviation per axis of the damped
             model (u/s); used only with ``velocity_tau_s``.
+        stand_speed_sd: when set, each track runs two motion models at once
+            (an interacting multiple model, IMM): the one above ("walking")
+            and a "standing" damped velocity with this stationary speed sd
+            per axis (u/s) and time constant ``stand_tau_s``; the models'
+            probabilities follow how well each predicted the measurements,
+            and a switch between them happens on average every
+            ``mode_sojourn_s`` (s). A standing person's track then averages
+            its detections instead of following each one's noise. ``None``:
+            one model.
+        stand_tau_s: see ``stand_speed_sd`` (s).
+        mode_sojourn_s: see ``stand_speed_sd`` (s).
         robust_nis: when set, a confirmed track's update whose normalised
             innovation squared ``y' S^-1 y`` exceeds this is down-weighted:
             its measurement covariance is scaled by ``nis / robust_nis`` (a
@@ -111,6 +122,9 @@ class CoreConfig:
     robust_nis: float | None = None
     velocity_tau_s: float | None = None
     speed_sd: float = 0.8
+    stand_speed_sd: float | None = None
+    stand_tau_s: float = 0.3
+    mode_sojourn_s: float = 2.0
 
     def __post_init__(self) -> None:
         for name in ("meas_sd", "accel_sd", "init_speed_sd", "gate_chi2", "max_gate",
@@ -123,6 +137,11 @@ class CoreConfig:
         if self.velocity_tau_s is not None and not (self.velocity_tau_s > 0 and self.speed_sd > 0):
             raise ValueError("CoreConfig.velocity_tau_s and speed_sd must be > 0 "
                              f"(got {self.velocity_tau_s!r}, {self.speed_sd!r})")
+        if self.stand_speed_sd is not None and not (
+                self.stand_speed_sd > 0 and self.stand_tau_s > 0 and self.mode_sojourn_s > 0):
+            raise ValueError("CoreConfig.stand_speed_sd, stand_tau_s and mode_sojourn_s must be > 0 "
+                             f"(got {self.stand_speed_sd!r}, {self.stand_tau_s!r}, "
+                             f"{self.mode_sojourn_s!r})")
         if self.dim < 1 or self.confirm_hits < 1:
             raise ValueError("CoreConfig.dim and confirm_hits must be >= 1")
 
@@ -144,10 +163,16 @@ class KalmanTrack:
             predicted position (d,), and the predicted position variance
             (mean over the axes, u^2); None before the first update.
         data: free slot for the layer above (e.g. the floor tracker's state).
+        modes: with two motion models (``CoreConfig.stand_speed_sd``), their
+            states ``(x (M, 2d), P (M, 2d, 2d), mu (M,))`` at :attr:`t_last`
+            (``kf.x``/``kf.P`` then hold their moment-matched mixture), else None.
+        walk_only: with two motion models, True keeps the track on the walking
+            model alone until it is set False again (the layer above decides,
+            e.g. in a gate's queue, where people start walking from standing).
     """
 
     __slots__ = ("id", "kf", "t_first", "t_last", "hits", "frames", "confirmed", "held",
-                 "innovation", "data")
+                 "innovation", "data", "modes", "walk_only")
 
     def __init__(self, track_id: int, kf: KalmanFilter, t: float):
         self.id = track_id
@@ -160,6 +185,8 @@ class KalmanTrack:
         self.held: tuple[float, np.ndarray, float | None] | None = None
         self.innovation: tuple[np.ndarray, float] | None = None
         self.data: object = None
+        self.modes: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self.walk_only = False
 
     @property
     def position(self) -> np.ndarray:
@@ -241,6 +268,39 @@ def damped_terms(dt, tau_s: float, speed_var: float):
             (speed_var * tau_s**2 * qpp_unit, speed_var * tau_s * om * om, speed_var * om * (1.0 + a)))
 
 
+def _propagate(x: np.ndarray, p: np.ndarray, fp: np.ndarray, fv: np.ndarray, qpp: np.ndarray,
+               qpv: np.ndarray, qvv: np.ndarray, d: int) -> tuple[np.ndarray, np.ndarray]:
+    """One prediction step of states ``x`` (..., 2d) and covariances ``p``
+    (..., 2d, 2d) with ``F = [[I, fp I], [0, fv I]]`` and the per-axis noise
+    terms ``qpp, qpv, qvv`` (each shaped like ``x[..., 0]``), written out blockwise."""
+    xp = x.copy()
+    xp[..., :d] += x[..., d:] * fp[..., None]
+    xp[..., d:] *= fv[..., None]
+    pp = p.copy()
+    a, b, c_, e = p[..., :d, :d], p[..., :d, d:], p[..., d:, :d], p[..., d:, d:]
+    f1, f2 = fp[..., None, None], fv[..., None, None]
+    pp[..., :d, :d] = a + f1 * (b + c_) + f1**2 * e
+    pp[..., :d, d:] = f2 * (b + f1 * e)
+    pp[..., d:, :d] = f2 * (c_ + f1 * e)
+    pp[..., d:, d:] = f2**2 * e
+    idx = np.arange(d)
+    pp[..., idx, idx] += qpp[..., None]
+    pp[..., idx, idx + d] += qpv[..., None]
+    pp[..., idx + d, idx] += qpv[..., None]
+    pp[..., idx + d, idx + d] += qvv[..., None]
+    return xp, pp
+
+
+def _mixture(xs: np.ndarray, ps: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Moment-matched mean (..., D) and covariance (..., D, D) of the Gaussians
+    ``xs`` (..., M, D), ``ps`` (..., M, D, D) with weights ``w`` (..., M)."""
+    x = np.einsum("...j,...jk->...k", w, xs)
+    dx = xs - x[..., None, :]
+    p = (np.einsum("...j,...jkl->...kl", w, ps)
+         + np.einsum("...j,...jk,...jl->...kl", w, dx, dx))
+    return x, p
+
+
 #: weight of one update in the running mean of the NIS: a plain mean over the
 #: first 1 / _NIS_ALPHA confirmed-track updates, then about the last that many
 _NIS_ALPHA = 1e-3
@@ -274,6 +334,8 @@ class TrackCore:
         self._accel_var = c.accel_sd**2
         self._tau = c.velocity_tau_s
         self._speed_var = c.speed_sd**2
+        self._imm = c.stand_speed_sd is not None
+        self._stand_var = (c.stand_speed_sd or 0.0) ** 2
 
     # ------------------------------------------------------------- tracks
     def new_id(self) -> int:
@@ -293,6 +355,8 @@ class TrackCore:
         kf.R = self._r.copy()
         track = KalmanTrack(self.new_id(), kf, float(t))
         track.confirmed = c.confirm_hits <= 1
+        if self._imm:
+            track.modes = (np.stack([kf.x, kf.x]), np.stack([kf.P, kf.P]), np.array([0.5, 0.5]))
         self.active.append(track)
         return track
 
@@ -304,40 +368,67 @@ class TrackCore:
         """
         d = self.config.dim
         n = len(tracks)
+        dt = np.maximum(np.array([t - tr.t_last for tr in tracks], dtype=float), 0.0)
+        if self._imm:
+            xs = np.stack([tr.modes[0] for tr in tracks])
+            ps = np.stack([tr.modes[1] for tr in tracks])
+            mu = np.stack([tr.modes[2] for tr in tracks])
+            walk = np.array([tr.walk_only for tr in tracks])
+            xp, pp, c = self._predict_modes(xs, ps, mu, dt, walk)
+            return _mixture(xp, pp, c)
         x = np.empty((n, 2 * d))
         p = np.empty((n, 2 * d, 2 * d))
-        dt = np.empty(n)
         for i, tr in enumerate(tracks):
             x[i] = tr.kf.x
             p[i] = tr.kf.P
-            dt[i] = t - tr.t_last
-        dt = np.maximum(dt, 0.0)
-        speed = np.sqrt(np.einsum("ni,ni->n", x[:, d:], x[:, d:]))
+        self._cap(x)
+        return _propagate(x, p, *self._terms(dt)[0], d)
+
+    def _cap(self, x: np.ndarray) -> None:
+        """Cap the velocities of states ``x`` (..., 2d) at ``max_coast_speed``, in place."""
+        d = self.config.dim
+        speed = np.sqrt(np.einsum("...i,...i->...", x[..., d:], x[..., d:]))
         cap = self.config.max_coast_speed
-        x[:, d:] *= np.where(speed > cap, cap / np.maximum(speed, 1e-12), 1.0)[:, None]
+        x[..., d:] *= np.where(speed > cap, cap / np.maximum(speed, 1e-12), 1.0)[..., None]
+
+    def _terms(self, dt: np.ndarray) -> list[tuple[np.ndarray, ...]]:
+        """Per motion model, ``(fp, fv, qpp, qpv, qvv)`` for steps ``dt`` (n,)
+        (see :func:`_propagate`): walking, then (IMM) standing."""
         if self._tau is None:  # constant velocity, discrete white-noise acceleration
-            fp, fv = dt, np.ones(n)
             q = self._accel_var
-            qpp, qpv, qvv = q * dt**4 / 4, q * dt**3 / 2, q * dt**2
+            walk = (dt, np.ones_like(dt), q * dt**4 / 4, q * dt**3 / 2, q * dt**2)
         else:
-            fp, fv, (qpp, qpv, qvv) = damped_terms(dt, self._tau, self._speed_var)
-        xp = x.copy()
-        xp[:, :d] += x[:, d:] * fp[:, None]
-        xp[:, d:] *= fv[:, None]
-        # P' = F P F^T + Q with F = [[I, fp I], [0, fv I]], written out blockwise.
-        pp = p.copy()
-        a, b, c_, e = p[:, :d, :d], p[:, :d, d:], p[:, d:, :d], p[:, d:, d:]
-        f1, f2 = fp[:, None, None], fv[:, None, None]
-        pp[:, :d, :d] = a + f1 * (b + c_) + f1**2 * e
-        pp[:, :d, d:] = f2 * (b + f1 * e)
-        pp[:, d:, :d] = f2 * (c_ + f1 * e)
-        pp[:, d:, d:] = f2**2 * e
-        idx = np.arange(d)
-        pp[:, idx, idx] += qpp[:, None]
-        pp[:, idx, idx + d] += qpv[:, None]
-        pp[:, idx + d, idx] += qpv[:, None]
-        pp[:, idx + d, idx + d] += qvv[:, None]
-        return xp, pp
+            fp, fv, qs = damped_terms(dt, self._tau, self._speed_var)
+            walk = (fp, fv, *qs)
+        if not self._imm:
+            return [walk]
+        fp, fv, qs = damped_terms(dt, self.config.stand_tau_s, self._stand_var)
+        return [walk, (fp, fv, *qs)]
+
+    def _predict_modes(self, xs: np.ndarray, ps: np.ndarray, mu: np.ndarray, dt: np.ndarray,
+                       walk_only: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """IMM mixing and prediction of n tracks' modes: ``xs`` (n, M, 2d),
+        ``ps`` (n, M, 2d, 2d), ``mu`` (n, M) at their last update, steps ``dt``
+        (n,) s; tracks with ``walk_only`` (n,) keep all weight on walking.
+        Returns the predicted modes and their prior probabilities (n, M)."""
+        sw = np.where(walk_only, 0.0, -np.expm1(-dt / self.config.mode_sojourn_s))
+        if walk_only.any():
+            mu = np.where(walk_only[:, None], np.array([1.0, 0.0]), mu)
+        pi = np.empty((len(dt), 2, 2))
+        pi[:, 0, 0] = pi[:, 1, 1] = 1.0 - sw
+        pi[:, 0, 1] = pi[:, 1, 0] = sw
+        c = np.einsum("ni,nij->nj", mu, pi)
+        w = mu[:, :, None] * pi / np.maximum(c[:, None, :], 1e-300)  # w[n, i, j] = P(i | j)
+        x0 = np.einsum("nij,nik->njk", w, xs)
+        dx = xs[:, :, None, :] - x0[:, None, :, :]
+        p0 = np.einsum("nij,nikl->njkl", w, ps) + np.einsum("nij,nijk,nijl->njkl", w, dx, dx)
+        if walk_only.any():  # no weight on standing: keep its state a copy of walking's
+            x0[walk_only, 1] = x0[walk_only, 0]
+            p0[walk_only, 1] = p0[walk_only, 0]
+        self._cap(x0)
+        terms = [np.stack(col, axis=1) for col in zip(*self._terms(dt), strict=True)]
+        xp, pp = _propagate(x0, p0, *terms, self.config.dim)
+        return xp, pp, c
 
     # --------------------------------------------------------- assignment
     def assign(self, t: float, z: np.ndarray, duplicate_radius: float = 0.0,
@@ -389,7 +480,9 @@ class TrackCore:
             keep[cols[ok]] = False
             free = free[keep]
             new = [(j, tr) for j, tr in new if not self._hold(tr, t, z[j], dt_cache, meas_var)]
-            for j, tr in new:
+            if self._imm and new:
+                self._update_modes([tr for _, tr in new], t, z[[j for j, _ in new]], meas_var)
+            for j, tr in new if not self._imm else ():
                 self.update(tr, t, z[j], dt_cache, meas_var)
             matches += new
             if confirmed and new and duplicate_radius > 0 and len(free):
@@ -462,8 +555,10 @@ class TrackCore:
         ``meas_sd``^2."""
         c = self.config
         d = c.dim
-        xp, pp = self.predicted(tracks, t)
         r = self._r if meas_var is None else np.eye(d) * meas_var
+        if self._imm:
+            return self._cost_modes(tracks, t, z, r)
+        xp, pp = self.predicted(tracks, t)
         s = pp[:, :d, :d] + r  # (n, d, d) innovation covariance
         s_inv = np.linalg.inv(s)
         resid = z[None, :, :] - xp[:, None, :d]  # (n, m, d)
@@ -474,11 +569,39 @@ class TrackCore:
         cost[(maha > c.gate_chi2) | (dist2 > c.max_gate**2)] = _BIG
         return cost
 
+    def _cost_modes(self, tracks: list[KalmanTrack], t: float, z: np.ndarray, r: np.ndarray
+                    ) -> np.ndarray:
+        """:meth:`cost_matrix` with two motion models: ``-2 ln`` of the
+        mode-weighted mixture of the models' likelihoods (``d_M^2 + ln|S|``
+        per model); a pair is gated out only when no model admits it."""
+        d = self.config.dim
+        xs = np.stack([tr.modes[0] for tr in tracks])
+        ps = np.stack([tr.modes[1] for tr in tracks])
+        mu = np.stack([tr.modes[2] for tr in tracks])
+        dt = np.maximum(np.array([t - tr.t_last for tr in tracks], dtype=float), 0.0)
+        walk = np.array([tr.walk_only for tr in tracks])
+        xp, pp, c = self._predict_modes(xs, ps, mu, dt, walk)
+        s = pp[:, :, :d, :d] + r  # (n, M, d, d)
+        s_inv = np.linalg.inv(s)
+        resid = z[None, None, :, :] - xp[:, :, None, :d]  # (n, M, m, d)
+        maha = np.einsum("nkmi,nkij,nkmj->nkm", resid, s_inv, resid)
+        logdet = np.linalg.slogdet(s)[1]
+        ll = np.log(np.maximum(c, 1e-300))[:, :, None] - 0.5 * (maha + logdet[:, :, None])
+        top = ll.max(axis=1)
+        cost = -2.0 * (top + np.log(np.exp(ll - top[:, None, :]).sum(axis=1)))
+        xc = np.einsum("nk,nki->ni", c, xp[:, :, :d])
+        dist2 = ((z[None, :, :] - xc[:, None, :]) ** 2).sum(-1)
+        cost[(maha.min(axis=1) > self.config.gate_chi2) | (dist2 > self.config.max_gate**2)] = _BIG
+        return cost
+
     def update(self, tr: KalmanTrack, t: float, z: np.ndarray,
                dt_cache: dict[float, tuple[np.ndarray, np.ndarray]] | None = None,
                meas_var: float | None = None) -> None:
         """Predict ``tr`` to ``t`` (s) and update it with measurement ``z`` (d,)
         of noise variance ``meas_var`` per axis (u^2; ``None``: the track's ``kf.R``)."""
+        if self._imm:
+            self._update_modes([tr], t, np.asarray(z, dtype=float)[None], meas_var)
+            return
         dt = max(t - tr.t_last, 0.0)
         cache = dt_cache if dt_cache is not None else {}
         fq = cache.get(dt)
@@ -499,12 +622,58 @@ class TrackCore:
             self.nis_mean += max(1.0 / self._nis_n, _NIS_ALPHA) * (nis - self.nis_mean)
         else:
             tr.kf.update(z, R=r)
+        self._count_hit(tr, t)
+
+    def _count_hit(self, tr: KalmanTrack, t: float) -> None:
         tr.t_last = max(tr.t_last, t)
         tr.hits += 1
         c = self.config
         if (not tr.confirmed and tr.hits >= c.confirm_hits
                 and tr.hits >= c.confirm_ratio * tr.frames):
             tr.confirmed = True
+
+    def _update_modes(self, trs: list[KalmanTrack], t: float, zs: np.ndarray,
+                      meas_var: float | None) -> None:
+        """IMM update of tracks ``trs`` with their measurements ``zs`` (n, d) at
+        ``t`` (s), all at once (see ``CoreConfig.stand_speed_sd``)."""
+        d = self.config.dim
+        n = len(trs)
+        zs = np.asarray(zs, dtype=float).reshape(n, d)
+        xp, pp, c = self._predict_modes(
+            np.stack([tr.modes[0] for tr in trs]), np.stack([tr.modes[1] for tr in trs]),
+            np.stack([tr.modes[2] for tr in trs]),
+            np.maximum(np.array([t - tr.t_last for tr in trs], dtype=float), 0.0),
+            np.array([tr.walk_only for tr in trs]))
+        xc, pc = _mixture(xp, pp, c)
+        r = self._r if meas_var is None else np.eye(d) * meas_var
+        y = zs - xc[:, :d]
+        rn = np.broadcast_to(r, (n, d, d))
+        confirmed = np.array([tr.confirmed for tr in trs])
+        if confirmed.any():
+            nis = np.einsum("ni,nij,nj->n", y, np.linalg.inv(pc[:, :d, :d] + r), y)
+            k = self.config.robust_nis
+            if k is not None:
+                rn = rn * np.where(confirmed & (nis > k), nis / k, 1.0)[:, None, None]
+            for v in nis[confirmed].tolist():
+                self._nis_n += 1
+                self.nis_mean += max(1.0 / self._nis_n, _NIS_ALPHA) * (v - self.nis_mean)
+        s_ = pp[:, :, :d, :d] + rn[:, None]  # (n, M, d, d)
+        s_inv = np.linalg.inv(s_)
+        yj = zs[:, None, :] - xp[:, :, :d]
+        gain = pp[:, :, :, :d] @ s_inv  # (n, M, 2d, d)
+        xp = xp + np.einsum("nmij,nmj->nmi", gain, yj)
+        ikh = -np.concatenate([gain, np.zeros_like(gain)], axis=-1)  # I - K H, H = [I 0]
+        ikh += np.eye(2 * d)
+        pp = ikh @ pp @ np.swapaxes(ikh, -1, -2) + gain @ rn[:, None] @ np.swapaxes(gain, -1, -2)
+        loglik = -0.5 * (np.einsum("nmi,nmij,nmj->nm", yj, s_inv, yj) + np.linalg.slogdet(s_)[1])
+        w = c * np.exp(loglik - loglik.max(axis=1, keepdims=True))
+        mu = w / w.sum(axis=1, keepdims=True)
+        xm, pm = _mixture(xp, pp, mu)
+        for i, tr in enumerate(trs):
+            tr.innovation = (y[i], float(np.trace(pc[i, :d, :d])) / d)
+            tr.modes = (xp[i], pp[i], mu[i])
+            tr.kf.x, tr.kf.P = xm[i], pm[i]
+            self._count_hit(tr, t)
 
     def _nis(self, tr: KalmanTrack, z: np.ndarray, r: np.ndarray | None = None) -> float:
         """Normalised innovation squared of ``z`` against predicted ``tr``
