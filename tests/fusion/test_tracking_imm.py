@@ -129,6 +129,26 @@ def test_standing_neighbours_keep_their_tracks_with_the_standing_model():
     assert sum(_swaps(one, seed, **hard) for seed in range(4)) > 400
 
 
+def test_walk_only_tracks_follow_the_walking_model_alone():
+    """A track flagged ``walk_only`` (in a gate's queue) gets exactly the
+    estimates of a core without the standing model."""
+    rng = np.random.default_rng(1)
+    zs = np.cumsum(rng.normal(0.05, 0.1, (30, 2)), axis=0)
+    one = TrackCore(replace(CFG, stand_speed_sd=None))
+    imm = TrackCore(CFG)
+    a, b = one.birth(0.0, zs[0]), imm.birth(0.0, zs[0])
+    b.walk_only = True
+    for k, z in enumerate(zs[1:], start=1):
+        one.update(a, 0.1 * k, z)
+        imm.update(b, 0.1 * k, z)
+        np.testing.assert_allclose(b.kf.x, a.kf.x, atol=1e-12)
+        np.testing.assert_allclose(b.kf.P, a.kf.P, atol=1e-12)
+    np.testing.assert_allclose(imm.predicted([b], 3.5)[0], one.predicted([a], 3.5)[0], atol=1e-12)
+    b.walk_only = False  # leaving the queue: the standing model comes back
+    imm.update(b, 3.1, zs[-1])
+    assert b.modes[2][1] > 0
+
+
 def test_core_config_checks_the_standing_model():
     with pytest.raises(ValueError, match="stand_speed_sd"):
         CoreConfig(stand_speed_sd=0.0)
