@@ -100,6 +100,7 @@ class EntryLane:
         into: (2,) unit vector into the store (m/m).
         taps: recent taps in order.
         recent: ``(pass_t, track, account)`` of recent bindings.
+        box: the zone's bounding box ``(x0, y0, x1, y1)`` (m).
     """
 
     gate: Gate
@@ -107,6 +108,7 @@ class EntryLane:
     into: np.ndarray
     taps: list[TapSlots] = field(default_factory=list)
     recent: list[tuple[float, KalmanTrack, str]] = field(default_factory=list)
+    box: tuple[float, float, float, float] = (-np.inf, -np.inf, np.inf, np.inf)
 
     @classmethod
     def of(cls, gate: Gate, interior: np.ndarray | None) -> EntryLane:
@@ -115,7 +117,8 @@ class EntryLane:
         centre = zone.mean(axis=0)
         v = np.array([0.0, 1.0]) if interior is None else interior - centre
         n = float(np.hypot(v[0], v[1]))
-        return cls(gate, centre, v / n if n > 1e-9 else np.array([0.0, 1.0]))
+        return cls(gate, centre, v / n if n > 1e-9 else np.array([0.0, 1.0]),
+                   box=(*map(float, zone.min(axis=0)), *map(float, zone.max(axis=0))))
 
     def progress(self, xy: np.ndarray) -> float:
         """Signed distance (m) of ``xy`` past the zone centre, along :attr:`into`."""
@@ -124,6 +127,13 @@ class EntryLane:
     def distance(self, xy: np.ndarray) -> float:
         """Distance (m) from ``xy`` to the zone (0 inside)."""
         return distance_to_polygon(np.asarray(self.gate.zone, float), xy)
+
+    def near(self, xy: np.ndarray, radius_m: float) -> bool:
+        """``distance(xy) <= radius_m``, with a bounding-box test first (called
+        for every matched track in every frame)."""
+        x0, y0, x1, y1 = self.box
+        return (x0 - radius_m <= xy[0] <= x1 + radius_m and y0 - radius_m <= xy[1] <= y1 + radius_m
+                and self.distance(xy) <= radius_m)
 
 
 def watch_passage(lane: EntryLane, tr: KalmanTrack, t: float, xy: np.ndarray,

@@ -480,10 +480,12 @@ class TrackCore:
             keep[cols[ok]] = False
             free = free[keep]
             new = [(j, tr) for j, tr in new if not self._hold(tr, t, z[j], dt_cache, meas_var)]
-            if self._imm and new:
-                self._update_modes([tr for _, tr in new], t, z[[j for j, _ in new]], meas_var)
-            for j, tr in new if not self._imm else ():
-                self.update(tr, t, z[j], dt_cache, meas_var)
+            if self._imm:  # the frame's matched tracks in one batch
+                if new:
+                    self._update_modes([tr for _, tr in new], t, z[[j for j, _ in new]], meas_var)
+            else:
+                for j, tr in new:
+                    self.update(tr, t, z[j], dt_cache, meas_var)
             matches += new
             if confirmed and new and duplicate_radius > 0 and len(free):
                 free = self._split_duplicates(z, free, new, duplicate_radius, dups)

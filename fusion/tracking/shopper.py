@@ -71,8 +71,6 @@ class ShopperTracker(IdentityOps):
         self._exit_zones = [np.asarray(g.zone, float) for g in store.gates if g.is_exit]
         inside = interior_point(store)
         self._lanes = {g.id: EntryLane.of(g, inside) for g in store.gates if g.is_entry}
-        self._entry_boxes = [((*np.min(lane.gate.zone, axis=0), *np.max(lane.gate.zone, axis=0)), lane)
-                             for lane in self._lanes.values()]
         self._lost: list[KalmanTrack] = []  # confirmed, unseen > coast_s, re-linkable
         self._done: list[KalmanTrack] = []  # exited or expired; kept for window()
         self._accounts: dict[str, _Account] = {}
@@ -196,7 +194,7 @@ class ShopperTracker(IdentityOps):
         stand_clear = self.config.stand_clear_m
         for j, tr in matches:
             st = state(tr)
-            tr.walk_only = self._near_entry(tr.kf.x[:2], stand_clear)
+            tr.walk_only = self._entry_gate_at(tr.kf.x[:2], stand_clear) is not None
             st.history.add_position(t, tr.kf.x[:2])
             self._observe(st, t, dets[j])
             if st.account is None:
@@ -224,7 +222,7 @@ class ShopperTracker(IdentityOps):
                     and self._duplicate_owner(z[j], matched, self.config.absorb_m) is not None):
                 continue
             tr = core.birth(t, z[j])
-            tr.walk_only = self._near_entry(z[j], stand_clear)
+            tr.walk_only = self._entry_gate_at(z[j], stand_clear) is not None
             born.append(tr)
             st = ShopperState(born_xy=z[j].copy(), entry_gate=self._entrant_of(z[j]),
                               tent_confs=[float(conf[j])])
@@ -310,18 +308,9 @@ class ShopperTracker(IdentityOps):
             st.entry_gate, st.bind_done = gate, False
         watch_passage(self._lanes[st.entry_gate], tr, t, xy, self.config, born)
 
-    def _near_entry(self, xy: np.ndarray, radius_m: float) -> bool:
-        """True when ``xy`` is within ``radius_m`` of an entry zone (a box test first)."""
-        x, y = float(xy[0]), float(xy[1])
-        for (x0, y0, x1, y1), lane in self._entry_boxes:
-            if (x0 - radius_m <= x <= x1 + radius_m and y0 - radius_m <= y <= y1 + radius_m
-                    and lane.distance(xy) <= radius_m):
-                return True
-        return False
-
     def _entry_gate_at(self, xy: np.ndarray, radius_m: float) -> str | None:
         for gate_id, lane in self._lanes.items():
-            if lane.distance(xy) <= radius_m:
+            if lane.near(xy, radius_m):
                 return gate_id
         return None
 

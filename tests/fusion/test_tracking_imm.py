@@ -72,6 +72,27 @@ def test_imm_cost_is_the_mixture_likelihood():
         assert cost[j] == pytest.approx(-2 * math.log(lik) - 2 * math.log(2 * math.pi), rel=1e-9)
 
 
+def test_a_frame_updates_its_tracks_in_one_batch_as_one_by_one():
+    """``assign`` updates a frame's matched tracks in one batch: the same
+    estimates and mode probabilities as updating each on its own."""
+    starts = np.array([[0.0, 0.0], [2.0, 0.0], [0.0, 2.0]])
+    batch, single = TrackCore(CFG), TrackCore(CFG)
+    a = [batch.birth(0.0, p) for p in starts]
+    b = [single.birth(0.0, p) for p in starts]
+    a[1].walk_only = b[1].walk_only = True
+    rng = np.random.default_rng(2)
+    for k in range(1, 12):
+        z = starts + [0.05 * k, 0.0] + rng.normal(0, 0.05, starts.shape)
+        matches, _, left = batch.assign(0.1 * k, z)
+        assert len(matches) == 3 and not len(left)
+        for j, tr in matches:
+            single.update(b[a.index(tr)], 0.1 * k, z[j])
+    for ta, tb in zip(a, b, strict=True):
+        np.testing.assert_allclose(ta.kf.x, tb.kf.x, atol=1e-12)
+        np.testing.assert_allclose(ta.kf.P, tb.kf.P, atol=1e-12)
+        np.testing.assert_allclose(ta.modes[2], tb.modes[2], atol=1e-12)
+
+
 def test_a_standing_track_averages_and_a_walking_one_follows():
     """Standing still, the IMM track's position error is below the single
     model's (it averages the detections: measured 9.5 vs 12.3 cm); when the
