@@ -100,6 +100,18 @@ class EngineConfig:
             doubt ``lost_doubt`` (0..1): they may have shopped unseen.
         lost_doubt: also the doubt on a party that left with members never
             seen inside (see ``Engine._finalise``).
+        hands_clear_m: vision tells the weight path when no hand can be on a
+            plate (:meth:`fusion.weight.WeightDetector.hands_away`): nobody
+            the tracker has on the floor (tracks, tentative ones included,
+            and detections of the frame) stands within this distance (m),
+            plus two standard deviations of their position, of the plate's
+            front edge. A small weight increase that could be a hand leaning
+            is then decided at once instead of after ``lean_hold_s``.
+            ``None`` turns the cue off.
+        hands_lost_s: tracks lost less than this long ago (s) still count as
+            possibly near (at their last position, see
+            :meth:`fusion.tracking.ShopperTracker.people_at`).
+        hands_cue_s: the cue is worked out at most this often (s of stream time).
         resting: when two events of one plate are one take split by a
             resting hand, see :class:`fusion.resting.RestingConfig`.
         parts: when an event made of several steps (a put-back then a take,
@@ -121,6 +133,9 @@ class EngineConfig:
     doubt_floor: float = 0.01
     lost_s: float = 10.0
     lost_doubt: float = 0.5
+    hands_clear_m: float | None = 1.2
+    hands_lost_s: float = 2.0
+    hands_cue_s: float = 0.1
     resting: RestingConfig = field(default_factory=RestingConfig)
     parts: PartSplitConfig = field(default_factory=PartSplitConfig)
     weight: WeightConfig = field(default_factory=lambda: WeightConfig(keep_cancelled=True))
@@ -174,6 +189,9 @@ class Engine:
         self._exits: dict[str, ExitEvent] = {}
         self._held: set[str] = set()  # receipts due but waiting for a swap partner to leave
         self._residues: dict[int, Residue] = {}  # grams a resting hand left per plate
+        fronts = np.array([c.front[:, :2] for c in store.cells], float).reshape(-1, 2, 2)
+        self._front_a, self._front_ab = fronts[:, 0], fronts[:, 1] - fronts[:, 0]  # (n, 2) floor plane
+        self._cue_t = -math.inf
 
     # ------------------------------------------------------------- input
     def feed(self, item: np.ndarray | VisionFrame | GateTap) -> list[Receipt]:
@@ -189,6 +207,7 @@ class Engine:
         if isinstance(item, VisionFrame):
             self.now = max(self.now, item.t)
             self.tracker.update(item)
+            self._hands_cue(item)
         elif isinstance(item, GateTap):
             self.now = max(self.now, item.t)
             self.book.open(item.shopper, item.t)
@@ -251,6 +270,28 @@ class Engine:
         while float(self._recent[0]["t"][-1]) < self.now - self.config.recent_s:
             self._recent.popleft()
         self._queue(self.weights.process(chunk))
+
+    def _hands_cue(self, frame: VisionFrame) -> None:
+        """Tell the weight path which plates nobody can reach at ``frame.t``
+        (see ``EngineConfig.hands_clear_m``)."""
+        cfg = self.config
+        if cfg.hands_clear_m is None or frame.t < self._cue_t + cfg.hands_cue_s or not len(self._front_a):
+            return
+        self._cue_t = frame.t
+        xy, sd = self.tracker.people_at(frame.t, cfg.hands_lost_s)
+        if frame.people:
+            xy = np.vstack([xy, [p.xy for p in frame.people]])
+            sd = np.concatenate([sd, np.zeros(len(frame.people))])
+        if len(xy):
+            ap = xy[:, None, :] - self._front_a[None]  # (m, n, 2)
+            ab = self._front_ab[None]
+            u = np.clip((ap * ab).sum(2) / (ab * ab).sum(2), 0.0, 1.0)
+            d = np.hypot(*np.moveaxis(ap - u[..., None] * ab, 2, 0))  # (m, n) m
+            clear = ~(d <= cfg.hands_clear_m + 2.0 * sd[:, None]).any(0)
+        else:
+            clear = np.ones(len(self._front_a), bool)
+        if clear.any():
+            self.weights.hands_away(np.flatnonzero(clear), frame.t)
 
     def _queue(self, events: list[ShelfEvent]) -> None:
         """Pending events wait to be grouped; cancelled ones (no net change) are

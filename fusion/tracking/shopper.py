@@ -136,6 +136,20 @@ class ShopperTracker(IdentityOps):
                                        t, xy, ht, hp, hold))
         return out
 
+    def people_at(self, t: float, lost_s: float) -> tuple[np.ndarray, np.ndarray]:
+        """Everyone who may be on the floor at ``t`` (s), for "is anybody near
+        this plate": floor positions ``(N, 2)`` (m) and their standard
+        deviations ``(N,)`` (m) -- every active track, tentative ones
+        included, at its last estimate, and lost tracks last seen within
+        ``lost_s`` (s), whose sd grows at ``max_speed_mps`` since then."""
+        tracks = [tr for tr in self._core.active] + [tr for tr in self._lost if t - tr.t_last <= lost_s]
+        if not tracks:
+            return np.zeros((0, 2)), np.zeros(0)
+        xy = np.array([tr.kf.x[:2] for tr in tracks], float)
+        sd = np.array([math.sqrt(max(tr.kf.P[0, 0] + tr.kf.P[1, 1], 0.0) / 2.0)
+                       + self.config.max_speed_mps * max(t - tr.t_last, 0.0) for tr in tracks])
+        return xy, sd
+
     def _held(self) -> list[KalmanTrack]:
         """Every confirmed track still held: active, lost (re-linkable) and done."""
         return [tr for tr in self._core.active if tr.confirmed] + self._lost + self._done

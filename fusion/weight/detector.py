@@ -94,7 +94,9 @@ class WeightDetector:
         self._cancelled: list[ShelfEvent] = []  # keep_cancelled: episodes with no net change
         self._nb = neighbour_matrix(store, cfg)
         self._now = -np.inf
-        self._away_t = f()  # (n,) latest time vision saw no hand within reach (hands_away), s
+        # (n,) latest time vision saw no hand within reach (hands_away), and the
+        # first cue of that unbroken run of cues (none more than hand_reach_s apart), s
+        self._away_t, self._away_first = f(), f()
 
     # ------------------------------------------------------------ public API
 
@@ -185,6 +187,9 @@ class WeightDetector:
         if c.size and (c.min() < 0 or c.max() >= self._n):
             raise ValueError(f"WeightDetector.hands_away: cell index out of range in {c.tolist()}; "
                              f"the store has {self._n} cells")
+        gap = float(t) - self._away_t[c]
+        new_run = ~((gap >= 0.0) & (gap <= self.config.hand_reach_s))  # (NaN: none yet)
+        self._away_first[c[new_run & (gap > 0.0) | np.isnan(gap)]] = float(t)
         self._away_t[c] = np.fmax(self._away_t[c], float(t))
 
     def levels_g(self) -> np.ndarray:
@@ -563,9 +568,11 @@ class WeightDetector:
         total = sum(p.delta_g for p in group)
         if any(p.parts for p in group) and abs(total) < self.config.min_change_g:
             return self.config.press_hold_s  # cancelled parts (keep_cancelled): no lean/odd wait
-        if self._odd(group):
-            return self.config.odd_hold_s
         cfg = self.config
+        if self._odd(group):
+            # a hand still resting on the plate, or a lean felt by a neighbour:
+            # not once vision saw every hand away and the plate stayed put
+            return 0.0 if cue and self._cue_t(group) is not None else cfg.odd_hold_s
         if not 0 < total <= cfg.hold_max_g:
             return 0.0
         # a hand's tremor (~10 % of its force) fails the settle test unless the
@@ -588,14 +595,19 @@ class WeightDetector:
         the cue is a hand back), its motion over by the cue + ``hand_reach_s``
         (a hand out of reach cannot touch the plate sooner), and the plate
         STABLE (no outlier or CUSUM build-up) in readings through the cue time
-        plus ``confirm_samples + 2`` sample intervals."""
+        plus ``confirm_samples + 2`` sample intervals. The cue is the earliest
+        such moment of the latest unbroken run of cues (a caller that sends
+        one every frame while nobody is near: no two more than
+        ``hand_reach_s`` apart), so a run that goes on does not keep moving
+        the readings it waits for."""
         cfg = self.config
         out = -np.inf
         for p in group:
             c = p.cell
-            away, dt = self._away_t[c], self._dt[c]
+            dt = self._dt[c]
             began = max(q.t_start for q in (p.parts or (p,)))  # a part after the cue: hand back
-            if not (away >= began and p.t_end <= away + cfg.hand_reach_s and np.isfinite(dt)):
+            away = max(self._away_first[c], began, p.t_end - cfg.hand_reach_s)
+            if not (away <= self._away_t[c] and np.isfinite(dt)):
                 return None  # (NaN compares False)
             ready = away + (cfg.confirm_samples + 2) * dt
             if (self._state[c] != STABLE or self._n_out[c] > 0 or self._last_t[c] < ready

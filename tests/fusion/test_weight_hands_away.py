@@ -11,17 +11,23 @@ from .test_weight_signals import PlateScript, make_samples, make_store, merge_sc
 
 
 def _run_with_cues(script: PlateScript, cues_s: list[float], duration_s: float = 10.0,
-                   seed: int = 5, item_g: float = 40.0, chunk_s: float = 0.5):
-    """One plate; after each chunk, a hands_away cue for every cue time inside it."""
+                   seed: int = 5, item_g: float = 40.0, chunk_s: float = 0.5,
+                   cues_first: bool = False):
+    """One plate; after each chunk (before it with ``cues_first``: vision runs
+    ahead of the weights, as in a live engine), a hands_away cue for every cue
+    time inside it."""
     det = WeightDetector(make_store(1, skus={"item": (item_g, 1.0)}, cell_skus=[["item"]]))
     s = make_samples([script], duration_s, seed)
     events = []
     edges = np.arange(0.0, duration_s + chunk_s, chunk_s)
     for a, b in zip(edges[:-1], edges[1:], strict=True):
-        events += det.process(s[(s["t"] >= a) & (s["t"] < b)])
+        if not cues_first:
+            events += det.process(s[(s["t"] >= a) & (s["t"] < b)])
         for t in cues_s:
             if a <= t < b:
                 det.hands_away(np.array([0]), t)
+        if cues_first:
+            events += det.process(s[(s["t"] >= a) & (s["t"] < b)])
     return events + det.flush()
 
 
@@ -77,3 +83,37 @@ def test_a_lean_after_the_cue_is_not_released_with_the_held_put_back(rate):
                            presses=[(4.3, 7.0, 20.0)])
     ev = _run_with_cues(script, [3.9], duration_s=14.0, item_g=20.0)
     assert [round(e.total_g / 20.0) for e in ev] == [1], ev
+
+
+@pytest.mark.parametrize("rate", [20.0, 80.0])
+def test_an_odd_change_waits_without_the_cue_and_is_released_by_it(rate):
+    # -52 g from a plate of 40 g items is no whole number of them (a hand may
+    # still rest on the plate): held odd_hold_s, unless vision saw every hand
+    # gone after the change and the plate stayed put
+    script = merge_scripts(take(3.0, -52.0, hand_g=80.0), noise_g=1.0, rate_hz=rate)
+    hand_leaves = 3.0 + 0.8
+    slow = _run_with_cues(script, [])
+    assert len(slow) == 1 and slow[0].t_final > hand_leaves + 3.0
+    fast = _run_with_cues(script, [hand_leaves + 0.2])
+    assert len(fast) == 1 and abs(fast[0].total_g + 52.0) < 3.0
+    assert fast[0].t_final <= hand_leaves + 1.0
+
+
+@pytest.mark.parametrize("rate", [10.0, 20.0, 80.0])
+def test_a_cue_every_frame_releases_as_one_cue_does(rate):
+    # a caller that sends the cue with every camera frame (10 per s) while
+    # nobody is near, its frames ahead of the weight readings: the run's first
+    # cue is the proof, later ones do not keep moving the readings it waits for
+    hand_leaves = 3.0 + 0.8
+    cues = list(np.arange(hand_leaves + 0.15, 10.0, 0.1))
+    fast = _run_with_cues(_light_put_back(rate), cues, cues_first=True)
+    assert len(fast) == 1 and abs(fast[0].total_g - 40.0) < 6.0
+    assert fast[0].t_final <= hand_leaves + 1.0
+
+
+def test_a_broken_run_of_cues_starts_again():
+    # cues stop while somebody comes near (no cue for 1 s from 4.0 s), then resume:
+    # the put-back at 3 s is released by the new run's first cue, not the old one
+    script = _light_put_back(20.0)
+    ev = _run_with_cues(script, [1.0, 1.1, 1.2, 4.5, 4.6, 4.7])
+    assert len(ev) == 1 and 4.5 < ev[0].t_final <= 5.5
