@@ -568,11 +568,9 @@ class WeightDetector:
         total = sum(p.delta_g for p in group)
         if any(p.parts for p in group) and abs(total) < self.config.min_change_g:
             return self.config.press_hold_s  # cancelled parts (keep_cancelled): no lean/odd wait
-        cfg = self.config
         if self._odd(group):
-            # a hand still resting on the plate, or a lean felt by a neighbour:
-            # not once vision saw every hand away and the plate stayed put
-            return 0.0 if cue and self._cue_t(group) is not None else cfg.odd_hold_s
+            return self.config.odd_hold_s
+        cfg = self.config
         if not 0 < total <= cfg.hold_max_g:
             return 0.0
         # a hand's tremor (~10 % of its force) fails the settle test unless the

@@ -85,18 +85,13 @@ def test_a_lean_after_the_cue_is_not_released_with_the_held_put_back(rate):
     assert [round(e.total_g / 20.0) for e in ev] == [1], ev
 
 
-@pytest.mark.parametrize("rate", [20.0, 80.0])
-def test_an_odd_change_waits_without_the_cue_and_is_released_by_it(rate):
-    # -52 g from a plate of 40 g items is no whole number of them (a hand may
-    # still rest on the plate): held odd_hold_s, unless vision saw every hand
-    # gone after the change and the plate stayed put
-    script = merge_scripts(take(3.0, -52.0, hand_g=80.0), noise_g=1.0, rate_hz=rate)
-    hand_leaves = 3.0 + 0.8
-    slow = _run_with_cues(script, [])
-    assert len(slow) == 1 and slow[0].t_final > hand_leaves + 3.0
-    fast = _run_with_cues(script, [hand_leaves + 0.2])
-    assert len(fast) == 1 and abs(fast[0].total_g + 52.0) < 3.0
-    assert fast[0].t_final <= hand_leaves + 1.0
+def test_an_odd_change_is_not_released_by_the_cue():
+    # -52 g from a plate of 40 g items is no whole number of them: it waits
+    # odd_hold_s for a change that completes it, cue or not (it may be
+    # crosstalk from a neighbour a hand is on, and vision would not see that)
+    script = merge_scripts(take(3.0, -52.0, hand_g=80.0), noise_g=1.0, rate_hz=20.0)
+    ev = _run_with_cues(script, list(np.arange(4.0, 10.0, 0.1)), cues_first=True)
+    assert len(ev) == 1 and ev[0].t_final > 3.8 + 3.0
 
 
 @pytest.mark.parametrize("rate", [10.0, 20.0, 80.0])
