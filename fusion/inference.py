@@ -79,7 +79,7 @@ class InferenceConfig:
     off_plate_take_weight: float = 0.001
     stray_take_weight: float = 1.0
     off_plate_window_sd: float = 6.0
-    misplaced_weight: float = 0.2
+    misplaced_weight: float = 0.05
     over_basket_weight: float = 1e-3
     putback_weight: float = 0.5
     count_decay: float = 0.35
