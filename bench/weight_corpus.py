@@ -171,14 +171,16 @@ def corpus_store(plates: list[Plate]) -> Store:
 
 
 def hand_cues(plates: list[Plate], seed: int, delay_s: tuple[float, float] = (0.1, 0.2),
-              miss_p: float = 0.1) -> np.ndarray:
+              miss_p: float = 0.1, frame_s: float = 0.1, span_s: float = 2.0) -> np.ndarray:
     """Simulated vision "hands away" cues: (k, 2) rows (cell, t s), time-ordered.
 
-    One cue per moment a hand leaves a plate (the end of a hand interval not
+    From each moment a hand leaves a plate (the end of a hand interval not
     inside another one: the hand resting on the plate around a take keeps it
-    present, and so do leans and presses), at that time plus a camera delay
-    uniform in ``delay_s`` (10 fps frame + detection), missed with
-    probability ``miss_p``.
+    present, and so do leans and presses) plus a camera delay uniform in
+    ``delay_s`` (frame + detection), one cue per camera frame (every
+    ``frame_s``) until the next hand comes to that plate or ``span_s`` has
+    passed, each frame's cue missed with probability ``miss_p`` -- as the
+    engine sends it (``EngineConfig.hands_clear_m``).
     """
     rng = np.random.default_rng(seed + 2000)
     rows = []
@@ -186,8 +188,10 @@ def hand_cues(plates: list[Plate], seed: int, delay_s: tuple[float, float] = (0.
         for a, b in p.hands:
             if any(a2 < b < b2 for a2, b2 in p.hands if (a2, b2) != (a, b)):
                 continue  # another hand interval is still on the plate
-            if rng.random() >= miss_p:
-                rows.append((i, b + rng.uniform(*delay_s)))
+            back = min((a2 for a2, _ in p.hands if a2 > b), default=np.inf)
+            t = b + rng.uniform(*delay_s) + frame_s * np.arange(int(span_s / frame_s))
+            t = t[(t < back) & (rng.random(t.size) >= miss_p)]
+            rows += [(i, x) for x in t]
     cues = np.array(rows, float).reshape(-1, 2)
     return cues[np.argsort(cues[:, 1], kind="stable")]
 
@@ -356,7 +360,8 @@ def main(argv: list[str] | None = None) -> str:
             f"(20-2000 g), {n_dist} disturbances (presses, leans, crosstalk). "
             f"CPU: ours {cpu_ours:.1f} s ({s.size / cpu_ours:,.0f} samples/s, whole detector), "
             f"baseline {cpu_base:.1f} s; corpus generation {gen_s:.1f} s. "
-            f"Vision cue row: hands_away at each hand-leave + 0.1-0.2 s, 10 % missed; "
+            f"Vision cue row: hands_away every 0.1 s frame from each hand-leave + 0.1-0.2 s "
+            f"until a hand comes back (at most 2 s), each frame 10 % missed; "
             f"leans and presses keep the hand present.")
     text = head + "\n\n" + report(plates, ours, base, args.seconds, cued) + "\n"
     print(text)
