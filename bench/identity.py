@@ -77,6 +77,15 @@ class OracleTracker:
                 tuple(h for h, k in zip(hh, hm, strict=True) if k)))
         return out
 
+    def people_at(self, t: float, lost_s: float) -> tuple[np.ndarray, np.ndarray]:
+        """Last position (m) of each person seen within ``lost_s`` of ``t`` (s),
+        sd 2 m/s times the time since (see ShopperTracker.people_at)."""
+        last = [(obs[0][-1], obs[1][-1]) for obs in self.obs.values() if obs[0] and t - obs[0][-1] <= lost_s]
+        if not last:
+            return np.zeros((0, 2)), np.zeros(0)
+        return (np.array([xy for _, xy in last], float).reshape(-1, 2),
+                np.array([2.0 * max(t - tl, 0.0) for tl, _ in last]))
+
     def pop_exits(self, t: float) -> list[ExitEvent]:
         out = []
         for a, s in self.truth.shoppers.items():
