@@ -187,9 +187,8 @@ class WeightDetector:
         if c.size and (c.min() < 0 or c.max() >= self._n):
             raise ValueError(f"WeightDetector.hands_away: cell index out of range in {c.tolist()}; "
                              f"the store has {self._n} cells")
-        gap = float(t) - self._away_t[c]
-        new_run = ~((gap >= 0.0) & (gap <= self.config.hand_reach_s))  # (NaN: none yet)
-        self._away_first[c[new_run & (gap > 0.0) | np.isnan(gap)]] = float(t)
+        gap = float(t) - self._away_t[c]  # NaN: no cue yet
+        self._away_first[c[np.isnan(gap) | (gap > self.config.hand_reach_s)]] = float(t)  # a new run
         self._away_t[c] = np.fmax(self._away_t[c], float(t))
 
     def levels_g(self) -> np.ndarray:
