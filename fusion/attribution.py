@@ -175,15 +175,21 @@ class Candidate:
 
 
 def segment_distance(points: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Distance from each point to the segment a-b.
+    """Distance from each point to the segment a-b, or to each of several segments.
 
     Args:
         points: (N, D) points (m).
-        a, b: (D,) segment ends (m).
+        a, b: (D,) segment ends, or (S, D) for S segments (m).
 
     Returns:
-        (N,) distances (m).
+        (N,) distances, or (N, S) for S segments (m).
     """
+    if np.ndim(a) == 2:
+        ab = b - a  # (S, D)
+        ap = points[:, None, :] - a[None]  # (N, S, D)
+        denom = np.einsum("sd,sd->s", ab, ab)
+        s = np.clip(np.einsum("nsd,sd->ns", ap, ab) / np.where(denom > 0, denom, 1.0), 0.0, 1.0)
+        return np.linalg.norm(ap - s[..., None] * ab, axis=2)
     ab = b - a
     denom = float(ab @ ab)
     s = np.clip(((points - a) @ ab) / denom, 0.0, 1.0) if denom > 0 else np.zeros(len(points))

@@ -35,6 +35,7 @@ from fusion.attribution import (
     favour,
     holding_cues,
     joint_attribution,
+    segment_distance,
     weigh_by_product,
 )
 from fusion.change_time import change_time, unit_times
@@ -190,7 +191,7 @@ class Engine:
         self._held: set[str] = set()  # receipts due but waiting for a swap partner to leave
         self._residues: dict[int, Residue] = {}  # grams a resting hand left per plate
         fronts = np.array([c.front[:, :2] for c in store.cells], float).reshape(-1, 2, 2)
-        self._front_a, self._front_ab = fronts[:, 0], fronts[:, 1] - fronts[:, 0]  # (n, 2) floor plane
+        self._front_a, self._front_b = fronts[:, 0], fronts[:, 1]  # (n, 2) front edges, floor plane
         self._cue_t = -math.inf
 
     # ------------------------------------------------------------- input
@@ -283,10 +284,7 @@ class Engine:
             xy = np.vstack([xy, [p.xy for p in frame.people]])
             sd = np.concatenate([sd, np.zeros(len(frame.people))])
         if len(xy):
-            ap = xy[:, None, :] - self._front_a[None]  # (m, n, 2)
-            ab = self._front_ab[None]
-            u = np.clip((ap * ab).sum(2) / (ab * ab).sum(2), 0.0, 1.0)
-            d = np.hypot(*np.moveaxis(ap - u[..., None] * ab, 2, 0))  # (m, n) m
+            d = segment_distance(xy, self._front_a, self._front_b)  # (people, plates) m
             clear = ~(d <= cfg.hands_clear_m + 2.0 * sd[:, None]).any(0)
         else:
             clear = np.ones(len(self._front_a), bool)

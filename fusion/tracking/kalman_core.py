@@ -29,6 +29,7 @@ import numpy as np
 from filterpy.common import Q_discrete_white_noise
 from filterpy.kalman import KalmanFilter
 from scipy.optimize import linear_sum_assignment
+from scipy.special import logsumexp
 
 log = logging.getLogger(__name__)
 
@@ -366,18 +367,12 @@ class TrackCore:
         Returns:
             (x, P): (n, 2d) states and (n, 2d, 2d) covariances at ``t``.
         """
-        d = self.config.dim
-        n = len(tracks)
-        dt = np.maximum(np.array([t - tr.t_last for tr in tracks], dtype=float), 0.0)
         if self._imm:
-            xs = np.stack([tr.modes[0] for tr in tracks])
-            ps = np.stack([tr.modes[1] for tr in tracks])
-            mu = np.stack([tr.modes[2] for tr in tracks])
-            walk = np.array([tr.walk_only for tr in tracks])
-            xp, pp, c = self._predict_modes(xs, ps, mu, dt, walk)
-            return _mixture(xp, pp, c)
-        x = np.empty((n, 2 * d))
-        p = np.empty((n, 2 * d, 2 * d))
+            return _mixture(*self._predict_modes(tracks, t))
+        d = self.config.dim
+        dt = np.maximum(np.array([t - tr.t_last for tr in tracks], dtype=float), 0.0)
+        x = np.empty((len(tracks), 2 * d))
+        p = np.empty((len(tracks), 2 * d, 2 * d))
         for i, tr in enumerate(tracks):
             x[i] = tr.kf.x
             p[i] = tr.kf.P
@@ -405,12 +400,17 @@ class TrackCore:
         fp, fv, qs = damped_terms(dt, self.config.stand_tau_s, self._stand_var)
         return [walk, (fp, fv, *qs)]
 
-    def _predict_modes(self, xs: np.ndarray, ps: np.ndarray, mu: np.ndarray, dt: np.ndarray,
-                       walk_only: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """IMM mixing and prediction of n tracks' modes: ``xs`` (n, M, 2d),
-        ``ps`` (n, M, 2d, 2d), ``mu`` (n, M) at their last update, steps ``dt``
-        (n,) s; tracks with ``walk_only`` (n,) keep all weight on walking.
-        Returns the predicted modes and their prior probabilities (n, M)."""
+    def _predict_modes(self, tracks: list[KalmanTrack], t: float
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """IMM mixing and prediction of the n ``tracks``' modes (``KalmanTrack.modes``)
+        to ``t`` (s); tracks with ``walk_only`` keep all weight on walking.
+        Returns the predicted modes ``x`` (n, M, 2d), ``P`` (n, M, 2d, 2d) and
+        their prior probabilities (n, M)."""
+        xs = np.stack([tr.modes[0] for tr in tracks])
+        ps = np.stack([tr.modes[1] for tr in tracks])
+        mu = np.stack([tr.modes[2] for tr in tracks])
+        dt = np.maximum(np.array([t - tr.t_last for tr in tracks], dtype=float), 0.0)
+        walk_only = np.array([tr.walk_only for tr in tracks])
         sw = np.where(walk_only, 0.0, -np.expm1(-dt / self.config.mode_sojourn_s))
         if walk_only.any():
             mu = np.where(walk_only[:, None], np.array([1.0, 0.0]), mu)
@@ -577,20 +577,14 @@ class TrackCore:
         mode-weighted mixture of the models' likelihoods (``d_M^2 + ln|S|``
         per model); a pair is gated out only when no model admits it."""
         d = self.config.dim
-        xs = np.stack([tr.modes[0] for tr in tracks])
-        ps = np.stack([tr.modes[1] for tr in tracks])
-        mu = np.stack([tr.modes[2] for tr in tracks])
-        dt = np.maximum(np.array([t - tr.t_last for tr in tracks], dtype=float), 0.0)
-        walk = np.array([tr.walk_only for tr in tracks])
-        xp, pp, c = self._predict_modes(xs, ps, mu, dt, walk)
+        xp, pp, c = self._predict_modes(tracks, t)
         s = pp[:, :, :d, :d] + r  # (n, M, d, d)
         s_inv = np.linalg.inv(s)
         resid = z[None, None, :, :] - xp[:, :, None, :d]  # (n, M, m, d)
         maha = np.einsum("nkmi,nkij,nkmj->nkm", resid, s_inv, resid)
         logdet = np.linalg.slogdet(s)[1]
         ll = np.log(np.maximum(c, 1e-300))[:, :, None] - 0.5 * (maha + logdet[:, :, None])
-        top = ll.max(axis=1)
-        cost = -2.0 * (top + np.log(np.exp(ll - top[:, None, :]).sum(axis=1)))
+        cost = -2.0 * logsumexp(ll, axis=1)
         xc = np.einsum("nk,nki->ni", c, xp[:, :, :d])
         dist2 = ((z[None, :, :] - xc[:, None, :]) ** 2).sum(-1)
         cost[(maha.min(axis=1) > self.config.gate_chi2) | (dist2 > self.config.max_gate**2)] = _BIG
@@ -641,11 +635,7 @@ class TrackCore:
         d = self.config.dim
         n = len(trs)
         zs = np.asarray(zs, dtype=float).reshape(n, d)
-        xp, pp, c = self._predict_modes(
-            np.stack([tr.modes[0] for tr in trs]), np.stack([tr.modes[1] for tr in trs]),
-            np.stack([tr.modes[2] for tr in trs]),
-            np.maximum(np.array([t - tr.t_last for tr in trs], dtype=float), 0.0),
-            np.array([tr.walk_only for tr in trs]))
+        xp, pp, c = self._predict_modes(trs, t)
         xc, pc = _mixture(xp, pp, c)
         r = self._r if meas_var is None else np.eye(d) * meas_var
         y = zs - xc[:, :d]

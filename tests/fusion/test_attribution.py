@@ -31,6 +31,17 @@ def test_segment_distance():
     np.testing.assert_allclose(d, [0.0, 0.1, 0.3])
 
 
+def test_segment_distance_to_several_segments_is_each_one_in_turn():
+    rng = np.random.default_rng(4)
+    pts = rng.uniform(-1, 3, (7, 2))
+    a, b = rng.uniform(-1, 3, (5, 2)), rng.uniform(-1, 3, (5, 2))
+    b[2] = a[2]  # a degenerate segment: the distance to its point
+    d = segment_distance(pts, a, b)
+    assert d.shape == (7, 5)
+    for k in range(5):
+        np.testing.assert_allclose(d[:, k], segment_distance(pts, a[k], b[k]), atol=1e-12)
+
+
 def test_hand_at_plate_wins_over_neighbour_reaching_next_plate():
     a = window(1, "A", [[0.2, 2.02, 1.2], [0.22, 2.0, 1.21], [0.19, 1.99, 1.2]])
     b = window(2, "B", [[0.65, 2.0, 1.2], [0.62, 2.02, 1.2], [0.66, 1.98, 1.2]], body=(0.6, 1.5))
