@@ -9,7 +9,7 @@ attribution. The identity check samples every second: for each true person,
 is the nearest track (within 0.4 m) bound to the right account?
 
     python -m bench.identity [--scenario concession] [--seeds 0-1] [--identity-only]
-                             [--cache DIR]
+                             [--cache DIR] [--hz FPS]
 """
 
 from __future__ import annotations
@@ -105,11 +105,13 @@ class OracleTracker:
         return {}  # true identities: nobody can have been swapped
 
 
-def hinted_recording(scenario: str, seed: int, out: Path) -> list[str]:
-    """Simulate with unbroken track hints; returns the account of each hint number."""
+def hinted_recording(scenario: str, seed: int, out: Path, hz: float | None = None) -> list[str]:
+    """Simulate with unbroken track hints (cameras at ``hz`` frames/s, or the
+    preset's); returns the account of each hint number."""
     scn = SCENARIOS[scenario]
-    scn = dataclasses.replace(scn, vision=dataclasses.replace(scn.vision, track_hints=True,
-                                                              track_break_per_s=0.0))
+    scn = dataclasses.replace(scn, vision=dataclasses.replace(
+        scn.vision, track_hints=True, track_break_per_s=0.0,
+        hz=scn.vision.hz if hz is None else (hz, hz)))
     simulate(scn, seed, out)
     _, _, plan = prepare(scn, seed)
     return [p.account for p in sorted(plan.people, key=lambda p: p.t_start)]
@@ -326,13 +328,14 @@ def how_table(by_how: dict) -> str:
     return "\n".join(rows)
 
 
-def _recording(scenario: str, seed: int, tmp: Path, cache: Path | None) -> tuple[Path, list[str]]:
+def _recording(scenario: str, seed: int, tmp: Path, cache: Path | None,
+               hz: float | None = None) -> tuple[Path, list[str]]:
     """The hinted recording of (scenario, seed), from ``cache`` when there."""
-    folder = (cache or tmp) / f"{scenario}-{seed}"
+    folder = (cache or tmp) / (f"{scenario}-{seed}" if hz is None else f"{scenario}-{hz:g}fps-{seed}")
     marker = folder / "accounts.txt"
     if cache is not None and marker.exists():
         return folder, marker.read_text().split()
-    accounts = hinted_recording(scenario, seed, folder)
+    accounts = hinted_recording(scenario, seed, folder, hz)
     marker.write_text("\n".join(accounts))
     return folder, accounts
 
@@ -345,6 +348,8 @@ def main(argv: list[str] | None = None) -> str:
                     help="skip the engine replays (identity samples, causes, calibration)")
     ap.add_argument("--cache", type=Path, default=None,
                     help="keep/reuse the simulated recordings in this folder")
+    ap.add_argument("--hz", type=float, default=None,
+                    help="every camera at this frame rate (frames/s) instead of the preset's")
     ap.add_argument("--swaps", action="store_true",
                     help="list each swap of a bound track (time, place, distances) per seed")
     args = ap.parse_args(argv)
@@ -358,7 +363,7 @@ def main(argv: list[str] | None = None) -> str:
         for seed in range(int(a), int(b) + 1):
             if args.cache is not None:
                 args.cache.mkdir(parents=True, exist_ok=True)
-            folder, accounts = _recording(args.scenario, seed, Path(tmp), args.cache)
+            folder, accounts = _recording(args.scenario, seed, Path(tmp), args.cache, args.hz)
             if args.swaps:
                 rows += [f"Swaps, seed {seed}:", "", swaps_table(swap_events(folder, accounts)), ""]
                 continue

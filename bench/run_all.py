@@ -20,6 +20,7 @@ from pathlib import Path
 
 from bench import (
     cameras,
+    frame_rate,
     identity,
     memory,
     modbus_polls,
@@ -68,6 +69,9 @@ def main(argv: list[str] | None = None) -> int:
     print("camera calibration ...", file=sys.stderr, flush=True)
     cam_seeds = "0" if args.quick else "0-2"
     cams = cameras.main(["--scenario", "rush", "--seeds", cam_seeds])
+    print("slow cameras ...", file=sys.stderr, flush=True)
+    fr_seeds = "0-1" if args.quick else "0-4"
+    slow = frame_rate.main(["--scenario", "concession", "--seeds", fr_seeds, "--hz", "5"])
     print("MOT (TUD) ...", file=sys.stderr, flush=True)
     mot = _captured(mot_tud.main, ["--seeds", "0-1"] if args.quick else [])
     print("modbus bus ...", file=sys.stderr, flush=True)
@@ -120,6 +124,19 @@ columns are means over seeds of the largest camera bias (from the cameras'
 mean) and of the largest error of the learned biases.
 
 {cams}
+
+## Slow cameras: the tracker stretches its time constants
+
+`python -m bench.frame_rate --scenario concession --seeds {fr_seeds} --hz 5`: each
+seed of `concession` is simulated with its cameras at the preset rate and at
+5 fps (same people, shelves and weights; only the vision stream changes), and
+replayed with the tracker's frame-rate time constants stretched to the
+cameras' learned frame interval (`TrackerConfig.frame_ref_s`, the default,
+docs/tracking.md) and fixed at their 10-fps values (`frame_ref_s=None`); at
+the preset rate the two are the same run. Counts are summed over seeds,
+attribution is the mean.
+
+{slow}
 
 ## Weight events on a corpus of simulated plates, against the published baseline
 

@@ -173,3 +173,50 @@ class CameraCalibration:
         vmean = sum(self._n[c] * self._var[c] for c in ready) / tot
         lo, hi = self.var_ratio
         self._r = {c: self.meas_var * min(max(self._var[c] / vmean, lo), hi) for c in ready}
+
+
+class FrameCadence:
+    """Each camera's typical frame interval, learned from the frames' times.
+
+    The interval of a camera is the median of its last ``n`` gaps between
+    consecutive frames (gaps of 0 or over ``max_gap_s`` -- a camera that
+    stopped, or a stream that leaves out empty frames -- are not counted);
+    the store's is the median over cameras with at least ``min_gaps`` gaps.
+
+    Args:
+        n: gaps kept per camera.
+        min_gaps: gaps a camera needs before it counts.
+        max_gap_s: longest gap counted (s).
+        every: recompute a camera's median every this many frames of it.
+    """
+
+    def __init__(self, n: int = 64, min_gaps: int = 16, max_gap_s: float = 1.0, every: int = 16):
+        self.n, self.min_gaps, self.max_gap_s, self.every = n, min_gaps, max_gap_s, every
+        self._last: dict[str, float] = {}
+        self._gaps: dict[str, list[float]] = {}
+        self._median: dict[str, float] = {}
+        self._count: dict[str, int] = {}
+
+    def observe(self, camera: str, t: float) -> bool:
+        """Note a frame of ``camera`` at ``t`` (s); True when a camera's
+        interval estimate changed (then read :meth:`interval_s`)."""
+        last = self._last.get(camera)
+        self._last[camera] = t
+        if last is None or not 0.0 < t - last <= self.max_gap_s:
+            return False
+        gaps = self._gaps.setdefault(camera, [])
+        gaps.append(t - last)
+        if len(gaps) > self.n:
+            del gaps[0]
+        k = self._count[camera] = self._count.get(camera, 0) + 1
+        if len(gaps) < self.min_gaps or k % self.every:
+            return False
+        old = self._median.get(camera)
+        self._median[camera] = float(np.median(gaps))
+        return old != self._median[camera]
+
+    def interval_s(self) -> float | None:
+        """Median frame interval over the cameras known so far (s), or None."""
+        if not self._median:
+            return None
+        return float(np.median(list(self._median.values())))

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from fusion.tracking.kalman_core import CoreConfig
+
+_REACQUIRE_WINDOW_S = CoreConfig().reacquire_window_s
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -146,6 +148,16 @@ class TrackerConfig:
         party_stale_s: a party member lost elsewhere and unseen this long does
             not keep the account inside once the others left (s).
         history_s: positions/hands kept per track for :meth:`window` (s).
+    Camera frame rate:
+        frame_ref_s: the time constants above that count on seeing a person
+            every frame or two (``relink_min_gap_s``, ``tentative_timeout_s``,
+            ``tentative_max_age_s`` and the core's re-acquire window) are set
+            for cameras at this frame interval or faster (s, 10 fps); with
+            slower cameras (the median of each camera's median frame interval,
+            learned from the stream by :class:`FrameCadence`) they are
+            stretched by ``interval / frame_ref_s`` (at most ``frame_scale_max``
+            times). ``None``: never stretched.
+        frame_scale_max: the largest stretch.
     """
 
     meas_sd_m: float = 0.12
@@ -211,6 +223,8 @@ class TrackerConfig:
     exit_timeout_s: float = 1.5
     party_stale_s: float = 10.0
     history_s: float = 60.0
+    frame_ref_s: float | None = 0.1
+    frame_scale_max: float = 5.0
 
     def __post_init__(self) -> None:
         for name in self.__slots__:
@@ -221,7 +235,7 @@ class TrackerConfig:
             elif name in ("unmatched_cost", "robust_nis"):
                 if v is not None and not math.isfinite(v):
                     raise ValueError(f"TrackerConfig.{name} must be finite or None, got {v!r}")
-            elif name in ("velocity_tau_s", "stand_speed_sd_mps"):
+            elif name in ("velocity_tau_s", "stand_speed_sd_mps", "frame_ref_s"):
                 if v is not None and not (math.isfinite(v) and v > 0):
                     raise ValueError(f"TrackerConfig.{name} must be > 0 or None, got {v!r}")
             elif name in ("score_floor", "absorb_llr"):
@@ -238,12 +252,24 @@ class TrackerConfig:
                     raise ValueError(f"TrackerConfig.{name} must be >= 0, got {v!r}")
             elif not v > 0:
                 raise ValueError(f"TrackerConfig.{name} must be > 0, got {v!r}")
+        if self.frame_scale_max < 1.0:
+            raise ValueError(f"TrackerConfig.frame_scale_max must be >= 1, got {self.frame_scale_max!r}")
         if self.exit_timeout_s < self.coast_s:
             raise ValueError("TrackerConfig.exit_timeout_s must be >= coast_s "
                              f"({self.exit_timeout_s} < {self.coast_s})")
 
-    def core(self) -> CoreConfig:
-        """The :class:`CoreConfig` for floor positions (d = 2, metres)."""
+    def frame_scaled(self, scale: float) -> TrackerConfig:
+        """This configuration with its frame-rate time constants (see
+        ``frame_ref_s``) stretched by ``scale`` (>= 1)."""
+        if scale == 1.0:
+            return self
+        return replace(self, relink_min_gap_s=self.relink_min_gap_s * scale,
+                       tentative_timeout_s=self.tentative_timeout_s * scale,
+                       tentative_max_age_s=self.tentative_max_age_s * scale)
+
+    def core(self, frame_scale: float = 1.0) -> CoreConfig:
+        """The :class:`CoreConfig` for floor positions (d = 2, metres), its
+        re-acquire window stretched by ``frame_scale`` (see ``frame_ref_s``)."""
         return CoreConfig(dim=2, meas_sd=self.meas_sd_m, accel_sd=self.accel_sd_mps2,
                           gate_chi2=self.gate_chi2, max_gate=self.max_gate_m,
                           confirm_hits=self.confirm_hits, confirm_ratio=self.confirm_ratio,
@@ -251,6 +277,7 @@ class TrackerConfig:
                           tentative_max_age_s=self.tentative_max_age_s,
                           coast_s=self.coast_s, max_coast_speed=self.max_speed_mps,
                           reacquire_gap_s=self.relink_min_gap_s,
+                          reacquire_window_s=_REACQUIRE_WINDOW_S * frame_scale,
                           unmatched_cost=self.unmatched_cost, robust_nis=self.robust_nis,
                           velocity_tau_s=self.velocity_tau_s, speed_sd=self.speed_sd_mps,
                           stand_speed_sd=self.stand_speed_sd_mps, stand_tau_s=self.stand_tau_s,

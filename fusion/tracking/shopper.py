@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from fusion.tracking.binding import IdentityOps
-from fusion.tracking.cameras import VAR_RATIO, CameraCalibration, CameraEstimate
+from fusion.tracking.cameras import VAR_RATIO, CameraCalibration, CameraEstimate, FrameCadence
 from fusion.tracking.config import ExitEvent, TrackerConfig, TrackWindow
 from fusion.tracking.entry import (
     EntryLane,
@@ -59,7 +59,10 @@ class ShopperTracker(IdentityOps):
 
     def __init__(self, store: Store, config: TrackerConfig | None = None):
         self.store = store
-        self.config = config or TrackerConfig()
+        self.base_config = config or TrackerConfig()
+        self.config = self.base_config  # with its frame-rate time constants stretched (frame_ref_s)
+        self.frame_scale = 1.0
+        self._cadence = FrameCadence()
         self._core = TrackCore(self.config.core())
         self._scores = DetectorScores(min_n=self.config.score_min_n,
                                       floor=self.config.score_floor)
@@ -104,6 +107,8 @@ class ShopperTracker(IdentityOps):
 
     def update(self, frame: VisionFrame) -> None:
         """Process one camera frame (a measurement set at ``frame.t``)."""
+        if self._cadence.observe(frame.camera, frame.t):
+            self._rescale()
         self._advance(frame.t)
         t = self._now
         dets = [p for p in frame.people if p.conf >= self.config.min_conf]
@@ -111,6 +116,26 @@ class ShopperTracker(IdentityOps):
             self._ingest(t, dets, frame.camera)
         self._bind(t)
         self._encounters.update(self._core.active, t, self._core.nis_mean)
+
+    def _rescale(self) -> None:
+        """Stretch the frame-rate time constants to the cameras' frame
+        interval (``TrackerConfig.frame_ref_s``), in steps of 1/4."""
+        base, interval = self.base_config, self._cadence.interval_s()
+        if base.frame_ref_s is None or interval is None:
+            return
+        scale = min(max(1.0, round(4.0 * interval / base.frame_ref_s) / 4.0), base.frame_scale_max)
+        if scale == self.frame_scale:
+            return
+        log.info("camera frame interval %.3f s: tracker time constants x %.2f", interval, scale)
+        self.frame_scale = scale
+        self.config = base.frame_scaled(scale)
+        self._core.config = self.config.core(scale)
+        self._encounters.cfg = self.config
+
+    @property
+    def frame_interval_s(self) -> float | None:
+        """The cameras' typical frame interval learned so far (s), or None."""
+        return self._cadence.interval_s()
 
     # ----------------------------------------------------------- queries
     def pop_exits(self, t: float) -> list[ExitEvent]:
