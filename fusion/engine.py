@@ -327,7 +327,8 @@ class Engine:
         events = self._without_presses(events)
         if len(events) > 1:
             events = join_resting_splits(events, self.store, self.inference, self.config.resting)
-        att = dataclasses.replace(self.config.attribution, hand_sd_m=self.hand_spread.value())
+        att = dataclasses.replace(self.config.attribution, hand_sd_m=self.hand_spread.value(),
+                                  hand_points=self._hand_points())
         split = [item for ev in events for item in self._split_parts(ev, att)]
         if not split:
             return
@@ -362,6 +363,13 @@ class Engine:
         t_change = self._change_time(ev, att) if att.change_sd_s > 0 else None
         cands = self._open_candidates(attribute(ev, self.store, windows, att, t_change))
         return self._product_cue(ev, cands, att)
+
+    def _hand_points(self) -> int:
+        """``AttributionConfig.hand_points`` for the cameras' frame rate: a
+        reach leaves fewer hand points with slower cameras, so the score
+        averages fewer (divided by ``ShopperTracker.frame_scale``, rounded
+        down, at least 1)."""
+        return max(1, int(self.config.attribution.hand_points / self.tracker.frame_scale + 1e-9))
 
     def _change_time(self, ev: ShelfEvent, att: AttributionConfig | None = None) -> float | None:
         """When the event's largest plate changed (s), from the raw samples

@@ -341,3 +341,23 @@ def test_a_hand_that_stays_on_the_shelf_long_after_the_weight_moved_is_less_like
     back = _hands_at(1, "A", [9.8, 9.9, 10.0, 10.1, 11.6, 11.7, 11.8])
     again = attribute(ev, STORE, [back, taker], t_change=10.0)
     assert abs(again[0].probability - again[1].probability) < 0.2
+
+
+def test_one_hand_point_at_the_plate_with_slow_cameras():
+    """At 5 fps the taker's hand may be seen at the edge in one frame only,
+    while a neighbour reaching the next plate is seen near this one's end in
+    several: averaging the three closest points gives it to the neighbour,
+    one point (the engine's ``hand_points`` at frame_scale 2) to the taker."""
+    t = (10.0, 10.2, 10.4, 10.6)
+    taker = TrackWindow(track_id=1, account="A", identity_conf=1.0, t=np.asarray(t), xy=np.tile((0.2, 1.5), (4, 1)),
+                        hands_t=np.array([10.0, 10.4, 10.6]),
+                        hands_p=np.array([[0.2, 2.02, 1.2], [0.2, 1.6, 1.0], [0.2, 1.6, 1.0]]),
+                        hands_holding=({}, {}, {}))
+    neighbour = TrackWindow(track_id=2, account="B", identity_conf=1.0, t=np.asarray(t),
+                            xy=np.tile((0.6, 1.5), (4, 1)), hands_t=np.array([10.0, 10.2, 10.4, 10.6]),
+                            hands_p=np.tile([0.47, 2.02, 1.2], (4, 1)), hands_holding=({}, {}, {}, {}))
+    three = attribute(EVENT, STORE, [taker, neighbour], AttributionConfig(hand_points=3))
+    one = attribute(EVENT, STORE, [taker, neighbour], AttributionConfig(hand_points=1))
+    assert three[0].account == "B"
+    assert three[0].probability > 0.9
+    assert one[0].account == "A" and one[0].probability > 0.55

@@ -92,3 +92,12 @@ def test_a_crossing_at_5_fps_with_a_missed_frame_is_not_a_confident_swap():
             if w is not None and w.account not in (None, account) and w.identity_conf >= 0.95:
                 confident_wrong.append((seed, person.name, w.account, w.identity_conf))
     assert confident_wrong == []
+
+
+@pytest.mark.parametrize("rate_hz, points", [(15.0, 3), (10.0, 3), (7.0, 2), (5.0, 1), (2.0, 1)])
+def test_the_engine_averages_fewer_hand_points_with_slow_cameras(rate_hz, points):
+    from fusion.engine import Engine
+    eng = Engine(STORE)
+    for fr in _frames(rate_hz, 80):
+        eng.feed(fr)
+    assert eng._hand_points() == points
