@@ -5,7 +5,8 @@ Run: ``python -m bench.frame_rate [--scenario concession] [--seeds 0-4] [--hz 5]
 cameras at the preset rate and at each ``--hz`` (same people, shelves and
 weights; only the vision stream changes), and replayed by the engine with the
 tracker's frame-rate time constants stretched to the cameras' learned frame
-interval (``TrackerConfig.frame_ref_s``, the default) and fixed at their
+interval, and the engine's hand points per score cut to match
+(``TrackerConfig.frame_ref_s``, the default), and with both fixed at their
 10-fps values (``frame_ref_s=None``); at the preset rate the two are the same
 run. Sums over seeds; attribution is the mean over seeds.
 """
@@ -64,7 +65,7 @@ def run(name: str, seeds: list[int], rates: list[float], processes: int = 2) -> 
 
 def table(results: list[dict], name: str) -> str:
     preset = SCENARIOS[name].vision.hz
-    lines = ["| cameras | tracker time constants | learned frame interval s | stretch | sales | reviews /1000 "
+    lines = ["| cameras | frame-rate rules | learned frame interval s | stretch | sales | reviews /1000 "
              "| wrong /1000 | attribution | identity errors | attribution errors |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     rates = sorted({r["hz"] for r in results}, key=lambda h: 0.0 if h is None else 1.0 / h)
