@@ -135,6 +135,25 @@ class CameraCalibration:
         if became_ready or self._pending >= _REFRESH_EVERY:
             self._refresh()
 
+    def noise_var(self) -> float | None:
+        """Detection-weighted mean of the learned noise variances per axis of
+        the cameras with ``min_samples`` or more (m^2), or None. Unlike the
+        biases, a camera's noise is learned from its own innovations, so one
+        camera is enough."""
+        ready = self._ready()
+        if not ready:
+            return None
+        tot = float(sum(self._n[c] for c in ready))
+        return sum(self._n[c] * self._var[c] for c in ready) / tot
+
+    def set_meas_var(self, meas_var: float) -> None:
+        """Fuse with this measurement variance per axis (m^2) from now on,
+        each ready camera's scaled by its relative noise as before."""
+        if not meas_var > 0:
+            raise ValueError(f"CameraCalibration.set_meas_var: must be > 0, got {meas_var!r}")
+        self.meas_var = float(meas_var)
+        self._refresh()
+
     def estimates(self) -> list[CameraEstimate]:
         """The current estimate of every camera seen so far, by id."""
         mean = self._mean()

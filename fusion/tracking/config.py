@@ -158,6 +158,14 @@ class TrackerConfig:
             stretched by ``interval / frame_ref_s`` (at most ``frame_scale_max``
             times). ``None``: never stretched.
         frame_scale_max: the largest stretch.
+    Detection noise:
+        learn_noise: raise ``meas_sd_m`` to the cameras' learned noise (the
+            detection-weighted mean of :class:`CameraCalibration`'s
+            per-camera estimates, motion the model misses included) when
+            that is larger, rounded up to the centimetre: a pipeline whose
+            floor positions scatter 0.2 m would otherwise be tracked as if
+            they scattered 0.12 m (gates, costs and swap spreads too tight).
+            Needs ``camera_calibration``; never lowers ``meas_sd_m``.
     """
 
     meas_sd_m: float = 0.12
@@ -225,6 +233,7 @@ class TrackerConfig:
     history_s: float = 60.0
     frame_ref_s: float | None = 0.1
     frame_scale_max: float = 5.0
+    learn_noise: bool = True
 
     def __post_init__(self) -> None:
         for name in self.__slots__:
@@ -244,7 +253,7 @@ class TrackerConfig:
             elif name == "score_min_n":
                 if not v >= 0:
                     raise ValueError(f"TrackerConfig.{name} must be >= 0, got {v!r}")
-            elif name in ("camera_calibration", "calib_weight_noise"):
+            elif name in ("camera_calibration", "calib_weight_noise", "learn_noise"):
                 if not isinstance(v, bool):
                     raise ValueError(f"TrackerConfig.{name} must be True or False, got {v!r}")
             elif name in ("duplicate_radius_m", "absorb_m"):

@@ -324,11 +324,18 @@ class TrackCore:
 
     def __init__(self, config: CoreConfig | None = None):
         self.config = config or CoreConfig()
-        c = self.config
         self.active: list[KalmanTrack] = []
-        self.nis_mean = float(c.dim)
+        self.nis_mean = float(self.config.dim)
         self._nis_n = 0
         self._next_id = 1
+        self.reconfigure(self.config)
+
+    def reconfigure(self, config: CoreConfig) -> None:
+        """Use ``config`` from now on (same ``dim``); tracks keep their state,
+        and their own ``kf.R`` (used only for measurements given no variance)."""
+        if config.dim != self.config.dim:
+            raise ValueError(f"TrackCore.reconfigure: dim {config.dim} != {self.config.dim}")
+        self.config = c = config
         d = c.dim
         self._h = np.hstack([np.eye(d), np.zeros((d, d))])
         self._r = np.eye(d) * c.meas_sd**2

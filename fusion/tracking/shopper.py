@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import math
 from bisect import bisect_left
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -60,7 +60,9 @@ class ShopperTracker(IdentityOps):
     def __init__(self, store: Store, config: TrackerConfig | None = None):
         self.store = store
         self.base_config = config or TrackerConfig()
-        self.config = self.base_config  # with its frame-rate time constants stretched (frame_ref_s)
+        # with its frame-rate time constants stretched (frame_ref_s) and its
+        # measurement noise raised to the cameras' (learn_noise)
+        self.config = self.base_config
         self.frame_scale = 1.0
         self._cadence = FrameCadence()
         self._core = TrackCore(self.config.core())
@@ -108,7 +110,7 @@ class ShopperTracker(IdentityOps):
     def update(self, frame: VisionFrame) -> None:
         """Process one camera frame (a measurement set at ``frame.t``)."""
         if self._cadence.observe(frame.camera, frame.t):
-            self._rescale()
+            self._retune()
         self._advance(frame.t)
         t = self._now
         dets = [p for p in frame.people if p.conf >= self.config.min_conf]
@@ -117,20 +119,38 @@ class ShopperTracker(IdentityOps):
         self._bind(t)
         self._encounters.update(self._core.active, t, self._core.nis_mean)
 
-    def _rescale(self) -> None:
-        """Stretch the frame-rate time constants to the cameras' frame
-        interval (``TrackerConfig.frame_ref_s``), in steps of 1/4."""
-        base, interval = self.base_config, self._cadence.interval_s()
-        if base.frame_ref_s is None or interval is None:
+    def _retune(self) -> None:
+        """Fit the configuration to the cameras: the frame-rate time constants
+        stretched to their frame interval (``TrackerConfig.frame_ref_s``, in
+        steps of 1/4) and the measurement noise raised to theirs
+        (``TrackerConfig.learn_noise``, in steps of 1 cm)."""
+        base = self.base_config
+        scale = self.frame_scale
+        interval = self._cadence.interval_s()
+        if base.frame_ref_s is not None and interval is not None:
+            scale = min(max(1.0, round(4.0 * interval / base.frame_ref_s) / 4.0), base.frame_scale_max)
+        sd = self.config.meas_sd_m
+        var = self._cameras.noise_var() if base.learn_noise and self._cameras is not None else None
+        if var is not None:
+            sd = max(base.meas_sd_m, math.ceil(100.0 * math.sqrt(var) - 1e-6) / 100.0)
+        if scale == self.frame_scale and sd == self.config.meas_sd_m:
             return
-        scale = min(max(1.0, round(4.0 * interval / base.frame_ref_s) / 4.0), base.frame_scale_max)
-        if scale == self.frame_scale:
-            return
-        log.info("camera frame interval %.3f s: tracker time constants x %.2f", interval, scale)
+        if scale != self.frame_scale:
+            log.info("camera frame interval %.3f s: tracker time constants x %.2f", interval, scale)
+        if sd != self.config.meas_sd_m:
+            log.info("cameras' detection noise %.3f m: tracker meas_sd_m %.2f m", math.sqrt(var), sd)
         self.frame_scale = scale
-        self.config = base.frame_scaled(scale)
-        self._core.config = self.config.core(scale)
+        cfg = base.frame_scaled(scale)
+        self.config = cfg if sd == cfg.meas_sd_m else replace(cfg, meas_sd_m=sd)
+        self._core.reconfigure(self.config.core(scale))
+        if self._cameras is not None and self._cameras.meas_var != sd ** 2:
+            self._cameras.set_meas_var(sd ** 2)
         self._encounters.cfg = self.config
+
+    @property
+    def meas_sd_m(self) -> float:
+        """The measurement noise per axis the tracker uses now (m)."""
+        return self.config.meas_sd_m
 
     @property
     def frame_interval_s(self) -> float | None:
@@ -387,6 +407,7 @@ class ShopperTracker(IdentityOps):
             self._adopt_unbound(t)
         if t - self._last_trim >= _TRIM_EVERY_S:
             self._trim(t)
+            self._retune()  # the cameras' noise estimates move slowly
 
     def _near_exit(self, tr: KalmanTrack) -> bool:
         r = self.config.exit_radius_m
@@ -396,7 +417,7 @@ class ShopperTracker(IdentityOps):
     def _check_accounts(self, now: float) -> None:
         stale_s = self.config.party_stale_s
         active = set(map(id, self._core.active))
-        for name in list(self._exit_watch):
+        for name in sorted(self._exit_watch):  # sorted: a set's order changes from run to run
             acct = self._accounts[name]
             exited = [tr for tr in acct.tracks if state(tr).exited]
             others = [tr for tr in acct.tracks if not state(tr).exited]

@@ -156,3 +156,47 @@ def test_noise_weighting_can_be_turned_off():
     TrackerConfig(calib_weight_noise=False)  # accepted
     with pytest.raises(ValueError, match="calib_weight_noise"):
         TrackerConfig(calib_weight_noise="no")  # type: ignore[arg-type]
+
+
+def test_noise_var_is_the_detection_weighted_mean_and_one_camera_is_enough():
+    cal = CameraCalibration(0.12**2, min_samples=100)
+    assert cal.noise_var() is None
+    _feed(cal, {"C1": (0.0, 0.0)}, {"C1": 0.2}, 2000, seed=6)
+    assert np.sqrt(cal.noise_var()) == pytest.approx(0.2, rel=0.15)
+    assert cal.correct("C1", np.zeros((1, 2)))[1] == pytest.approx(0.12**2)  # one camera: no bias applied
+    two = CameraCalibration(0.12**2, min_samples=100)
+    _feed(two, {"C1": (0.0, 0.0), "C2": (0.0, 0.0)}, {"C1": 0.1, "C2": 0.2}, 2000, seed=7)
+    assert np.sqrt(two.noise_var()) == pytest.approx(np.sqrt((0.1**2 + 0.2**2) / 2), rel=0.15)
+    two.set_meas_var(0.2**2)
+    r1, r2 = (two.correct(c, np.zeros((1, 2)))[1] for c in ("C1", "C2"))
+    assert (r1 + r2) / 2 == pytest.approx(0.2**2, rel=0.1) and r1 < r2  # relative weights kept
+    with pytest.raises(ValueError, match="set_meas_var"):
+        two.set_meas_var(0.0)
+
+
+@pytest.mark.parametrize("noise_m, learn, lo, hi", [(0.25, True, 0.2, 0.3), (0.25, False, 0.12, 0.12),
+                                                    (0.05, True, 0.12, 0.12)])
+def test_tracker_raises_its_measurement_noise_to_the_cameras(noise_m, learn, lo, hi):
+    """Detections scattered 0.25 m: the tracker fuses them with the noise it
+    learned (rounded up to the cm), not the configured 0.12 m; cleaner
+    cameras never lower it."""
+    from tests.fusion.test_tracking_scenes import Scene, make_store, run, walker
+    people = [walker(f"p{i}", (2.0 * i, 0.5 + i, 1.0), (2.0 * i + 8.0, 4.5, 5.0 - i), (2.0 * i + 16.0, 0.5, 2.0))
+              for i in range(3)]
+    trk = ShopperTracker(make_store(), TrackerConfig(learn_noise=learn))
+    run(trk, Scene(people, noise_m=noise_m, seed=2))
+    assert lo <= trk.meas_sd_m <= hi
+    assert trk._core.config.meas_sd == trk.meas_sd_m
+    if learn and noise_m > 0.12:
+        assert trk._cameras.meas_var == pytest.approx(trk.meas_sd_m ** 2)
+    with pytest.raises(ValueError, match="learn_noise"):
+        TrackerConfig(learn_noise=1)  # type: ignore[arg-type]
+
+
+def test_core_reconfigure_keeps_tracks_and_checks_the_dimension():
+    core = TrackCore(CoreConfig(dim=2, meas_sd=0.12))
+    tr = core.birth(0.0, np.array([1.0, 2.0]))
+    core.reconfigure(CoreConfig(dim=2, meas_sd=0.25))
+    assert core.active == [tr] and core._r[0, 0] == pytest.approx(0.25**2)
+    with pytest.raises(ValueError, match="dim"):
+        core.reconfigure(CoreConfig(dim=4))
