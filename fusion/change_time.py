@@ -106,8 +106,10 @@ def _matching_step(t: np.ndarray, g: np.ndarray, ts: np.ndarray, before: np.ndar
     Only peaks of the step profile count (prominence at least half the
     change): the moments on the flank of a larger step (a lean letting go)
     pass through every smaller value on the way and would match anything.
-    The time is where the readings cross halfway between that step's levels,
-    nearest the peak (within ``reach_s``), else the peak's time.
+    The time is where the readings, smoothed by a running median of 3 as in
+    :func:`halfway_crossing`, cross halfway between that step's levels,
+    nearest the peak (within ``reach_s``), else the peak's time (one noisy
+    sample crossing a small step's halfway mark early is not the step).
 
     Returns:
         (time s, |step - delta_g| g) or ``None``.
@@ -127,7 +129,7 @@ def _matching_step(t: np.ndarray, g: np.ndarray, ts: np.ndarray, before: np.ndar
     mark = 0.5 * (before[m] + after[m])
     near = (t >= ts[m] - reach_s) & (t <= ts[m] + reach_s)
     tn = t[near]
-    past = (g[near] - mark) * sign >= 0
+    past = (_median3(g)[near] - mark) * sign >= 0
     cross = np.flatnonzero(past[1:] & ~past[:-1]) + 1
     if not len(cross):
         return float(ts[m]), best

@@ -60,10 +60,12 @@ def test_too_few_samples_give_no_steps_and_no_crossing():
        t0=st.floats(2.0, 5.0), ramp=st.floats(0.05, 0.5), rate=st.sampled_from([10.0, 20.0, 40.0, 80.0]),
        noise=st.floats(0.1, 3.0), seed=st.integers(0, 2**16))
 @example(delta=20.0, sign=1.0, t0=2.875, ramp=0.25, rate=80.0, noise=3.0, seed=168)
+@example(delta=20.0, sign=1.0, t0=2.0, ramp=0.25, rate=20.0, noise=3.0, seed=1719)
 def test_one_step_is_found_where_it_happened(delta, sign, t0, ramp, rate, noise, seed):
     """Within one sample of the ramp (hypothesis found a 20 g step at 3 g
     noise, 80 Hz, whose halfway mark one noisy sample crossed early: the
-    crossing is taken on the readings' running median of 3)."""
+    crossing is taken on the readings' running median of 3; later the same
+    at 20 Hz in the matching step's own crossing, 0.25 s early)."""
     d = sign * delta
     t, g = signal([(t0, t0 + ramp, d)], rate_hz=rate, noise_g=noise, seed=seed)
     tc = change_time(t, g, d, t0 - 0.1, t0 + ramp + 0.1, min_step_g=max(8.0, 5 * noise))
