@@ -27,7 +27,8 @@ from fusion.recording import Recording
 from fusion.scoring import score
 from fusion.sim import SCENARIOS, simulate
 from fusion.sim.simulate import prepare
-from fusion.tracking import ExitEvent, ShopperTracker, TrackWindow
+from fusion.tracking import ExitEvent, ShopperTracker, TrackerConfig, TrackWindow
+from fusion.tracking.cameras import FrameCadence
 from fusion.tracking.geometry import distance_to_polygon
 from fusion.types import VisionFrame
 
@@ -46,11 +47,15 @@ class OracleTracker:
         self.truth = truth
         self.obs: dict[int, tuple[list, list, list, list, list]] = defaultdict(lambda: ([], [], [], [], []))
         self.exited: set[str] = set()
+        self._cadence = FrameCadence()
+        self.frame_scale = 1.0  # as ShopperTracker's: the engine's hand-point rule reads it
 
     def tap(self, tap) -> None:
         pass
 
     def update(self, frame) -> None:
+        if self._cadence.observe(frame.camera, frame.t):
+            self.frame_scale = TrackerConfig().frame_scale_for(self._cadence.interval_s())
         for p in frame.people:
             if p.track is None:
                 continue

@@ -267,6 +267,14 @@ class TrackerConfig:
             raise ValueError("TrackerConfig.exit_timeout_s must be >= coast_s "
                              f"({self.exit_timeout_s} < {self.coast_s})")
 
+    def frame_scale_for(self, interval_s: float | None) -> float:
+        """The stretch of the frame-rate time constants for cameras at frame
+        interval ``interval_s`` (s): ``interval_s / frame_ref_s`` in steps of
+        1/4, from 1 to ``frame_scale_max``; 1 when either is ``None``."""
+        if self.frame_ref_s is None or interval_s is None:
+            return 1.0
+        return min(max(1.0, round(4.0 * interval_s / self.frame_ref_s) / 4.0), self.frame_scale_max)
+
     def frame_scaled(self, scale: float) -> TrackerConfig:
         """This configuration with its frame-rate time constants (see
         ``frame_ref_s``) stretched by ``scale`` (>= 1)."""

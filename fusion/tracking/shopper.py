@@ -125,10 +125,8 @@ class ShopperTracker(IdentityOps):
         steps of 1/4) and the measurement noise raised to theirs
         (``TrackerConfig.learn_noise``, in steps of 1 cm)."""
         base = self.base_config
-        scale = self.frame_scale
         interval = self._cadence.interval_s()
-        if base.frame_ref_s is not None and interval is not None:
-            scale = min(max(1.0, round(4.0 * interval / base.frame_ref_s) / 4.0), base.frame_scale_max)
+        scale = base.frame_scale_for(interval)
         sd = self.config.meas_sd_m
         var = self._cameras.noise_var() if base.learn_noise and self._cameras is not None else None
         if var is not None:
