@@ -125,15 +125,16 @@ mean) and of the largest error of the learned biases.
 
 {cams}
 
-## Slow cameras: the tracker stretches its time constants
+## Slow cameras: the frame-rate rules
 
 `python -m bench.frame_rate --scenario concession --seeds {fr_seeds} --hz 5`: each
 seed of `concession` is simulated with its cameras at the preset rate and at
 5 fps (same people, shelves and weights; only the vision stream changes), and
-replayed with the tracker's frame-rate time constants stretched to the
-cameras' learned frame interval (`TrackerConfig.frame_ref_s`, the default,
-docs/tracking.md) and fixed at their 10-fps values (`frame_ref_s=None`); at
-the preset rate the two are the same run. Counts are summed over seeds,
+replayed with the frame-rate rules on (the tracker's time constants
+stretched to the cameras' learned frame interval and the engine's hand
+points per score cut to match: `TrackerConfig.frame_ref_s`, the default,
+docs/tracking.md "Camera frame rate") and off (`frame_ref_s=None`); at the
+preset rate the two are the same run. Counts are summed over seeds,
 attribution is the mean.
 
 {slow}
