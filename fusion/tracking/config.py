@@ -10,8 +10,6 @@ import numpy as np
 
 from fusion.tracking.kalman_core import CoreConfig
 
-_REACQUIRE_WINDOW_S = CoreConfig().reacquire_window_s
-
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TrackerConfig:
@@ -88,6 +86,8 @@ class TrackerConfig:
         relink_window_s: lost tracks stay re-linkable this long (s).
         relink_min_gap_s: a coasting track unseen this long is a re-link
             candidate, and needs two consistent detections to be re-acquired (s).
+        reacquire_window_s: ... the second of which must come within this
+            of the first (s; ``CoreConfig.reacquire_window_s``).
         relink_sd_m: position uncertainty of a re-link at zero gap (m).
         relink_speed_sd_mps: growth of that uncertainty per second of gap (m/s).
         switch_overlap_s: when a bound track is lost, an unbound track born up
@@ -150,8 +150,8 @@ class TrackerConfig:
         history_s: positions/hands kept per track for :meth:`window` (s).
     Camera frame rate:
         frame_ref_s: the time constants above that count on seeing a person
-            every frame or two (``relink_min_gap_s``, ``tentative_timeout_s``,
-            ``tentative_max_age_s`` and the core's re-acquire window) are set
+            every frame or two (``relink_min_gap_s``, ``reacquire_window_s``,
+            ``tentative_timeout_s``, ``tentative_max_age_s``) are set
             for cameras at this frame interval or faster (s, 10 fps); with
             slower cameras (the median of each camera's median frame interval,
             learned from the stream by :class:`FrameCadence`) they are
@@ -202,6 +202,7 @@ class TrackerConfig:
     calib_weight_noise: bool = True
     relink_window_s: float = 10.0
     relink_min_gap_s: float = 0.3
+    reacquire_window_s: float = 0.4
     relink_sd_m: float = 0.3
     relink_speed_sd_mps: float = 0.7
     relink_clutter_per_m2: float = 0.005
@@ -281,12 +282,12 @@ class TrackerConfig:
         if scale == 1.0:
             return self
         return replace(self, relink_min_gap_s=self.relink_min_gap_s * scale,
+                       reacquire_window_s=self.reacquire_window_s * scale,
                        tentative_timeout_s=self.tentative_timeout_s * scale,
                        tentative_max_age_s=self.tentative_max_age_s * scale)
 
-    def core(self, frame_scale: float = 1.0) -> CoreConfig:
-        """The :class:`CoreConfig` for floor positions (d = 2, metres), its
-        re-acquire window stretched by ``frame_scale`` (see ``frame_ref_s``)."""
+    def core(self) -> CoreConfig:
+        """The :class:`CoreConfig` for floor positions (d = 2, metres)."""
         return CoreConfig(dim=2, meas_sd=self.meas_sd_m, accel_sd=self.accel_sd_mps2,
                           gate_chi2=self.gate_chi2, max_gate=self.max_gate_m,
                           confirm_hits=self.confirm_hits, confirm_ratio=self.confirm_ratio,
@@ -294,7 +295,7 @@ class TrackerConfig:
                           tentative_max_age_s=self.tentative_max_age_s,
                           coast_s=self.coast_s, max_coast_speed=self.max_speed_mps,
                           reacquire_gap_s=self.relink_min_gap_s,
-                          reacquire_window_s=_REACQUIRE_WINDOW_S * frame_scale,
+                          reacquire_window_s=self.reacquire_window_s,
                           unmatched_cost=self.unmatched_cost, robust_nis=self.robust_nis,
                           velocity_tau_s=self.velocity_tau_s, speed_sd=self.speed_sd_mps,
                           stand_speed_sd=self.stand_speed_sd_mps, stand_tau_s=self.stand_tau_s,

@@ -140,7 +140,7 @@ class ShopperTracker(IdentityOps):
         self.frame_scale = scale
         cfg = base.frame_scaled(scale)
         self.config = cfg if sd == cfg.meas_sd_m else replace(cfg, meas_sd_m=sd)
-        self._core.reconfigure(self.config.core(scale))
+        self._core.reconfigure(self.config.core())
         if self._cameras is not None and self._cameras.meas_var != sd ** 2:
             self._cameras.set_meas_var(sd ** 2)
         self._encounters.cfg = self.config
