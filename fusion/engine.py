@@ -43,6 +43,7 @@ from fusion.inference import ItemInference
 from fusion.parts import (
     PartSplitConfig,
     crossed_pair,
+    item_groups,
     most_present,
     own_pair,
     part_events,
@@ -56,6 +57,7 @@ from fusion.resting import (
     Residue,
     RestingConfig,
     carry_residue,
+    fit_z,
     join_resting_splits,
     shed_pressed_plates,
 )
@@ -412,6 +414,12 @@ class Engine:
             return self.inference.hypotheses(sub)[0]
 
         out = split_by_hands(ev, who, what, cfg)
+        if len(out) == 1 and settled and not self._clear_items(ev, what(ev)):
+            groups = item_groups(ev, what, lambda e, items: fit_z(e, items, self.store), cfg)
+            if groups is not None:  # one hand's put-back and take, or two takes, in one reach
+                log.info("event at t=%.2f regrouped into %d item steps by their settled grams",
+                         ev.t_end, len(groups))
+                out = groups
         if len(out) > 1:
             log.info("event at t=%.2f split into %d parts made by different hands", ev.t_end, len(out))
             narrow = dataclasses.replace(att, pre_s=cfg.time_sd_s, post_s=cfg.time_sd_s)
@@ -423,6 +431,13 @@ class Engine:
                 return []
             return self._transfer(ev, att)
         return [(e, cands if cands is not None else self._candidates(e, att)) for e in out]
+
+    def _clear_items(self, ev: ShelfEvent, top: ItemHypothesis) -> bool:
+        """``top`` names items, is probable (``PartSplitConfig.min_items_p``)
+        and fits ``ev``'s grams (``group_fit_z``)."""
+        cfg = self.config.parts
+        return bool(top.items) and top.probability >= cfg.min_items_p and (
+            fit_z(ev, top.items, self.store) <= cfg.group_fit_z)
 
     def _record_own_pair(self, account: str, steps: list[tuple[ShelfEvent, ItemHypothesis, float]]) -> None:
         """Evidence lines for one account's pick and put-back of the same item:

@@ -101,6 +101,9 @@ class PartSplitConfig:
             before) by at least this fraction of the plate's lightest unit,
             may have been one shopper's put-back and another's take of the
             same item: both receipts get a doubt.
+        group_fit_z: :func:`item_groups`: a run of parts is a whole-item step
+            when its grams are within this many standard deviations (event
+            noise plus unit spread) of its most likely items.
     """
 
     min_account_p: float = 0.8
@@ -126,6 +129,7 @@ class PartSplitConfig:
     transfer_p_max: float = 0.98
     crossed_min_p: float = 0.25
     crossed_swing: float = 0.6
+    group_fit_z: float = 3.0
 
 
 def part_events(ev: ShelfEvent) -> list[ShelfEvent]:
@@ -136,6 +140,73 @@ def part_events(ev: ShelfEvent) -> list[ShelfEvent]:
         return []
     return [ShelfEvent(t_start=p.t_start, t_end=p.t_end, t_final=ev.t_final, cells=(p.cell,),
                        delta_g=(p.delta_g,), sd_g=(p.sd_g,)) for p in parts]
+
+
+def _run(ev: ShelfEvent, subs: Sequence[ShelfEvent]) -> ShelfEvent:
+    """One event spanning consecutive part events ``subs`` of ``ev``."""
+    if len(subs) == 1:
+        return subs[0]
+    return ShelfEvent(t_start=subs[0].t_start, t_end=subs[-1].t_end, t_final=ev.t_final, cells=ev.cells,
+                      delta_g=(sum(s.total_g for s in subs),),
+                      sd_g=(math.sqrt(sum(s.total_sd_g ** 2 for s in subs)),))
+
+
+def item_groups(ev: ShelfEvent, what: Callable[[ShelfEvent], ItemHypothesis],
+                fit_z: Callable[[ShelfEvent, Sequence[tuple[str, int]]], float],
+                config: PartSplitConfig | None = None) -> list[ShelfEvent] | None:
+    """``ev``'s settled parts regrouped by weight alone: consecutive runs of
+    parts that are each a clear whole-item step, or ``None``.
+
+    One hand can put an item back and take another in one reach (a can
+    returned to the wrong plate, a different one taken from it), pressing on
+    the plate in between: the detector reports one event whose net grams
+    (here +66 g, +37 g of press, -383 g of take and release) may fit no
+    product of the plate, or a wrong one. Its steps settled one by one, so
+    their grams were measured apart: a run of them that sums to whole items
+    (the press and its release fall into one run) is a step of its own.
+
+    Args:
+        ev: a one-plate event with ``parts``.
+        what: run event -> its most likely item hypothesis.
+        fit_z: (run event, items) -> |residual| in standard deviations
+            (:func:`fusion.resting.fit_z`).
+        config: tunables (``min_items_p``, ``group_fit_z``, ``cancelled_g``).
+
+    Returns:
+        The runs that moved items, in time order, when there are at least
+        two and every run is either a clear item step (most likely
+        hypothesis names items, probability >= ``min_items_p``, fit within
+        ``group_fit_z``) or nets below ``cancelled_g`` (a press and its
+        release, dropped); of several such groupings the one whose runs'
+        hypotheses are jointly most probable. ``None`` otherwise.
+    """
+    cfg = config or PartSplitConfig()
+    subs = part_events(ev)
+    n = len(subs)
+    if n < 2:
+        return None
+    # best[j]: (log-probability, runs) of the best grouping of subs[:j]
+    best: list[tuple[float, list[ShelfEvent]] | None] = [(0.0, [])] + [None] * n
+    for j in range(1, n + 1):
+        for i in range(j):
+            if best[i] is None:
+                continue
+            run = _run(ev, subs[i:j])
+            if abs(run.total_g) < cfg.cancelled_g:
+                score, keep = 0.0, []
+            else:
+                top = what(run)
+                if (not top.items or top.probability < cfg.min_items_p
+                        or fit_z(run, top.items) > cfg.group_fit_z):
+                    continue
+                score, keep = math.log(top.probability), [run]
+            cand = (best[i][0] + score, best[i][1] + keep)
+            if best[j] is None or cand[0] > best[j][0]:
+                best[j] = cand
+    final = best[n]
+    if final is None or len(final[1]) < 2:
+        return None
+    return final[1]
 
 
 def split_by_hands(ev: ShelfEvent, who: Callable[[ShelfEvent], tuple[str | None, float]],

@@ -13,15 +13,18 @@ import dataclasses
 import numpy as np
 
 from fusion.engine import Engine
+from fusion.inference import ItemInference
 from fusion.parts import (
     PartSplitConfig,
     crossed_pair,
+    item_groups,
     own_pair,
     part_events,
     plateau_parts,
     split_by_hands,
     transfer_parts,
 )
+from fusion.resting import fit_z
 from fusion.store import parse_store
 from fusion.types import (
     WEIGHT_DTYPE,
@@ -440,3 +443,63 @@ def test_crossed_pair_measures_the_swing_from_the_level_before_the_episode():
     # a threshold of a full unit and a bit is not met by 94 g
     cfg = PartSplitConfig(crossed_swing=1.05)
     assert crossed_pair(t, g, 0.9, {"A": 0.5, "B": 0.5}, units, cfg) is None
+
+
+# one reach: a pretzel (taken from K2) put back onto the cola plate K1, a press,
+# a cola taken (with the press released): net -284 g, which three 95 g pops
+# (stocked on K3) fit about as well as "+1 cola, -1 pretzel"
+SWAP_STORE = parse_store({
+    "sku": [{"id": "cola", "weight_g": 350.0, "weight_sd_g": 2.5},
+            {"id": "pretzel", "weight_g": 66.0, "weight_sd_g": 2.0},
+            {"id": "pop", "weight_g": 95.0, "weight_sd_g": 3.0}],
+    "cell": [{"id": "K1", "front": [[2.2, 2.7, 1.0], [2.45, 2.7, 1.0]], "skus": ["cola"],
+              "sample_hz": 40, "noise_g": 0.5},
+             {"id": "K2", "front": [[2.6, 2.7, 1.0], [2.85, 2.7, 1.0]], "skus": ["pretzel"],
+              "sample_hz": 40, "noise_g": 0.5},
+             {"id": "K3", "front": [[4.6, 2.7, 1.0], [4.85, 2.7, 1.0]], "skus": ["pop"],
+              "sample_hz": 40, "noise_g": 0.5}],
+    "gate": STORE_GATES})
+
+
+def _swap_event(*deltas: float) -> ShelfEvent:
+    parts = tuple(EventPart(0, 10.0 + i, 10.2 + i, d, 0.5) for i, d in enumerate(deltas))
+    return ShelfEvent(10.0, 10.2 + len(deltas) - 1, 14.0, (0,), (sum(deltas),), (0.9,), parts=parts)
+
+
+def test_item_groups_regroups_one_reachs_put_back_press_and_take():
+    inference = ItemInference(SWAP_STORE)
+    what = lambda sub: inference.hypotheses(sub)[0]  # noqa: E731
+    fit = lambda e, items: fit_z(e, items, SWAP_STORE)  # noqa: E731
+    ev = _swap_event(66.4, 37.0, -387.5)
+    assert what(ev).items != (("cola", 1), ("pretzel", -1)) or what(ev).probability < 0.9
+    groups = item_groups(ev, what, fit)
+    assert [round(g.total_g, 1) for g in groups] == [66.4, -350.5]
+    assert [what(g).items for g in groups] == [(("pretzel", -1),), (("cola", 1),)]
+    assert [(g.t_start, g.t_end) for g in groups] == [(10.0, 10.2), (11.0, 12.2)]
+    assert all(g.cells == (0,) and g.t_final == ev.t_final and not g.parts for g in groups)
+    # a press and its release around one take: one item step, nothing to regroup
+    assert item_groups(_swap_event(37.0, -37.2, -350.3), what, fit) is None
+    # a step that is no whole item and cannot be joined into one
+    assert item_groups(_swap_event(66.4, -20.0), what, fit) is None
+    # no parts
+    assert item_groups(dataclasses.replace(ev, parts=()), what, fit) is None
+
+
+def test_engine_charges_one_reachs_misplaced_return_and_take_by_their_steps():
+    # A takes a pretzel from K2 at t=5, then, standing at K1 with a hand on
+    # it from t=8 to 14, puts the pretzel back there (t=10), leans (t=11.5)
+    # and takes a cola while letting go (t=12.2): the plate never settles
+    # with the hand away, so the detector sums the three steps
+    a = walker("A", (1.0, 0.5, 0.4), (3.0, 2.4, 2.7), (6.0, 2.4, 2.7), (7.5, 2.0, 2.7),
+               (14.0, 2.0, 2.7), (18.0, 5.5, 0.4))
+    scene = Scene([a], taps=[GateTap(1.0, "IN", "A", 1)], p_miss=0.02, p_miss_crowd=0.0,
+                  p_dup=0.0, false_per_frame=0.0, noise_m=0.03)
+    k1 = plate_signal([(10.0, 10.15, 66.0), (11.5, 11.6, 37.0), (12.2, 12.45, -387.0)], 24.0,
+                      base_g=3500.0)
+    k2 = plate_signal([(5.0, 5.15, -66.0)], 24.0, base_g=1320.0, seed=1)
+    k2["cell"] = 1
+    samples = np.sort(np.concatenate([k1, k2]), order="t", kind="stable")
+    eng = _engine(samples, scene, SWAP_STORE)
+    (r,) = eng.receipts()
+    assert dict(r.items) == {"cola": 1}
+    assert sorted((ln.sku, ln.qty) for ln in r.lines) == [("cola", 1), ("pretzel", -1), ("pretzel", 1)]
