@@ -159,7 +159,8 @@ def _cell_models(spec: LoadCellSpec, n: int, capacity_need_g: np.ndarray,
             ring_hz=float(rng.uniform(*spec.ring_hz)),
             ring_tau_s=float(rng.uniform(*spec.ring_tau_s)),
             spike_p=spec.spike_p, dropout_rate_hz=spec.dropout_rate_hz,
-            dropout_mean_s=spec.dropout_mean_s, error_p=spec.error_p, capacity_g=float(cap)))
+            dropout_mean_s=spec.dropout_mean_s, error_p=spec.error_p, capacity_g=float(cap),
+            resolution_g=spec.resolution_g))
     return models
 
 

@@ -111,6 +111,9 @@ class LoadCellSpec:
         error_p: probability of an invalid (empty) reading per sample.
         capacity_g: plate capacities to choose from (g); the smallest that
             holds a full facing plus 2 kg is used.
+        resolution_g: reported resolution (display division) of every
+            plate's readings (g): 0.1 for a shelf controller, 5 for a cheap
+            scale.
     """
 
     hz_choices: tuple[float, ...] = (10.0, 40.0, 80.0)
@@ -133,6 +136,7 @@ class LoadCellSpec:
     dropout_mean_s: float = 0.3
     error_p: float = 2e-5
     capacity_g: tuple[float, ...] = (3000.0, 5000.0, 10000.0, 20000.0)
+    resolution_g: float = 0.1
 
 
 @dataclass(frozen=True, slots=True)

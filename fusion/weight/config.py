@@ -15,7 +15,13 @@ class WeightConfig:
 
     Attributes:
         default_noise_g: noise sd used until measured when the cell gives no ``noise_g``.
-        noise_floor_g: lower bound of the noise sd (quantisation), g.
+        noise_floor_g: lower bound of the noise sd, g.
+        resolution_steps: the plate's reading resolution (display division:
+            the largest of 0.001, 0.002, 0.005, ... 500 g that every reading
+            differs from its first by a whole multiple of) is learned from
+            the readings and counts once this many readings differed from the
+            first; then the noise sd is at least half a division (a level on
+            a division boundary reads +-d/2 in turn). 0 disables.
         noise_tau_s: time constant of the online noise estimate, s.
         drift_per_sqrt_s: random-walk intensity of the level while stable, in
             sigma per sqrt(second) (automatic zero / drift tracking).
@@ -83,6 +89,7 @@ class WeightConfig:
 
     default_noise_g: float = 1.0
     noise_floor_g: float = 0.05
+    resolution_steps: int = 20
     noise_tau_s: float = 20.0
     drift_per_sqrt_s: float = 0.1
     gate_sigma: float = 5.0

@@ -52,6 +52,15 @@ _BAD_FLAGS = int(SampleFlag.OVERLOAD | SampleFlag.UNDERLOAD | SampleFlag.ERROR |
 _FIELDS = ("t", "cell", "grams", "flags")
 _MAX_ABS_T_S = 1e10  # a store clock beyond ~300 years is garbage: such rows are dropped
 _MAX_ABS_G = 1e8  # a reading beyond 100 t is no reading: treated as a gap
+#: candidate reading resolutions (display divisions), g: the 1-2-5 series
+_RESOLUTION_SETTLED = 5000  # readings (every 4th) after which a plate's division is not checked
+_DIVISIONS = np.array([m * 10.0 ** e for e in range(-3, 3) for m in (1.0, 2.0, 5.0)])
+
+
+def _multiple(d: np.ndarray, q: np.ndarray | float, tol: np.ndarray) -> np.ndarray:
+    """``d`` is a whole multiple of ``q`` within ``tol`` (g), and ``tol`` is
+    small enough against ``q`` to tell."""
+    return (np.abs(d - np.rint(d / q) * q) <= tol) & (tol < q / 4)
 
 
 class WeightDetector:
@@ -70,6 +79,14 @@ class WeightDetector:
         self._kf = LevelKalman(n)
         noise = np.array([c.noise_g if c.noise_g else cfg.default_noise_g for c in store.cells])
         self._r = np.maximum(noise, cfg.noise_floor_g) ** 2  # (n,) noise variance, g^2
+        # reading resolution (see _learn_resolution): first reading, index into
+        # _DIVISIONS of the largest division all changes are multiples of (-1:
+        # none), changes seen; and the noise variance floor it sets, g^2
+        self._res_ref = np.full(n, np.nan)
+        self._res_k = np.full(n, _DIVISIONS.size - 1, np.int64)
+        self._res_steps = np.zeros(n, np.int64)
+        self._floor2 = np.full(n, cfg.noise_floor_g ** 2)
+        self._res_open = np.ones(n, bool)  # plates whose division may still matter
         self._noise_known = np.array([bool(c.noise_g) for c in store.cells], bool)
         self._noise_n = np.where(self._noise_known, 50.0, 0.0)  # (n,) evidence behind _r
         self._dt = np.array([1.0 / c.sample_hz if c.sample_hz else np.nan
@@ -130,6 +147,8 @@ class WeightDetector:
         grams = samples["grams"].astype(np.float64)
         ok = (np.abs(grams) <= _MAX_ABS_G) & ((samples["flags"].astype(np.int64) & _BAD_FLAGS) == 0)
         self._now = max(self._now, float(t.max()))
+        if self.config.resolution_steps and self._res_open.any():
+            self._learn_resolution(cell, grams, ok)
         self._chunk(t, cell, grams, ok)
         return self._decide(final=False)
 
@@ -376,6 +395,60 @@ class WeightDetector:
         last = Z[np.arange(c.size), np.maximum(used - 1, 0)]
         self._ep_prev[c] = np.where(used > 0, last, prev)
 
+    def resolution_g(self) -> np.ndarray:
+        """(n,) learned reading resolution per plate (g); NaN until
+        ``WeightConfig.resolution_steps`` changes were seen, or when the
+        readings are finer than 0.001 g."""
+        q = np.where(self._res_k >= 0, _DIVISIONS[np.maximum(self._res_k, 0)], np.nan)
+        return np.where(self._res_steps >= self.config.resolution_steps, q, np.nan)
+
+    def _learn_resolution(self, cell: np.ndarray, grams: np.ndarray, ok: np.ndarray) -> None:
+        """Learn each plate's display division from the readings of a chunk.
+
+        A controller that reports whole multiples of a division d (a 5 g
+        scale) reads a level on a division boundary as +-d/2 in turn and one
+        between boundaries as a constant: the noise measured while it is
+        constant says nothing of the next level's flicker. Every change
+        between a plate's readings is a whole multiple of d; the largest
+        1-2-5 division that holds for all of them is d, and once enough
+        changes were seen the noise sd is floored at d/2.
+        """
+        # every 4th reading is plenty to learn from, at a quarter of the cost
+        m = ok[::4] & np.isfinite(grams[::4])
+        c, g = cell[::4][m], grams[::4][m]
+        if c.size == 0:
+            return
+        if np.isnan(self._res_ref[c]).any():
+            plates, first = np.unique(c, return_index=True)
+            new = np.isnan(self._res_ref[plates])
+            self._res_ref[plates[new]] = g[first[new]]
+        d = g - self._res_ref[c]
+        moved = (d != 0.0) & (self._res_k[c] >= 0)
+        if not moved.any():
+            return
+        c, d = c[moved], d[moved]
+        self._res_steps += np.bincount(c, minlength=self._n)
+        # readings are float32: a whole multiple is one within its rounding
+        tol = 2.5e-7 * (np.abs(g[moved]) + np.abs(self._res_ref[c])) + 1e-9
+        off = ~_multiple(d, _DIVISIONS[self._res_k[c]], tol)
+        for p in np.unique(c[off]):
+            dp, tp = d[c == p], tol[c == p]
+            k = int(self._res_k[p])
+            while k >= 0 and not _multiple(dp, _DIVISIONS[k], tp).all():
+                k -= 1
+            self._res_k[p] = k
+        q = self.resolution_g()
+        floor2 = np.fmax(self.config.noise_floor_g ** 2, np.where(np.isfinite(q), (q / 2) ** 2, 0.0))
+        self._floor2 = floor2
+        self._r = np.maximum(self._r, floor2)
+        # the division only shrinks: once it is known and half of it is below
+        # the noise floor, or thousands of readings agreed on it, or there is
+        # none, the plate is settled
+        half = np.where(self._res_k >= 0, _DIVISIONS[np.maximum(self._res_k, 0)] / 2, 0.0)
+        steps = self._res_steps
+        self._res_open = (self._res_k >= 0) & ((steps < self.config.resolution_steps) | (
+            (half > self.config.noise_floor_g) & (steps < _RESOLUTION_SETTLED)))
+
     def _update_noise(self, c: np.ndarray, inl: np.ndarray, v2_minus_p: np.ndarray,
                       D: np.ndarray) -> None:
         """EMA of ``v^2 - P`` (an unbiased estimate of R) over inlier innovations.
@@ -393,7 +466,7 @@ class WeightDetector:
         a = np.fmax(dt / cfg.noise_tau_s, 1.0 / (k + 1.0))
         a = np.where(inl, np.minimum(np.maximum(a, 1e-4), 0.2), 0.0)  # (clip, fewer calls)
         r = ema_final(a, v2_minus_p, self._r[c])
-        self._r[c] = np.maximum(r, cfg.noise_floor_g ** 2)
+        self._r[c] = np.maximum(r, self._floor2[c])
         self._noise_n[c] += inl.sum(axis=1)
 
     def _start_episode(self, c, t_start, base_x, base_var, t, z) -> None:
@@ -440,7 +513,7 @@ class WeightDetector:
         level = ws.mean_g
         init = (self._state[c] == INIT) & ~self._noise_known[c] & (n > 3)
         if init.any():
-            self._r[c[init]] = np.maximum(ws.var_res_g2[init], cfg.noise_floor_g ** 2)
+            self._r[c[init]] = np.maximum(ws.var_res_g2[init], self._floor2[c[init]])
         var_after = self._r[c] / n
         unstable = self._state[c] == UNSTABLE
         delta = level - self._base_x[c]

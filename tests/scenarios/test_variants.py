@@ -1,8 +1,8 @@
 """Replay simulated stores that differ from ours the way another generator's
 would: camera count and frame rate, load-cell rate and jitter, a store clock
 that does not start near 0, plate layouts, body-only vision, no product cues,
-parties on every tap, gates of kind ``both``, long weight gaps, a constant
-camera clock offset (issue #3).
+parties on every tap, gates of kind ``both``, long weight gaps, a 5 g scale
+division, a constant camera clock offset (issue #3).
 
 Each variant is the ``concession`` store over ``DURATION_S`` with one thing
 changed (``VARIANTS``); the bounds below were measured on seeds 0-2 and are
@@ -60,6 +60,7 @@ VARIANTS: dict[str, Scenario] = {
     "long_weight_gaps": _cells(dropout_rate_hz=1.0 / 60.0, dropout_mean_s=4.0),
     "camera_offset_50ms": _vision(clock_offset_mean_s=0.05),
     "noisy_positions": _vision(pos_noise_m=(0.15, 0.25)),
+    "scale_5g": _cells(resolution_g=5.0),
     # everything another generator might do differently, at once
     "all_foreign": replace(
         BASE, clock_start_s=86400.0,
