@@ -52,8 +52,8 @@ _BAD_FLAGS = int(SampleFlag.OVERLOAD | SampleFlag.UNDERLOAD | SampleFlag.ERROR |
 _FIELDS = ("t", "cell", "grams", "flags")
 _MAX_ABS_T_S = 1e10  # a store clock beyond ~300 years is garbage: such rows are dropped
 _MAX_ABS_G = 1e8  # a reading beyond 100 t is no reading: treated as a gap
+_RESOLUTION_SETTLED = 5000  # readings checked (every 4th) that end the check of a division
 #: candidate reading resolutions (display divisions), g: the 1-2-5 series
-_RESOLUTION_SETTLED = 5000  # readings (every 4th) after which a plate's division is not checked
 _DIVISIONS = np.array([m * 10.0 ** e for e in range(-3, 3) for m in (1.0, 2.0, 5.0)])
 
 
@@ -80,8 +80,9 @@ class WeightDetector:
         noise = np.array([c.noise_g if c.noise_g else cfg.default_noise_g for c in store.cells])
         self._r = np.maximum(noise, cfg.noise_floor_g) ** 2  # (n,) noise variance, g^2
         # reading resolution (see _learn_resolution): first reading, index into
-        # _DIVISIONS of the largest division all changes are multiples of (-1:
-        # none), changes seen; and the noise variance floor it sets, g^2
+        # _DIVISIONS of the largest division every reading differs from it by
+        # a multiple of (-1: none), readings checked that differed from it;
+        # and the noise variance floor it sets, g^2
         self._res_ref = np.full(n, np.nan)
         self._res_k = np.full(n, _DIVISIONS.size - 1, np.int64)
         self._res_steps = np.zeros(n, np.int64)
@@ -397,8 +398,8 @@ class WeightDetector:
 
     def resolution_g(self) -> np.ndarray:
         """(n,) learned reading resolution per plate (g); NaN until
-        ``WeightConfig.resolution_steps`` changes were seen, or when the
-        readings are finer than 0.001 g."""
+        ``WeightConfig.resolution_steps`` checked readings differed from the
+        plate's first, or when the readings are finer than 0.001 g."""
         q = np.where(self._res_k >= 0, _DIVISIONS[np.maximum(self._res_k, 0)], np.nan)
         return np.where(self._res_steps >= self.config.resolution_steps, q, np.nan)
 
@@ -408,10 +409,10 @@ class WeightDetector:
         A controller that reports whole multiples of a division d (a 5 g
         scale) reads a level on a division boundary as +-d/2 in turn and one
         between boundaries as a constant: the noise measured while it is
-        constant says nothing of the next level's flicker. Every change
-        between a plate's readings is a whole multiple of d; the largest
+        constant says nothing of the next level's flicker. Every reading
+        differs from the plate's first by a whole multiple of d; the largest
         1-2-5 division that holds for all of them is d, and once enough
-        changes were seen the noise sd is floored at d/2.
+        readings differed the noise sd is floored at d/2.
         """
         # every 4th reading is plenty to learn from, at a quarter of the cost
         m = ok[::4] & np.isfinite(grams[::4])
