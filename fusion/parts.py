@@ -11,6 +11,11 @@ account, the parts become events of their own (a put-back charged back to
 one shopper, a take to the other). Otherwise the summed event stands, and a
 cancelled one (net change near 0) is dropped as the press it most likely was.
 
+When one hand made every part, or a part is no clear item, and the summed
+event fits no clear item either (a misplaced return, a lean and a take in
+one reach), :func:`item_groups` regroups the settled parts by their grams
+alone into consecutive runs that are each a whole-item step.
+
 A put-back and a take less than a settle time apart are one unstable episode
 to the detector, reported (with ``keep_cancelled``) as a cancelled event with
 no parts. :func:`plateau_parts` looks inside it, on the plate's raw samples,
