@@ -42,6 +42,7 @@ from fusion.change_time import change_time, unit_times
 from fusion.inference import ItemInference
 from fusion.parts import (
     PartSplitConfig,
+    clear_step,
     crossed_pair,
     item_groups,
     most_present,
@@ -414,8 +415,9 @@ class Engine:
             return self.inference.hypotheses(sub)[0]
 
         out = split_by_hands(ev, who, what, cfg)
-        if len(out) == 1 and settled and not self._clear_items(ev, what(ev)):
-            groups = item_groups(ev, what, lambda e, items: fit_z(e, items, self.store), cfg)
+        fit = functools.partial(fit_z, store=self.store)
+        if len(out) == 1 and settled and not clear_step(ev, what(ev), fit, cfg):
+            groups = item_groups(ev, what, fit, cfg)
             if groups is not None:  # one hand's put-back and take, or two takes, in one reach
                 log.info("event at t=%.2f regrouped into %d item steps by their settled grams",
                          ev.t_end, len(groups))
@@ -431,13 +433,6 @@ class Engine:
                 return []
             return self._transfer(ev, att)
         return [(e, cands if cands is not None else self._candidates(e, att)) for e in out]
-
-    def _clear_items(self, ev: ShelfEvent, top: ItemHypothesis) -> bool:
-        """``top`` names items, is probable (``PartSplitConfig.min_items_p``)
-        and fits ``ev``'s grams (``group_fit_z``)."""
-        cfg = self.config.parts
-        return bool(top.items) and top.probability >= cfg.min_items_p and (
-            fit_z(ev, top.items, self.store) <= cfg.group_fit_z)
 
     def _record_own_pair(self, account: str, steps: list[tuple[ShelfEvent, ItemHypothesis, float]]) -> None:
         """Evidence lines for one account's pick and put-back of the same item:

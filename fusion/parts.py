@@ -39,6 +39,7 @@ Times in seconds, grams.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -46,6 +47,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from fusion.attribution import segment_distance
+from fusion.resting import joined
 from fusion.types import EventPart, ItemHypothesis, ShelfEvent
 
 
@@ -147,13 +149,13 @@ def part_events(ev: ShelfEvent) -> list[ShelfEvent]:
                        delta_g=(p.delta_g,), sd_g=(p.sd_g,)) for p in parts]
 
 
-def _run(ev: ShelfEvent, subs: Sequence[ShelfEvent]) -> ShelfEvent:
-    """One event spanning consecutive part events ``subs`` of ``ev``."""
-    if len(subs) == 1:
-        return subs[0]
-    return ShelfEvent(t_start=subs[0].t_start, t_end=subs[-1].t_end, t_final=ev.t_final, cells=ev.cells,
-                      delta_g=(sum(s.total_g for s in subs),),
-                      sd_g=(math.sqrt(sum(s.total_sd_g ** 2 for s in subs)),))
+def clear_step(run: ShelfEvent, top: ItemHypothesis,
+               fit_z: Callable[[ShelfEvent, Sequence[tuple[str, int]]], float],
+               config: PartSplitConfig | None = None) -> bool:
+    """``top`` (``run``'s most likely hypothesis) names items, is probable
+    (``min_items_p``) and fits ``run``'s grams within ``group_fit_z``."""
+    cfg = config or PartSplitConfig()
+    return bool(top.items) and top.probability >= cfg.min_items_p and fit_z(run, top.items) <= cfg.group_fit_z
 
 
 def item_groups(ev: ShelfEvent, what: Callable[[ShelfEvent], ItemHypothesis],
@@ -196,13 +198,12 @@ def item_groups(ev: ShelfEvent, what: Callable[[ShelfEvent], ItemHypothesis],
         for i in range(j):
             if best[i] is None:
                 continue
-            run = _run(ev, subs[i:j])
+            run = functools.reduce(joined, subs[i:j])
             if abs(run.total_g) < cfg.cancelled_g:
                 score, keep = 0.0, []
             else:
                 top = what(run)
-                if (not top.items or top.probability < cfg.min_items_p
-                        or fit_z(run, top.items) > cfg.group_fit_z):
+                if not clear_step(run, top, fit_z, cfg):
                     continue
                 score, keep = math.log(top.probability), [run]
             cand = (best[i][0] + score, best[i][1] + keep)

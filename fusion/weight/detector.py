@@ -399,9 +399,11 @@ class WeightDetector:
     def resolution_g(self) -> np.ndarray:
         """(n,) learned reading resolution per plate (g); NaN until
         ``WeightConfig.resolution_steps`` checked readings differed from the
-        plate's first, or when the readings are finer than 0.001 g."""
+        plate's first, when the readings are finer than 0.001 g, or when
+        the learning is off (``resolution_steps`` 0)."""
         q = np.where(self._res_k >= 0, _DIVISIONS[np.maximum(self._res_k, 0)], np.nan)
-        return np.where(self._res_steps >= self.config.resolution_steps, q, np.nan)
+        steps = self.config.resolution_steps
+        return np.where((steps > 0) & (self._res_steps >= steps), q, np.nan)
 
     def _learn_resolution(self, cell: np.ndarray, grams: np.ndarray, ok: np.ndarray) -> None:
         """Learn each plate's display division from the readings of a chunk.

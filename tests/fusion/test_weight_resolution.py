@@ -57,6 +57,7 @@ def test_without_learning_the_coarse_scale_merges_or_loses_takes():
     det = WeightDetector(_store(), WeightConfig(resolution_steps=0))
     events = run(det, samples, 0.5)
     assert [round(e.delta_g[0] / ITEM_G) for e in events] != [-1, -1]
+    assert np.isnan(det.resolution_g()).all()
 
 
 def test_resolution_of_fine_constant_and_float_readings():
