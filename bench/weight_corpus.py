@@ -41,7 +41,7 @@ from fusion.sim.loadcell import (
     sample_times,
 )
 from fusion.types import WEIGHT_DTYPE, Cell, Sku, Store
-from fusion.weight import WeightDetector
+from fusion.weight import WeightConfig, WeightDetector
 
 RATES_HZ = (10.0, 20.0, 40.0, 60.0, 80.0)
 NOISES_G = (0.3, 1.0, 2.0, 3.0)
@@ -305,6 +305,41 @@ def metrics(plates: list[Plate], found: list[Found], seconds: float,
             "err_p95_target": max(2.0, 2.0 * max(plates[i].noise_g for i in keep))}
 
 
+def late_causes(plates: list[Plate], s: np.ndarray, found: list[Found], limit_s: float = 1.0
+                ) -> dict[str, int]:
+    """Matched steps final more than ``limit_s`` after the hand left, by cause.
+
+    ``reading gap``: the plate sent nothing for more than 3 sample intervals
+    between the step and its decision (a dropout: no reading, no settling);
+    ``light increase held``: a put-back of at most ``WeightConfig.hold_max_g``
+    decided after the lean hold (without vision a lean looks like a put-back
+    until it lets go); ``other``: the rest, split by the plate's rate.
+    """
+    hold_max = WeightConfig().hold_max_g
+    by_cell = np.argsort(s["cell"], kind="stable")
+    cells = s["cell"][by_cell]
+    out: dict[str, int] = {}
+    for st, f in match([x for p in plates for x in p.steps], found):
+        if f is None or f.t_final - st.leave_s <= limit_s:
+            continue
+        p = plates[st.cell]
+        a, b = np.searchsorted(cells, [st.cell, st.cell + 1])
+        t = s["t"][by_cell[a:b]]
+        t = t[(t >= st.t_s - 0.5) & (t <= f.t_final)]
+        if t.size < 2 or np.diff(t).max() > 3.0 / p.model.sample_hz:
+            key = "reading gap"
+        elif 0 < st.delta_g <= hold_max and f.t_final - st.leave_s > WeightConfig().lean_hold_s:
+            key = "light increase held"
+        else:
+            key = f"other, {p.model.sample_hz:g} Hz plate"
+        out[key] = out.get(key, 0) + 1
+    return dict(sorted(out.items()))
+
+
+def _causes(c: dict[str, int]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in c.items()) or "none"
+
+
 def _row(name: str, m: dict[str, float]) -> str:
     return (f"| {name} | {m['truth']} | {m['found']} | {100 * m['recall']:.2f} % | "
             f"{100 * m['precision']:.2f} % | {m['err_med']:.2f} | {m['err_p95']:.2f} | "
@@ -363,7 +398,10 @@ def main(argv: list[str] | None = None) -> str:
             f"Vision cue row: hands_away every 0.1 s frame from each hand-leave + 0.1-0.2 s "
             f"until a hand comes back (at most 2 s), each frame 10 % missed; "
             f"leans and presses keep the hand present.")
-    text = head + "\n\n" + report(plates, ours, base, args.seconds, cued) + "\n"
+    late = (f"Steps final later than 1 s, by cause (`late_causes`): ours: "
+            f"{_causes(late_causes(plates, s, ours))}; ours + vision cue: "
+            f"{_causes(late_causes(plates, s, cued))}.")
+    text = head + "\n\n" + report(plates, ours, base, args.seconds, cued) + "\n\n" + late + "\n"
     print(text)
     return text
 
