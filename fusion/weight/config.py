@@ -32,6 +32,10 @@ class WeightConfig:
         settle_s: a plate is stable again when readings stayed in the band this long, s.
         settle_samples: ... and over at least this many sample intervals (slow
             plates get a longer window: 6 -> 0.6 s at 10 Hz).
+        settle_max_s: ... but no longer than this, s, unless that would hold
+            fewer than three readings (then 2.2 sample intervals: a plate read
+            at 2 Hz settles on three readings, ~1 s; a longer wait joins two
+            shoppers' takes a few seconds apart into one change).
         window_samples: ring-buffer length per plate; must hold ``settle_s``
             of samples at the fastest rate (64 covers 0.4 s up to 160 Hz).
         band_min_g: smallest half-width of the stability band, g.
@@ -98,6 +102,7 @@ class WeightConfig:
     cusum_h: float = 6.0
     settle_s: float = 0.4
     settle_samples: int = 6
+    settle_max_s: float = 1.0
     quiet_settle_samples: int = 4
     quiet_band_g: float = 4.0
     window_samples: int = 64

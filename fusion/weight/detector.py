@@ -43,6 +43,10 @@ logger = logging.getLogger(__name__)
 #: sample-interval EMA weights (:meth:`WeightDetector._track_rate`): regular
 #: steps, and steps >= 1.5x the estimate (a gap must not look like a slow rate)
 _RATE_W, _RATE_W_GAP = 0.05, 0.005
+#: this many sample intervals in a row all >= 1.5x the estimate are the plate's
+#: rate, not gaps: the estimate jumps to their median (a stated ``sample_hz``
+#: far above the rate the controller really delivers)
+_RATE_LONG_RUN = 6
 #: longest row for the steady-rate closed form: (1 - _RATE_W)^L stays far from
 #: underflow (e^-205 at 4000), as in affine_scan's own closed form
 _RATE_STEADY_MAX_L = 4000
@@ -107,6 +111,10 @@ class WeightDetector:
         self._layout_cache = LayoutCache()
         self._even_cache = EvenCoeffCache()
         self._rate_decay = np.empty(0)  # 0.95 ** k, k = 1.., for _track_rate (see there)
+        # (n, _RATE_LONG_RUN) the latest intervals >= 1.5x the estimate of an
+        # unbroken run of them (s), and how many there are (see _track_rate)
+        self._long_dt = np.full((n, _RATE_LONG_RUN), np.nan)
+        self._n_long = np.zeros(n, np.int64)
         self._last_ep_start, self._last_settle = f(), f()
         self._pending: list[PlateChange] = []
         self._cancelled: list[ShelfEvent] = []  # keep_cancelled: episodes with no net change
@@ -159,10 +167,10 @@ class WeightDetector:
         if c.size:
             t = self._win.t_last[c]
             band = self._band(c)
-            win_s = self._window_s(c)
+            win_s, cover_s = self._window_s(c)
             ws = self._win.stats(c, t, win_s, band)
             ok = ((ws.n >= 2) & (ws.max_dev_g <= band)
-                  & (t - self._win.t_reset[c] >= win_s / 2))
+                  & (t - self._win.t_reset[c] >= cover_s / 2))
             if ok.any():
                 self._settle(c[ok], t[ok], ws.subset(ok))
         return self._decide(final=True)
@@ -220,6 +228,12 @@ class WeightDetector:
         """(n_cells,) current noise standard deviation estimate per plate (g)."""
         return np.sqrt(self._r)
 
+    def sample_interval_s(self) -> np.ndarray:
+        """(n_cells,) current sample-interval estimate per plate (s): from the
+        store's ``sample_hz`` until readings arrive, then measured (NaN while
+        neither is known)."""
+        return self._dt.copy()
+
     # ------------------------------------------------------------ per chunk
 
     def _chunk(self, t: np.ndarray, cell: np.ndarray, z: np.ndarray, ok: np.ndarray) -> None:
@@ -247,7 +261,10 @@ class WeightDetector:
 
         An EMA (weight 0.05, or 0.005 for intervals >= 1.5x the estimate so a
         gap does not look like a slow rate) solved for all samples at once.
-        Returns (m, L) the estimate at each sample (s).
+        ``_RATE_LONG_RUN`` such long intervals in a row are no gap but the
+        plate's real rate: the estimate becomes their median from the next
+        chunk on (:meth:`_long_runs`).  Returns (m, L) the estimate at each
+        sample (s).
         """
         u, T = lay.cells, lay.T
         d0, last = self._dt[u], self._last_t[u]
@@ -261,12 +278,37 @@ class WeightDetector:
             d0 = np.where(np.isnan(d0) & good.any(axis=1), first, d0)
         thr = 1.5 * d0[:, None]
         D = self._rate_steady(dt, thr, d0, lay.order.size) if T.shape[1] <= _RATE_STEADY_MAX_L else None
+        if D is not None:
+            self._n_long[u] = 0  # every interval regular: no run of long ones goes on
         if D is None:
             alpha = np.where(dt >= thr, _RATE_W_GAP, _RATE_W)  # False while d0 is NaN
             D = affine_scan(np.where(good, 1.0 - alpha, 1.0), np.where(good, alpha * dt, 0.0), d0)
+            self._long_runs(u, dt, good & (dt >= thr), good, lay.counts)
         self._dt[u] = D[rows, lay.counts - 1]
+        jump = self._n_long[u] >= _RATE_LONG_RUN
+        if jump.any():
+            j = u[jump]
+            self._dt[j] = np.median(self._long_dt[j], axis=1)
+            self._n_long[j] = 0
         self._last_t[u] = np.fmax(last, T[rows, lay.counts - 1])  # rows are in time order
         return D
+
+    def _long_runs(self, u: np.ndarray, dt: np.ndarray, long: np.ndarray, good: np.ndarray,
+                   counts: np.ndarray) -> None:
+        """Carry each plate's unbroken run of long intervals across chunks: its
+        length (``_n_long``) and latest ``_RATE_LONG_RUN`` intervals (s)."""
+        K = _RATE_LONG_RUN
+        for i in np.flatnonzero(long.any(axis=1) | (self._n_long[u] > 0)):
+            c, g = u[i], good[i, :counts[i]]
+            d, lg = dt[i, :counts[i]][g], long[i, :counts[i]][g]
+            short = np.flatnonzero(~lg)
+            if short.size:  # the run was broken: only the long tail after the last short counts
+                d, carried = d[short[-1] + 1:], np.full(K, np.nan)
+                self._n_long[c] = d.size
+            else:
+                carried = self._long_dt[c]
+                self._n_long[c] += d.size
+            self._long_dt[c] = np.r_[carried, d][-K:]
 
     def _rate_steady(self, dt: np.ndarray, thr: np.ndarray, d0: np.ndarray, n_samples: int
                      ) -> np.ndarray | None:
@@ -348,8 +390,8 @@ class WeightDetector:
         Z = np.where(valid, ZV[i[:, None], cols], 0.0)
         t_reset = self._win.t_reset[c]
         t_reset = np.where(np.isfinite(t_reset), t_reset, T[:, 0])
-        win_c = self._window_s(c)
-        if not is_covered(T[np.arange(c.size), n - 1], t_reset, win_c).any():
+        win_c, cover_c = self._window_s(c)
+        if not is_covered(T[np.arange(c.size), n - 1], t_reset, cover_c).any():
             # no plate has buffered a full window by its last sample: none can settle
             self._track_peak(c, Z, n)
             self._win.push_many(c, T, Z, n)
@@ -359,14 +401,14 @@ class WeightDetector:
         WT = sliding_window_view(np.concatenate([hT, T], axis=1), k, axis=1)[:, 1:]
         WZ = sliding_window_view(np.concatenate([hZ, Z], axis=1), k, axis=1)[:, 1:]
         t_now = T.ravel()
-        win_s = np.repeat(win_c, Lm)
+        win_s, cover_s = np.repeat(win_c, Lm), np.repeat(cover_c, Lm)
         t_reset = np.repeat(t_reset, Lm)
         # only samples whose window is covered can be calm (``_calm``): test just those
-        cand = np.flatnonzero(valid.ravel() & is_covered(t_now, t_reset, win_s))
+        cand = np.flatnonzero(valid.ravel() & is_covered(t_now, t_reset, cover_s))
         rc, tc, wc = c[cand // Lm], t_now[cand], win_s[cand]
         band = self._band(rc)
         ws = window_stats(WT[cand // Lm, cand % Lm], WZ[cand // Lm, cand % Lm], tc, wc, band,
-                          t_reset[cand])
+                          t_reset[cand], cover_s[cand])
         learn = (self._state[rc] == INIT) & ~self._noise_known[rc]
         if learn.any():  # first level of a plate of unknown noise: trust its own scatter
             band = np.where(learn, np.fmax(band, self.config.band_sigma
@@ -490,12 +532,22 @@ class WeightDetector:
         cfg = self.config
         return np.fmax(cfg.band_min_g, cfg.band_sigma * np.sqrt(self._r[c]))
 
-    def _window_s(self, c: np.ndarray) -> np.ndarray:
-        """(m,) settle window of plates ``c``: settle_s, or settle_samples intervals (s)."""
+    def _window_s(self, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(m,) settle window of plates ``c`` and how long a plate must have been
+        buffering for it to count (s).
+
+        The window is ``settle_s``, or ``settle_samples`` sample intervals on a
+        slower plate, but at most ``settle_max_s``; when that cap binds, at
+        least 2.2 intervals (three readings), and the buffering needed is 0.4
+        intervals shorter than the window so that three readings two jittered
+        intervals apart fill it.
+        """
         cfg = self.config
         dt = np.where(np.isfinite(self._dt[c]), self._dt[c], 0.0)
         k = np.where(self._band(c) <= cfg.quiet_band_g, cfg.quiet_settle_samples, cfg.settle_samples)
-        return np.fmax(cfg.settle_s, np.minimum(k * dt, 4 * cfg.settle_s))
+        capped = k * dt > cfg.settle_max_s
+        win = np.fmax(cfg.settle_s, np.where(capped, np.fmax(cfg.settle_max_s, 2.2 * dt), k * dt))
+        return win, np.where(capped, np.fmax(cfg.settle_s, win - 0.4 * dt), win)
 
     def _calm(self, c: np.ndarray, t: np.ndarray, ws: WindowStats, band: np.ndarray,
               win_s: np.ndarray) -> np.ndarray:

@@ -105,7 +105,8 @@ def is_covered(t_now: np.ndarray, t_reset: np.ndarray, settle_s: np.ndarray | fl
 
 
 def window_stats(T: np.ndarray, Z: np.ndarray, t_now: np.ndarray, settle_s: np.ndarray | float,
-                 band_g: np.ndarray, t_reset: np.ndarray) -> WindowStats:
+                 band_g: np.ndarray, t_reset: np.ndarray,
+                 cover_s: np.ndarray | float | None = None) -> WindowStats:
     """Statistics of the last-``settle_s`` window of ``m`` sample buffers.
 
     Args:
@@ -115,6 +116,8 @@ def window_stats(T: np.ndarray, Z: np.ndarray, t_now: np.ndarray, settle_s: np.n
         settle_s: window length, s (scalar or (m,)).
         band_g: (m,) the one sample farthest from the mean is dropped if beyond this.
         t_reset: (m,) time of the first sample of the episode, s.
+        cover_s: buffering since ``t_reset`` that makes the window full, s
+            (default ``settle_s``).
     """
     settle_s = np.broadcast_to(np.asarray(settle_s, float), t_now.shape)
     w = np.isfinite(T) & (T >= (t_now - settle_s - 1e-9)[:, None]) & (T <= t_now[:, None])
@@ -136,7 +139,7 @@ def window_stats(T: np.ndarray, Z: np.ndarray, t_now: np.ndarray, settle_s: np.n
         n=n, mean_g=mean, max_dev_g=np.abs(zc).max(axis=1, initial=0.0),
         slope_g_per_s=slope, var_res_g2=np.maximum(ss, 0.0) / np.maximum(n - 2, 1),
         t_first=np.where(w, T, np.inf).min(axis=1, initial=np.inf),
-        covered=is_covered(t_now, t_reset, settle_s))
+        covered=is_covered(t_now, t_reset, settle_s if cover_s is None else cover_s))
 
 
 def _wmean(w: np.ndarray, Z: np.ndarray) -> np.ndarray:
