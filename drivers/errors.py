@@ -34,6 +34,9 @@ class ProtocolError(DriverError):
         shown = f" (bytes: {self.raw!r})" if raw else ""
         super().__init__(f"{device}: {reason}{shown}")
 
+    def __reduce__(self):  # picklable (multiprocessing sends errors between processes)
+        return type(self), (self.device, self.reason, self.raw)
+
 
 class DeviceNotFoundError(DriverError):
     """No device answers at the given URL / unit."""

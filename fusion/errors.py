@@ -36,6 +36,9 @@ class StoreConfigError(ShelfFusionError):
         where = f"{self.path}: {key}: " if key else f"{self.path}: "
         super().__init__(where + reason)
 
+    def __reduce__(self):  # picklable (multiprocessing sends errors between processes)
+        return type(self), (self.path, self.key, self.reason)
+
 
 class RecordingError(ShelfFusionError):
     """A recording file is missing or malformed.
@@ -57,3 +60,6 @@ class RecordingError(ShelfFusionError):
         if field:
             where += f": field '{field}'"
         super().__init__(f"{where}: {reason}")
+
+    def __reduce__(self):  # picklable (multiprocessing sends errors between processes)
+        return type(self), (self.path, self.line, self.field, self.reason)

@@ -50,6 +50,9 @@ class ModbusExceptionError(ProtocolError):
             f"0x{function:02X} at register {address} (0x{address:04X}); check the "
             f"profile's register map and the device configuration", raw)
 
+    def __reduce__(self):  # picklable, as ProtocolError
+        return type(self), (self.device, self.unit, self.function, self.address, self.code, self.raw)
+
 
 class ConnectionLostError(DriverError):
     """The transport went away (socket closed, serial port unplugged)."""
