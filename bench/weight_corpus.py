@@ -315,7 +315,7 @@ def late_causes(plates: list[Plate], s: np.ndarray, found: list[Found], limit_s:
     decided after the lean hold (without vision a lean looks like a put-back
     until it lets go); ``other``: the rest, split by the plate's rate.
     """
-    hold_max = WeightConfig().hold_max_g
+    cfg = WeightConfig()
     by_cell = np.argsort(s["cell"], kind="stable")
     cells = s["cell"][by_cell]
     out: dict[str, int] = {}
@@ -328,7 +328,7 @@ def late_causes(plates: list[Plate], s: np.ndarray, found: list[Found], limit_s:
         t = t[(t >= st.t_s - 0.5) & (t <= f.t_final)]
         if t.size < 2 or np.diff(t).max() > 3.0 / p.model.sample_hz:
             key = "reading gap"
-        elif 0 < st.delta_g <= hold_max and f.t_final - st.leave_s > WeightConfig().lean_hold_s:
+        elif 0 < st.delta_g <= cfg.hold_max_g and f.t_final - st.leave_s > cfg.lean_hold_s:
             key = "light increase held"
         else:
             key = f"other, {p.model.sample_hz:g} Hz plate"

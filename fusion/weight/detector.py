@@ -280,7 +280,7 @@ class WeightDetector:
         D = self._rate_steady(dt, thr, d0, lay.order.size) if T.shape[1] <= _RATE_STEADY_MAX_L else None
         if D is not None:
             self._n_long[u] = 0  # every interval regular: no run of long ones goes on
-        if D is None:
+        else:
             alpha = np.where(dt >= thr, _RATE_W_GAP, _RATE_W)  # False while d0 is NaN
             D = affine_scan(np.where(good, 1.0 - alpha, 1.0), np.where(good, alpha * dt, 0.0), d0)
             self._long_runs(u, dt, good & (dt >= thr), good, lay.counts)
